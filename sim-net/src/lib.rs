@@ -1,0 +1,6 @@
+//! A model of the Linux network stack, configured exactly like a Linux node: only
+//! through [`ops::NetOp`], each of which renders as the `ip`/`bridge`/`sysctl`/
+//! `iptables-restore` command that does the same on Linux. No Kubernetes words here.
+
+pub mod ops;
+pub mod packet;
