@@ -4,3 +4,5 @@
 
 pub mod ops;
 pub mod packet;
+pub mod conntrack;
+pub mod netfilter;

@@ -1,0 +1,1 @@
+//! Manifests: real Kubernetes YAML in. (in progress)

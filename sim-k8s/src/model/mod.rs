@@ -1,0 +1,1 @@
+//! Normalised Kubernetes objects. (in progress)

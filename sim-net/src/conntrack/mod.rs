@@ -1,0 +1,1 @@
+//! Connection tracking and NAT bindings. (in progress)

@@ -1,0 +1,1 @@
+//! Netfilter: iptables rules, iptables-restore/save, evaluation. (in progress)
