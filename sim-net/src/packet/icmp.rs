@@ -33,18 +33,6 @@ impl UnreachCode {
             _ => return None,
         })
     }
-    fn words(self) -> &'static str {
-        match self {
-            Self::Net => "net",
-            Self::Host => "host",
-            Self::Protocol => "protocol",
-            Self::Port => "port",
-            Self::FragNeeded => "need to frag",
-            Self::NetProhibited => "net prohibited",
-            Self::HostProhibited => "host prohibited",
-            Self::AdminProhibited => "admin prohibited",
-        }
-    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -105,19 +93,19 @@ impl fmt::Display for Icmp {
             Icmp::EchoRequest { ident, seq, .. } => write!(f, "ICMP echo request, id {ident}, seq {seq}"),
             Icmp::EchoReply { ident, seq, .. } => write!(f, "ICMP echo reply, id {ident}, seq {seq}"),
             Icmp::DestUnreachable { code, next_hop_mtu, original } => {
-                let what = match (code, &original.body) {
-                    (UnreachCode::Port, super::ipv4::L4::Udp(u)) => {
-                        format!("{} udp port {}", original.dst, u.dport)
-                    }
-                    (UnreachCode::Port, super::ipv4::L4::Tcp(t)) => {
-                        format!("{} tcp port {}", original.dst, t.dport)
-                    }
-                    _ => original.dst.to_string(),
-                };
-                if *code == UnreachCode::FragNeeded {
-                    write!(f, "ICMP {what} unreachable - need to frag (mtu {next_hop_mtu})")
-                } else {
-                    write!(f, "ICMP {what} unreachable ({})", code.words())
+                // tcpdump's wording (print-icmp.c).
+                let d = original.dst;
+                match (code, &original.body) {
+                    (UnreachCode::Port, super::ipv4::L4::Udp(u)) => write!(f, "ICMP {d} udp port {} unreachable", u.dport),
+                    (UnreachCode::Port, super::ipv4::L4::Tcp(t)) => write!(f, "ICMP {d} tcp port {} unreachable", t.dport),
+                    (UnreachCode::Port, _) => write!(f, "ICMP {d} port unreachable"),
+                    (UnreachCode::Net, _) => write!(f, "ICMP net {d} unreachable"),
+                    (UnreachCode::Host, _) => write!(f, "ICMP host {d} unreachable"),
+                    (UnreachCode::Protocol, _) => write!(f, "ICMP {d} protocol {} unreachable", original.proto().number()),
+                    (UnreachCode::FragNeeded, _) => write!(f, "ICMP {d} unreachable - need to frag (mtu {next_hop_mtu})"),
+                    (UnreachCode::NetProhibited, _) => write!(f, "ICMP net {d} unreachable - admin prohibited"),
+                    (UnreachCode::HostProhibited, _) => write!(f, "ICMP host {d} unreachable - admin prohibited"),
+                    (UnreachCode::AdminProhibited, _) => write!(f, "ICMP host {d} unreachable - admin prohibited filter"),
                 }
             }
             Icmp::TimeExceeded { original } => {

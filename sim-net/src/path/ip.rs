@@ -1,0 +1,235 @@
+//! IPv4 input, forwarding and local output (net/ipv4/ip_input.c, route.c, ip_forward.c,
+//! ip_output.c), with the netfilter hooks at the places Linux calls them.
+
+use std::net::Ipv4Addr;
+
+use crate::device::DeviceKind;
+use crate::hooks::Ct;
+use crate::hop::{DropReason, Step};
+use crate::netns::NsId;
+use crate::network::Network;
+use crate::ops::RouteType;
+use crate::packet::{Icmp, Ipv4Packet, UnreachCode, L4};
+use crate::route::Route;
+
+use super::Skb;
+
+/// The input routing decision (ip_route_input_slow).
+pub(crate) enum InputRoute {
+    Local,
+    Forward(Route),
+    Drop(DropReason, Option<UnreachCode>),
+}
+
+impl Network {
+    /// ip_rcv: PREROUTING (unless br_netfilter already ran it), then routing.
+    pub(crate) fn ip_rcv(&mut self, ns: NsId, mut skb: Skb, prerouted: bool) {
+        debug_assert!(!prerouted);
+        let Some(ct) = self.hook_prerouting(ns, &mut skb) else { return };
+        self.ip_rcv_routed(ns, skb, ct)
+    }
+
+    /// The output device of the input route for `skb` (used by bridged DNAT).
+    pub(crate) fn input_route_dev(&self, ns: NsId, skb: &Skb) -> Option<u32> {
+        let n = self.ns(ns);
+        let r = n.routes.lookup(skb.pkt.dst, |r| self.route_usable(ns, r))?;
+        if r.kind != RouteType::Unicast {
+            return None;
+        }
+        r.dev.as_deref().and_then(|d| n.ifindex(d))
+    }
+
+    pub(crate) fn route_usable(&self, ns: NsId, r: &Route) -> bool {
+        match &r.dev {
+            Some(d) => self.ns(ns).dev(d).is_ok_and(|d| d.up || matches!(d.kind, DeviceKind::Loopback)),
+            None => true,
+        }
+    }
+
+    fn route_input(&self, ns: NsId, skb: &Skb) -> InputRoute {
+        let n = self.ns(ns);
+        let in_dev = skb.in_dev.expect("received packets have an input device");
+        let in_name = n.dev_name(in_dev);
+        let in_lo = matches!(n.devices.get(&in_dev).map(|d| &d.kind), Some(DeviceKind::Loopback));
+        let (src, dst) = (skb.pkt.src, skb.pkt.dst);
+        if !in_lo && (src.is_loopback() || dst.is_loopback()) && !n.sysctl.route_localnet(in_name) {
+            return InputRoute::Drop(DropReason::Martian, None);
+        }
+        let route = n.routes.lookup(dst, |r| self.route_usable(ns, r));
+        if let Some(r) = route
+            && matches!(r.kind, RouteType::Local | RouteType::Broadcast)
+        {
+            if !in_lo && !self.rp_ok(ns, in_dev, src) {
+                return InputRoute::Drop(DropReason::RpFilter, None);
+            }
+            return InputRoute::Local;
+        }
+        if dst.is_broadcast() {
+            return InputRoute::Local;
+        }
+        if !n.sysctl.forwarding(in_name) {
+            return InputRoute::Drop(DropReason::ForwardingDisabled, None);
+        }
+        let Some(r) = route else { return InputRoute::Drop(DropReason::NoRoute, Some(UnreachCode::Net)) };
+        match r.kind {
+            RouteType::Blackhole => return InputRoute::Drop(DropReason::Blackhole, None),
+            RouteType::Unreachable => return InputRoute::Drop(DropReason::UnreachableRoute, Some(UnreachCode::Host)),
+            RouteType::Prohibit => return InputRoute::Drop(DropReason::UnreachableRoute, Some(UnreachCode::AdminProhibited)),
+            _ => {}
+        }
+        if !self.rp_ok(ns, in_dev, src) {
+            return InputRoute::Drop(DropReason::RpFilter, None);
+        }
+        InputRoute::Forward(r.clone())
+    }
+
+    /// fib_validate_source with rp_filter 1 (strict: the route back to the source leaves
+    /// through the input device) or 2 (loose: any route back exists).
+    fn rp_ok(&self, ns: NsId, in_dev: u32, src: Ipv4Addr) -> bool {
+        let n = self.ns(ns);
+        let mode = n.sysctl.rp_filter(n.dev_name(in_dev));
+        if mode == 0 || src.is_unspecified() {
+            return true;
+        }
+        let back = n.routes.lookup(src, |r| self.route_usable(ns, r) && r.kind == RouteType::Unicast);
+        match (mode, back) {
+            (_, None) => false,
+            (1, Some(r)) => r.dev.as_deref() == Some(n.dev_name(in_dev)),
+            _ => true,
+        }
+    }
+
+    /// After PREROUTING: route, then INPUT or FORWARD.
+    pub(crate) fn ip_rcv_routed(&mut self, ns: NsId, mut skb: Skb, ct: Ct) {
+        match self.route_input(ns, &skb) {
+            InputRoute::Local => {
+                let d = skb.pkt.dst;
+                self.trace(ns, skb.in_dev, skb.tag, Step::Route, |_| format!("{d} is local -> INPUT"), String::new);
+                if !self.hook_input(ns, &mut skb, ct) {
+                    return;
+                }
+                self.local_deliver(ns, skb)
+            }
+            InputRoute::Forward(route) => self.ip_forward(ns, skb, route, ct),
+            InputRoute::Drop(reason, icmp) => {
+                self.hook_discard(ns, ct);
+                let in_dev = skb.in_dev;
+                self.drop_pkt(ns, in_dev, &skb, reason, |_| "routing".into());
+                if let Some(code) = icmp {
+                    self.icmp_error(ns, &skb.pkt, in_dev, Icmp::DestUnreachable { code, next_hop_mtu: 0, original: Box::new(skb.pkt.clone()) }, skb.tag);
+                }
+            }
+        }
+    }
+
+    /// ip_forward: TTL, MTU, FORWARD hook, POSTROUTING, neighbour output.
+    fn ip_forward(&mut self, ns: NsId, mut skb: Skb, route: Route, ct: Ct) {
+        let out_dev = route.dev.as_deref().and_then(|d| self.ns(ns).ifindex(d)).expect("forward routes have a device");
+        let r = &route;
+        self.trace(ns, skb.in_dev, skb.tag, Step::Route, |_| format!("forward: {r}"), String::new);
+        if skb.pkt.ttl <= 1 {
+            self.hook_discard(ns, ct);
+            let in_dev = skb.in_dev;
+            self.drop_pkt(ns, in_dev, &skb, DropReason::TtlExceeded, |_| String::new());
+            let original = Box::new(skb.pkt.clone());
+            self.icmp_error(ns, &skb.pkt, in_dev, Icmp::TimeExceeded { original }, skb.tag);
+            return;
+        }
+        let mtu = self.ns(ns).devices[&out_dev].mtu;
+        if skb.pkt.dont_frag && skb.pkt.total_len() > mtu as usize {
+            self.hook_discard(ns, ct);
+            let in_dev = skb.in_dev;
+            self.drop_pkt(ns, Some(out_dev), &skb, DropReason::FragNeeded, |_| format!("{} > mtu {mtu}", skb.pkt.total_len()));
+            let original = Box::new(skb.pkt.clone());
+            let icmp = Icmp::DestUnreachable { code: UnreachCode::FragNeeded, next_hop_mtu: mtu as u16, original };
+            self.icmp_error(ns, &skb.pkt, in_dev, icmp, skb.tag);
+            return;
+        }
+        skb.pkt.ttl -= 1;
+        let ttl = skb.pkt.ttl;
+        self.trace(ns, Some(out_dev), skb.tag, Step::Forward, |_| format!("ttl {}->{ttl}", ttl + 1), String::new);
+        if !self.hook_forward(ns, &mut skb, out_dev, None, ct) {
+            return;
+        }
+        if !self.hook_postrouting(ns, &mut skb, out_dev, None, ct) {
+            return;
+        }
+        let nexthop = route.via.unwrap_or(skb.pkt.dst);
+        self.neigh_output(ns, out_dev, nexthop, skb)
+    }
+
+    /// Route lookup for a locally generated packet; `None` means ENETUNREACH.
+    pub(crate) fn output_route(&self, ns: NsId, dst: Ipv4Addr) -> Option<Route> {
+        self.ns(ns).routes.lookup(dst, |r| self.route_usable(ns, r)).cloned()
+    }
+
+    /// The source address Linux picks for a packet to `dst` via `route`: the route's
+    /// `src`, else the primary address of the output device for the next hop.
+    pub(crate) fn select_src(&self, ns: NsId, route: &Route, dst: Ipv4Addr) -> Option<Ipv4Addr> {
+        if let Some(s) = route.src {
+            return Some(s);
+        }
+        if route.kind == RouteType::Local {
+            return Some(dst);
+        }
+        let n = self.ns(ns);
+        let dev = n.dev(route.dev.as_deref()?).ok()?;
+        dev.select_addr(Some(route.via.unwrap_or(dst))).or_else(|| {
+            n.devices.values().filter(|d| d.up).find_map(|d| d.select_addr(None))
+        })
+    }
+
+    /// Sends a locally generated packet (ip_local_out): OUTPUT, re-route after DNAT,
+    /// POSTROUTING, then loopback or the neighbour layer. Returns the drop reason if
+    /// the packet could not even be routed (the caller's socket gets the error).
+    pub(crate) fn local_out(&mut self, ns: NsId, pkt: Ipv4Packet, tag: u32) -> Result<(), DropReason> {
+        let Some(route) = self.output_route(ns, pkt.dst) else { return Err(DropReason::NoRoute) };
+        match route.kind {
+            RouteType::Blackhole => return Err(DropReason::Blackhole),
+            RouteType::Unreachable | RouteType::Prohibit => return Err(DropReason::UnreachableRoute),
+            _ => {}
+        }
+        let mut skb = Skb::local(pkt, tag);
+        let p = &skb.pkt;
+        self.trace(ns, None, tag, Step::Send, |_| String::new(), || p.to_string());
+        let orig_dst = skb.pkt.dst;
+        let Some(ct) = self.hook_output(ns, &mut skb, &route) else { return Ok(()) };
+        let route = if skb.pkt.dst != orig_dst {
+            // ip_route_me_harder: new output route, source address unchanged.
+            match self.output_route(ns, skb.pkt.dst) {
+                Some(r) => r,
+                None => {
+                    self.hook_discard(ns, ct);
+                    self.drop_pkt(ns, None, &skb, DropReason::NoRoute, |_| "re-route after DNAT".into());
+                    return Ok(());
+                }
+            }
+        } else {
+            route
+        };
+        let out_dev = route.dev.as_deref().and_then(|d| self.ns(ns).ifindex(d)).unwrap_or(1);
+        let r = &route;
+        self.trace(ns, Some(out_dev), tag, Step::Route, |_| format!("output: {r}"), String::new);
+        if !self.hook_output_filter(ns, &mut skb, out_dev, ct) {
+            return Ok(());
+        }
+        if !self.hook_postrouting(ns, &mut skb, out_dev, None, ct) {
+            return Ok(());
+        }
+        if route.kind == RouteType::Local {
+            let lo = self.ns(ns).ifindex("lo").expect("every namespace has lo");
+            let frame = crate::packet::Frame { src: crate::packet::Mac::ZERO, dst: crate::packet::Mac::ZERO, body: crate::packet::FrameBody::Ipv4(skb.pkt) };
+            self.trace(ns, Some(lo), tag, Step::DevTx, |_| "loopback".into(), String::new);
+            self.dev_xmit(ns, lo, frame, tag);
+            return Ok(());
+        }
+        let nexthop = route.via.unwrap_or(skb.pkt.dst);
+        self.neigh_output(ns, out_dev, nexthop, skb);
+        Ok(())
+    }
+
+    /// Whether `pkt` is an ICMP error (never answered with another ICMP error).
+    pub(crate) fn is_icmp_error(pkt: &Ipv4Packet) -> bool {
+        matches!(&pkt.body, L4::Icmp(i) if i.is_error())
+    }
+}
