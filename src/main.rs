@@ -1,1 +1,61 @@
-fn main() {}
+//! `kube-netsim`: a deterministic simulator of a Kubernetes cluster's network.
+//! The binary is thin: argument parsing here, one file per command under `cli/`.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use kube_netsim::cli;
+
+#[derive(Parser)]
+#[command(name = "kube-netsim", version, about = "Trace every hop a packet takes through a simulated Kubernetes cluster", long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a scenario's timeline, print each probe's trace and check its expectations.
+    ///
+    /// Examples:
+    ///   kube-netsim run scenarios/pod-to-pod.yaml
+    ///   kube-netsim run scenarios/pod-to-pod.yaml --format json > trace.jsonl
+    ///   kube-netsim run scenarios/pod-to-pod.yaml --detail summary --seed 7
+    ///
+    /// Exit status: 0 all expectations met, 1 an expectation failed, 2 bad input.
+    #[command(verbatim_doc_comment)]
+    Run(cli::run::RunArgs),
+    /// Send one ad-hoc probe through a scenario's cluster and print its trace.
+    ///
+    /// Examples:
+    ///   kube-netsim trace scenarios/pod-to-pod.yaml --from pod/a --to pod/c --proto icmp
+    ///   kube-netsim trace scenarios/pod-to-pod.yaml --from node/node-1 --to pod/c:80 --proto tcp
+    #[command(verbatim_doc_comment)]
+    Trace(cli::trace::TraceArgs),
+    /// Show the state of the cluster after the timeline, as the real tools print it.
+    ///
+    /// Examples:
+    ///   kube-netsim show scenarios/pod-to-pod.yaml routes --node node-1
+    ///   kube-netsim show scenarios/pod-to-pod.yaml neigh --pod a
+    ///   kube-netsim show scenarios/pod-to-pod.yaml pods
+    ///   kube-netsim show scenarios/pod-to-pod.yaml commands
+    #[command(verbatim_doc_comment)]
+    Show(cli::show::ShowArgs),
+    /// Check a scenario (or a manifest file) without running it.
+    ///
+    /// Example:
+    ///   kube-netsim validate scenarios/pod-to-pod.yaml
+    #[command(verbatim_doc_comment)]
+    Validate(cli::validate::ValidateArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let code = match cli.command {
+        Command::Run(a) => cli::run::run(a),
+        Command::Trace(a) => cli::trace::run(a),
+        Command::Show(a) => cli::show::run(a),
+        Command::Validate(a) => cli::validate::run(a),
+    };
+    ExitCode::from(code)
+}

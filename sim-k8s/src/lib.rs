@@ -1,7 +1,13 @@
 //! Kubernetes semantics on top of sim-net: objects from real manifests, the scenario
-//! format, and controllers (scheduler, kubelet + CNI, ...) that act on the dataplane only
-//! through `sim_net::ops::NetOp`.
+//! format, an in-process API store, and controllers (scheduler, kubelet + CNI, the pod
+//! network) that act on the dataplane only through `sim_net::ops::NetOp`.
 
+pub mod cluster;
+pub mod controllers;
 pub mod manifest;
 pub mod model;
+pub mod plan;
+pub mod run;
 pub mod scenario;
+pub mod store;
+pub mod world;

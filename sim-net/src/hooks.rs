@@ -32,7 +32,14 @@ impl Network {
         true
     }
     /// FORWARD: mangle, filter.
-    pub(crate) fn hook_forward(&mut self, _ns: NsId, _skb: &mut Skb, _out: u32, _physdev_out: Option<u32>, _ct: Ct) -> bool {
+    pub(crate) fn hook_forward(
+        &mut self,
+        _ns: NsId,
+        _skb: &mut Skb,
+        _out: u32,
+        _physdev_out: Option<u32>,
+        _ct: Ct,
+    ) -> bool {
         true
     }
     /// OUTPUT up to nat: raw, conntrack, mangle, nat (DNAT).
@@ -44,7 +51,14 @@ impl Network {
         true
     }
     /// POSTROUTING: mangle, nat (SNAT/MASQUERADE), conntrack confirm.
-    pub(crate) fn hook_postrouting(&mut self, _ns: NsId, _skb: &mut Skb, _out: u32, _physdev_out: Option<u32>, _ct: Ct) -> bool {
+    pub(crate) fn hook_postrouting(
+        &mut self,
+        _ns: NsId,
+        _skb: &mut Skb,
+        _out: u32,
+        _physdev_out: Option<u32>,
+        _ct: Ct,
+    ) -> bool {
         true
     }
     /// The packet died before confirmation: forget its unconfirmed entry.

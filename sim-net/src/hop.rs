@@ -163,10 +163,19 @@ fn ser_time<S: serde::Serializer>(t: &SimTime, s: S) -> Result<S::Ok, S::Error> 
 }
 
 impl Hop {
-    /// The text one-liner: `0.001000s node-1   cni0       bridge   FDB hit ... | packet`.
+    /// The text one-liner: `  2.000015s node-1       cni0          bridge   FDB hit .. | packet`.
+    /// The packet is shown where it enters or leaves a stack or changes; a veth `tx`
+    /// line omits it because the next `rx` shows the same frame.
     pub fn line(&self) -> String {
         let dev = self.dev.as_deref().unwrap_or("-");
-        let mut s = format!("{:>10} {:<12} {:<10} {:<9} {}", self.time.to_string(), self.netns, dev, self.step, self.detail);
+        let mut s = format!(
+            "{:>10} {:<12} {:<13} {:<9} {}",
+            self.time.to_string(),
+            self.netns,
+            dev,
+            self.step.to_string(),
+            self.detail
+        );
         if let Step::Drop { reason } = &self.step {
             if !self.detail.is_empty() {
                 s.push_str(": ");
@@ -174,12 +183,21 @@ impl Hop {
             s.push_str(reason.words());
         }
         if let Some(b) = &self.before {
-            s.push_str(&format!("\n{:>56}was: {b}", ""));
+            s.push_str(&format!(" | was: {b}"));
         }
-        if !self.packet.is_empty() {
-            s.push_str(&format!("\n{:>56}{}", "", self.packet));
+        let show_packet = !matches!(
+            self.step,
+            Step::DevTx | Step::Route | Step::Forward | Step::Neigh | Step::Bridge | Step::Vxlan
+        );
+        if show_packet && !self.packet.is_empty() {
+            if !s.ends_with(' ') {
+                s.push_str(" | ");
+            } else {
+                s.push_str("| ");
+            }
+            s.push_str(&self.packet);
         }
-        s
+        s.trim_end().to_string()
     }
 }
 

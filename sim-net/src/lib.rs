@@ -2,17 +2,18 @@
 //! through [`ops::NetOp`], each of which renders as the `ip`/`bridge`/`sysctl`/
 //! `iptables-restore` command that does the same on Linux. No Kubernetes words here.
 
-pub mod ops;
-pub mod packet;
 pub mod conntrack;
-pub mod netfilter;
-pub mod route;
 pub mod device;
-pub mod neigh;
+pub mod hooks;
 pub mod hop;
-pub mod sysctl;
+pub mod neigh;
+pub mod netfilter;
 pub mod netns;
 pub mod network;
-pub mod stack;
-pub mod hooks;
+pub mod ops;
+pub mod packet;
 pub mod path;
+pub mod route;
+pub mod show;
+pub mod stack;
+pub mod sysctl;

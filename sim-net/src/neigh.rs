@@ -106,7 +106,14 @@ impl NeighTable {
 
     /// Creates an entry from an ARP request's sender only if one exists or the request
     /// was for us (`arp_process`: "Unsolicited ARP is not accepted by default").
-    pub fn note_sender(&mut self, dev: u32, ip: Ipv4Addr, mac: Mac, now: SimTime, for_us: bool) -> Vec<Pending> {
+    pub fn note_sender(
+        &mut self,
+        dev: u32,
+        ip: Ipv4Addr,
+        mac: Mac,
+        now: SimTime,
+        for_us: bool,
+    ) -> Vec<Pending> {
         if !for_us && !self.entries.contains_key(&(dev, ip)) {
             return Vec::new();
         }
@@ -122,9 +129,12 @@ impl NeighTable {
     }
 
     pub fn set_permanent(&mut self, dev: u32, ip: Ipv4Addr, mac: Mac, now: SimTime) -> Vec<Pending> {
-        let queue = self.entries.get_mut(&(dev, ip)).map(|e| std::mem::take(&mut e.queue)).unwrap_or_default();
-        self.entries
-            .insert((dev, ip), NeighEntry { mac: Some(mac), state: NudState::Permanent, updated: now, probes: 0, queue: vec![] });
+        let queue =
+            self.entries.get_mut(&(dev, ip)).map(|e| std::mem::take(&mut e.queue)).unwrap_or_default();
+        self.entries.insert(
+            (dev, ip),
+            NeighEntry { mac: Some(mac), state: NudState::Permanent, updated: now, probes: 0, queue: vec![] },
+        );
         queue
     }
 

@@ -61,7 +61,10 @@ impl Netns {
     }
 
     pub fn dev_mut(&mut self, name: &str) -> Result<&mut Device, OpError> {
-        self.devices.values_mut().find(|d| d.name == name).ok_or_else(|| OpError::NoSuchDevice(name.to_string()))
+        self.devices
+            .values_mut()
+            .find(|d| d.name == name)
+            .ok_or_else(|| OpError::NoSuchDevice(name.to_string()))
     }
 
     pub fn dev_name(&self, ifindex: u32) -> &str {
@@ -111,10 +114,17 @@ impl Netns {
     pub fn add_local_routes(&mut self, ifindex: u32, addr: Ipv4Net) {
         let dev = &self.devices[&ifindex];
         let (name, up, loopback) = (dev.name.clone(), dev.up, matches!(dev.kind, DeviceKind::Loopback));
-        let local_dst = if loopback { addr.trunc() } else { Ipv4Net::new(addr.addr(), 32).expect("32 is valid") };
+        let local_dst =
+            if loopback { addr.trunc() } else { Ipv4Net::new(addr.addr(), 32).expect("32 is valid") };
         let mut specs = vec![kernel_route(Table::Local, RouteType::Local, local_dst, &name, addr.addr())];
         if loopback && addr.prefix_len() < 32 {
-            specs.push(kernel_route(Table::Local, RouteType::Local, Ipv4Net::new(addr.addr(), 32).expect("32"), &name, addr.addr()));
+            specs.push(kernel_route(
+                Table::Local,
+                RouteType::Local,
+                Ipv4Net::new(addr.addr(), 32).expect("32"),
+                &name,
+                addr.addr(),
+            ));
         }
         if up || loopback {
             if addr.prefix_len() < 31 {

@@ -150,7 +150,14 @@ impl Network {
             AddVxlan { netns, name, mac, vni, local, dev, dstport, learning } => {
                 let ns = self.space(netns)?;
                 ns.dev(dev)?;
-                let conf = VxlanConf { vni: *vni, local: *local, dev: dev.clone(), dstport: *dstport, learning: *learning, fdb: vec![] };
+                let conf = VxlanConf {
+                    vni: *vni,
+                    local: *local,
+                    dev: dev.clone(),
+                    dstport: *dstport,
+                    learning: *learning,
+                    fdb: vec![],
+                };
                 let idx = ns.add_device(name, *mac, DeviceKind::Vxlan(conf))?;
                 ns.devices[&idx].mtu = 1450;
                 Ok(())
@@ -214,9 +221,11 @@ impl Network {
             }
             AddFdb { netns, mac, dev, dst } => self.add_fdb(netns, *mac, dev, *dst),
             DelFdb { netns, mac, dev, dst } => self.del_fdb(netns, *mac, dev, *dst),
-            Sysctl { netns, key, value } => {
-                self.space(netns)?.sysctl.set(key, value).map_err(|_| OpError::NoSuchSysctl(key.replace('.', "/")))
-            }
+            Sysctl { netns, key, value } => self
+                .space(netns)?
+                .sysctl
+                .set(key, value)
+                .map_err(|_| OpError::NoSuchSysctl(key.replace('.', "/"))),
             IptablesRestore { netns, input, noflush } => {
                 let id = self.lookup(netns)?;
                 self.ns_mut(id).nf.restore(input, *noflush).map_err(OpError::Iptables)
@@ -271,12 +280,16 @@ impl Network {
     ) -> Result<(), OpError> {
         let a = self.lookup(netns)?;
         let b = self.lookup(peer_netns)?;
-        if self.ns(a).ifindex(name).is_some() || self.ns(b).ifindex(peer_name).is_some() || (a == b && name == peer_name) {
+        if self.ns(a).ifindex(name).is_some()
+            || self.ns(b).ifindex(peer_name).is_some()
+            || (a == b && name == peer_name)
+        {
             return Err(OpError::Exists);
         }
         let placeholder = PeerRef { netns: String::new(), ifindex: 0 };
         let ia = self.ns_mut(a).add_device(name, mac, DeviceKind::Veth { peer: placeholder.clone() })?;
-        let ib = match self.ns_mut(b).add_device(peer_name, peer_mac, DeviceKind::Veth { peer: placeholder }) {
+        let ib = match self.ns_mut(b).add_device(peer_name, peer_mac, DeviceKind::Veth { peer: placeholder })
+        {
             Ok(i) => i,
             Err(e) => {
                 self.ns_mut(a).remove_device(ia);
@@ -318,7 +331,9 @@ impl Network {
             }
         } else {
             // NETDEV_DOWN: routes through the device go; local routes of its addresses stay.
-            ns.routes.remove_where(|r| r.dev.as_deref() == Some(name.as_str()) && r.kind != crate::ops::RouteType::Local);
+            ns.routes.remove_where(|r| {
+                r.dev.as_deref() == Some(name.as_str()) && r.kind != crate::ops::RouteType::Local
+            });
             ns.neigh.remove_dev(idx);
         }
         Ok(())
@@ -348,7 +363,13 @@ impl Network {
         Ok(())
     }
 
-    fn add_fdb(&mut self, netns: &str, mac: crate::packet::Mac, dev: &str, dst: Option<std::net::Ipv4Addr>) -> Result<(), OpError> {
+    fn add_fdb(
+        &mut self,
+        netns: &str,
+        mac: crate::packet::Mac,
+        dev: &str,
+        dst: Option<std::net::Ipv4Addr>,
+    ) -> Result<(), OpError> {
         let ns = self.space(netns)?;
         let d = ns.dev(dev)?;
         let (idx, master) = (d.ifindex, d.master);
@@ -361,7 +382,8 @@ impl Network {
                 Ok(())
             }
             (None, _) => {
-                let br = master.ok_or_else(|| OpError::InvalidArgument(format!("{dev} is not a bridge port")))?;
+                let br =
+                    master.ok_or_else(|| OpError::InvalidArgument(format!("{dev} is not a bridge port")))?;
                 ns.devices[&br].bridge_mut().expect("master is a bridge").add_static(mac, idx);
                 Ok(())
             }
@@ -369,7 +391,13 @@ impl Network {
         }
     }
 
-    fn del_fdb(&mut self, netns: &str, mac: crate::packet::Mac, dev: &str, dst: Option<std::net::Ipv4Addr>) -> Result<(), OpError> {
+    fn del_fdb(
+        &mut self,
+        netns: &str,
+        mac: crate::packet::Mac,
+        dev: &str,
+        dst: Option<std::net::Ipv4Addr>,
+    ) -> Result<(), OpError> {
         let ns = self.space(netns)?;
         let idx = ns.dev(dev)?.ifindex;
         let master = ns.devices[&idx].master;

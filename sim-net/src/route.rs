@@ -114,6 +114,10 @@ impl fmt::Display for Route {
     }
 }
 
+/// A route with the same key is already there ("File exists").
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RouteExists;
+
 /// The routes of one namespace, both tables.
 #[derive(Clone, Debug, Default)]
 pub struct Routes {
@@ -134,9 +138,9 @@ impl Routes {
     }
 
     /// Inserts, refusing an identical key ("RTNETLINK answers: File exists").
-    pub fn add(&mut self, r: Route) -> Result<(), ()> {
+    pub fn add(&mut self, r: Route) -> Result<(), RouteExists> {
         if self.routes.iter().any(|x| x.same_key(&r)) {
-            return Err(());
+            return Err(RouteExists);
         }
         self.routes.push(r);
         Ok(())

@@ -69,7 +69,14 @@ impl ProbeOutcome {
 pub enum SocketEventKind {
     /// A namespace's stack or listener answered a probe's request; `seen_src` is the
     /// source address it saw (after any NAT), `local` the address it was reached on.
-    Answered { responder: NsId, seen_src: Ipv4Addr, seen_sport: u16, local: Ipv4Addr, local_port: u16, owner: Option<String> },
+    Answered {
+        responder: NsId,
+        seen_src: Ipv4Addr,
+        seen_sport: u16,
+        local: Ipv4Addr,
+        local_port: u16,
+        owner: Option<String>,
+    },
     /// The probe finished.
     Finished { outcome: ProbeOutcome, detail: String },
 }
@@ -103,17 +110,29 @@ impl Stack {
     }
 
     /// The probe a packet from `remote:rport` to `local:lport` answers, if any.
-    pub fn probe_for(&self, proto: IpProto, local: Ipv4Addr, lport: u16, remote: Ipv4Addr, rport: u16) -> Option<u32> {
+    pub fn probe_for(
+        &self,
+        proto: IpProto,
+        local: Ipv4Addr,
+        lport: u16,
+        remote: Ipv4Addr,
+        rport: u16,
+    ) -> Option<u32> {
         self.probes
             .values()
             .find(|p| {
-                p.proto == proto && p.local == local && p.local_port == lport && p.remote == remote && p.remote_port == rport
+                p.proto == proto
+                    && p.local == local
+                    && p.local_port == lport
+                    && p.remote == remote
+                    && p.remote_port == rport
             })
             .map(|p| p.tag)
     }
 
     /// Whether a local port is in use by a probe (ephemeral port selection skips them).
     pub fn port_in_use(&self, proto: IpProto, port: u16) -> bool {
-        self.listeners.contains_key(&(proto, port)) || self.probes.values().any(|p| p.proto == proto && p.local_port == port)
+        self.listeners.contains_key(&(proto, port))
+            || self.probes.values().any(|p| p.proto == proto && p.local_port == port)
     }
 }

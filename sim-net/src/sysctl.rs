@@ -7,7 +7,8 @@
 use std::collections::BTreeMap;
 
 /// Per-interface IPv4 knobs we model (`net.ipv4.conf.<dev>.<knob>`).
-pub const CONF_KNOBS: [&str; 5] = ["forwarding", "rp_filter", "route_localnet", "send_redirects", "proxy_arp"];
+pub const CONF_KNOBS: [&str; 5] =
+    ["forwarding", "rp_filter", "route_localnet", "send_redirects", "proxy_arp"];
 
 const GLOBAL: [(&str, &str); 6] = [
     ("net.ipv4.ip_forward", "0"),
@@ -17,6 +18,10 @@ const GLOBAL: [(&str, &str); 6] = [
     ("net.netfilter.nf_conntrack_tcp_be_liberal", "0"),
     ("net.netfilter.nf_conntrack_tcp_loose", "1"),
 ];
+
+/// The key is not a sysctl of this namespace.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct UnknownSysctl;
 
 #[derive(Clone, Debug)]
 pub struct Sysctls {
@@ -62,9 +67,9 @@ impl Sysctls {
 
     /// Sets a known key. `net.ipv4.ip_forward` also sets `conf.all.forwarding` and every
     /// device's `forwarding`, as devinet.c does; `conf.all.forwarding` does the reverse.
-    pub fn set(&mut self, key: &str, value: &str) -> Result<(), ()> {
+    pub fn set(&mut self, key: &str, value: &str) -> Result<(), UnknownSysctl> {
         if !self.values.contains_key(key) {
-            return Err(());
+            return Err(UnknownSysctl);
         }
         if key == "net.ipv4.ip_forward" || key == "net.ipv4.conf.all.forwarding" {
             let v = if value.trim() == "0" { "0" } else { "1" };

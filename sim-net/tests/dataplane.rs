@@ -17,7 +17,14 @@ fn addr(ns: &str, dev: &str, a: &str) -> NetOp {
     NetOp::AddAddr { netns: s(ns), dev: s(dev), addr: a.parse().unwrap() }
 }
 fn veth(a: &str, an: &str, b: &str, bn: &str, m: u8) -> NetOp {
-    NetOp::AddVeth { netns: s(a), name: s(an), mac: mac(m), peer_netns: s(b), peer_name: s(bn), peer_mac: mac(m + 1) }
+    NetOp::AddVeth {
+        netns: s(a),
+        name: s(an),
+        mac: mac(m),
+        peer_netns: s(b),
+        peer_name: s(bn),
+        peer_mac: mac(m + 1),
+    }
 }
 fn route(ns: &str, spec: RouteSpec) -> NetOp {
     NetOp::AddRoute { netns: s(ns), route: spec }
@@ -87,7 +94,12 @@ fn tcp_to_a_closed_port_is_refused_and_to_a_listener_reached() {
     let mut h = two_hosts();
     let (o, _, _) = h.probe("a", IpProto::Tcp, "10.0.0.2", 80);
     assert_eq!(o, ProbeOutcome::Refused);
-    h.net.netns_mut("b").unwrap().stack.listen(Listener { proto: IpProto::Tcp, port: 80, owner: s("web") }).unwrap();
+    h.net
+        .netns_mut("b")
+        .unwrap()
+        .stack
+        .listen(Listener { proto: IpProto::Tcp, port: 80, owner: s("web") })
+        .unwrap();
     let (o, _, seen) = h.probe("a", IpProto::Tcp, "10.0.0.2", 80);
     assert_eq!(o, ProbeOutcome::Reached);
     assert_eq!(seen, Some("10.0.0.1".parse().unwrap()));
@@ -203,7 +215,13 @@ fn ops_fail_with_linux_messages() {
     let now = h.now();
     let e = h.net.apply(&addr("a", "nope", "10.9.9.9/24"), now).unwrap_err();
     assert_eq!(e.to_string(), "Cannot find device \"nope\"");
-    let e = h.net.apply(&route("a", RouteSpec::new("10.5.0.0/16".parse().unwrap()).via("10.9.9.9".parse().unwrap())), now).unwrap_err();
+    let e = h
+        .net
+        .apply(
+            &route("a", RouteSpec::new("10.5.0.0/16".parse().unwrap()).via("10.9.9.9".parse().unwrap())),
+            now,
+        )
+        .unwrap_err();
     assert_eq!(e.to_string(), "Error: Nexthop has invalid gateway.");
     let e = h.net.apply(&addr("a", "eth0", "10.0.0.1/24"), now).unwrap_err();
     assert_eq!(e.to_string(), "RTNETLINK answers: File exists");

@@ -1,1 +1,18 @@
-//! Normalised Kubernetes objects. (in progress)
+//! Normalised Kubernetes objects: defaulted and validated as the apiserver does, with its
+//! error messages (`metadata.name: Invalid value: "Web_1": a lowercase RFC 1123 subdomain
+//! must consist of ...`). A value of these types is always valid ("parse, don't validate").
+//!
+//! Each type is built from its k8s-openapi counterpart by `from_k8s`, which returns every
+//! [`FieldError`] found with a path relative to the object; `manifest::Source::locate`
+//! turns the path into `file:line:col`. Service, Deployment and friends are parsed by
+//! `manifest` and kept as k8s-openapi objects until their model types arrive.
+
+pub mod field;
+mod meta;
+pub mod names;
+pub mod node;
+pub mod pod;
+
+pub use field::{FieldError, FieldErrorKind, FieldPath, PathSeg};
+pub use node::Node;
+pub use pod::{Container, ContainerPort, DEFAULT_NAMESPACE, Pod, Protocol};

@@ -1,1 +1,393 @@
-//! The scenario format. (in progress)
+//! The scenario format (v1; docs/scenario-format.md is the contract): a cluster, real
+//! Kubernetes manifests and a timeline of probes with expectations.
+//!
+//! Loading runs in two stages (style lesson 11):
+//! 1. `schema`: serde with `deny_unknown_fields` checks the shape and parses scalars
+//!    (durations, CIDRs, references); its first error stops loading.
+//! 2. `build`: every default resolved (node names, IPs, pod CIDRs), manifests read and
+//!    validated into `model` objects, references checked against them. Every error found
+//!    is reported, sorted by position.
+//!
+//! A file holding only Kubernetes manifests (several documents, or `apiVersion`/`kind` at
+//! the top) is a scenario on the default cluster with no steps.
+//! Errors render as `FILE:LINE:COL: message`, pointing at the offending value.
+
+mod build;
+pub mod refs;
+pub mod schema;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::Ipv4Addr;
+use std::ops::Deref;
+use std::path::Path;
+use std::str::FromStr;
+use std::sync::Arc;
+
+use ipnet::Ipv4Net;
+use sim_core::{SimDuration, SimTime};
+
+use crate::manifest::{Location, ManifestError, ManifestErrorKind, ManifestObject, Source};
+use crate::model::Pod;
+pub use refs::{Glob, Ref, RefError};
+use schema::Expecting;
+
+/// Nodes in a cluster whose scenario does not say (`cluster.nodes`).
+pub const DEFAULT_NODE_COUNT: usize = 2;
+/// The most nodes a scenario may have.
+pub const MAX_NODES: usize = 64;
+/// `cluster.nodeNetwork` default: the nodes' `eth0` subnet; `.1` is the router.
+pub const DEFAULT_NODE_NETWORK: &str = "192.168.1.0/24";
+/// `cluster.podNetwork` default: flannel's stock `Network` (kube-controller-manager
+/// `--cluster-cidr`); node i gets the i-th /24 (`--node-cidr-mask-size=24`).
+pub const DEFAULT_POD_NETWORK: &str = "10.244.0.0/16";
+/// `cluster.serviceNetwork` default: kubeadm's `--service-cluster-ip-range`.
+pub const DEFAULT_SERVICE_NETWORK: &str = "10.96.0.0/12";
+/// Node i (from 0) without an explicit IP gets host number `FIRST_NODE_HOST + i`.
+pub const FIRST_NODE_HOST: u32 = 11;
+/// The prefix length of each node's pod CIDR.
+pub const NODE_POD_CIDR_PREFIX: u8 = 24;
+/// `probe.timeout` default.
+pub const DEFAULT_PROBE_TIMEOUT: SimDuration = SimDuration::from_secs(3);
+
+/// A loaded, validated scenario: everything the runner needs, every default resolved.
+#[derive(Clone, Debug)]
+pub struct Scenario {
+    /// The file name used in messages (as given to [`load`] / [`load_str`]).
+    pub file: Arc<str>,
+    /// `name`, default: the file name without directory and extension.
+    pub name: String,
+    /// `description`, default empty.
+    pub description: String,
+    /// `seed`, default 0.
+    pub seed: u64,
+    pub cluster: ClusterConfig,
+    /// Validated pods in manifest order (namespace defaulted).
+    pub pods: Vec<Sourced<Pod>>,
+    /// Every object read from the manifests, in order (pods and nodes included), as
+    /// k8s-openapi values for the controllers that need more than the model holds.
+    pub objects: Vec<ManifestObject>,
+    /// Steps sorted by time; steps with equal times keep their order in the file.
+    pub steps: Vec<Step>,
+}
+
+impl Scenario {
+    /// The pod a reference names (ignoring its port), if it is a pod reference.
+    pub fn pod(&self, r: &Ref) -> Option<&Sourced<Pod>> {
+        match r {
+            Ref::Pod { namespace, name, .. } => {
+                self.pods.iter().find(|p| &p.value.namespace == namespace && &p.value.name == name)
+            }
+            _ => None,
+        }
+    }
+    /// The node a reference names, if it is a node reference.
+    pub fn node(&self, r: &Ref) -> Option<&ClusterNode> {
+        match r {
+            Ref::Node { name, .. } => self.cluster.nodes.iter().find(|n| &n.name == name),
+            _ => None,
+        }
+    }
+}
+
+/// A model object with where it was written.
+#[derive(Clone, Debug)]
+pub struct Sourced<T> {
+    pub value: T,
+    pub source: Source,
+}
+
+impl<T> Deref for Sourced<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.value
+    }
+}
+
+/// `cluster:` with every default resolved.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClusterConfig {
+    /// In registration order: node i has the i-th /24 of `pod_network`.
+    pub nodes: Vec<ClusterNode>,
+    pub node_network: Ipv4Net,
+    /// The first host of `node_network` (`.1`): the nodes' default gateway.
+    pub router_ip: Ipv4Addr,
+    pub pod_network: Ipv4Net,
+    pub service_network: Ipv4Net,
+    pub network: NetworkBackend,
+}
+
+/// One machine of the cluster.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClusterNode {
+    pub name: String,
+    /// The address of its `eth0` in `node_network`.
+    pub ip: Ipv4Addr,
+    /// `spec.podCIDR`, as kube-controller-manager allocates it.
+    pub pod_cidr: Ipv4Net,
+    /// Labels from a Node manifest of the same name, if any.
+    pub labels: BTreeMap<String, String>,
+}
+
+/// How pods on different nodes reach each other (`cluster.network`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[non_exhaustive]
+pub enum NetworkBackend {
+    /// flannel's host-gw: a route per remote node's pod CIDR via that node's IP.
+    HostGw,
+}
+
+impl NetworkBackend {
+    pub const ALL: [NetworkBackend; 1] = [NetworkBackend::HostGw];
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NetworkBackend::HostGw => "host-gw",
+        }
+    }
+}
+
+/// A step: at a simulated time, do one action, then check what happened.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Step {
+    pub at: SimTime,
+    /// Position of the step in the file's `steps` list (before sorting by time).
+    pub index: usize,
+    pub location: Location,
+    pub action: StepAction,
+    pub expect: Option<Expect>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum StepAction {
+    Probe(Probe),
+}
+
+/// Send one packet (or open one connection) and follow it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Probe {
+    /// A pod or a node, without a port.
+    pub from: Ref,
+    /// For a pod source: the container it runs in (the `container:` key, default the
+    /// pod's first container). All containers share the pod's network namespace, so
+    /// this changes the story told, not the path. `None` for a node source.
+    pub container: Option<String>,
+    /// With a port for tcp and udp, without for icmp.
+    pub to: Ref,
+    pub proto: ProbeProto,
+    pub timeout: SimDuration,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[non_exhaustive]
+pub enum ProbeProto {
+    /// An ICMP echo request (ping).
+    Icmp,
+    /// A TCP connection attempt (SYN).
+    Tcp,
+    /// One UDP datagram.
+    Udp,
+}
+
+impl ProbeProto {
+    pub const ALL: [ProbeProto; 3] = [ProbeProto::Icmp, ProbeProto::Tcp, ProbeProto::Udp];
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProbeProto::Icmp => "icmp",
+            ProbeProto::Tcp => "tcp",
+            ProbeProto::Udp => "udp",
+        }
+    }
+}
+
+/// What the step expects (all parts optional; an absent part is not checked).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Expect {
+    pub result: Option<ExpectedResult>,
+    /// YAML `at`: who received the packet.
+    pub receiver: Option<Glob>,
+    /// The source address the receiver saw (a pod/node stands for its IP).
+    pub source: Option<Ref>,
+    /// Trace labels that must appear in this order (others may come between).
+    pub via: Vec<String>,
+}
+
+/// The outcome of a probe.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[non_exhaustive]
+pub enum ExpectedResult {
+    /// The destination's socket got it (TCP: the handshake completed; ICMP: echo reply).
+    Reached,
+    /// The destination answered "no" (TCP RST, ICMP port unreachable).
+    Refused,
+    /// An ICMP destination-unreachable (net, host, ...) came back from on the way.
+    Unreachable,
+    /// A hop discarded it silently (no route, firewall DROP, ...), as the trace shows.
+    Dropped,
+    /// Nothing came back before the probe's timeout, and no drop was seen.
+    Timeout,
+}
+
+impl ExpectedResult {
+    pub const ALL: [ExpectedResult; 5] = [
+        ExpectedResult::Reached,
+        ExpectedResult::Refused,
+        ExpectedResult::Unreachable,
+        ExpectedResult::Dropped,
+        ExpectedResult::Timeout,
+    ];
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ExpectedResult::Reached => "reached",
+            ExpectedResult::Refused => "refused",
+            ExpectedResult::Unreachable => "unreachable",
+            ExpectedResult::Dropped => "dropped",
+            ExpectedResult::Timeout => "timeout",
+        }
+    }
+}
+
+/// An IPv4 network written with its network address (`10.244.0.0/16`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Cidr(pub Ipv4Net);
+
+/// Parses one of a closed set of names, listing them all when the input is none.
+fn parse_enum<T: Copy>(what: &str, s: &str, all: &[T], name: fn(T) -> &'static str) -> Result<T, String> {
+    all.iter().copied().find(|v| name(*v) == s).ok_or_else(|| {
+        let names: Vec<&str> = all.iter().map(|v| name(*v)).collect();
+        format!("unknown {what} {s:?}: expected one of: {}", names.join(", "))
+    })
+}
+
+macro_rules! closed_set {
+    ($t:ty, $what:literal) => {
+        impl FromStr for $t {
+            type Err = String;
+            fn from_str(s: &str) -> Result<Self, String> {
+                parse_enum($what, s, &<$t>::ALL, <$t>::as_str)
+            }
+        }
+        impl fmt::Display for $t {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+        impl Expecting for $t {
+            const EXPECTING: &'static str = concat!("a ", $what);
+        }
+    };
+}
+closed_set!(NetworkBackend, "network backend");
+closed_set!(ProbeProto, "protocol");
+closed_set!(ExpectedResult, "result");
+
+impl FromStr for Cidr {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let net: Ipv4Net = s
+            .parse()
+            .map_err(|_| format!("invalid CIDR {s:?}: expected an IPv4 network like 10.244.0.0/16"))?;
+        if net.addr() != net.network() {
+            return Err(format!("invalid CIDR {s:?}: host bits are set (did you mean {}?)", net.trunc()));
+        }
+        Ok(Cidr(net))
+    }
+}
+
+impl Expecting for Cidr {
+    const EXPECTING: &'static str = "an IPv4 network like 10.244.0.0/16";
+}
+
+/// One problem with a scenario, at a place in a file.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{at}: {kind}")]
+pub struct Diagnostic {
+    pub at: Location,
+    pub kind: DiagnosticKind,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum DiagnosticKind {
+    #[error("cannot read {path}: {reason}")]
+    Io { path: String, reason: String },
+    /// The file is empty or holds neither a scenario nor manifests.
+    #[error("{0}")]
+    NotAScenario(String),
+    /// Stage 1: a key the format does not have.
+    #[error("unknown field {path:?}, expected {}", expected_list(.expected))]
+    UnknownField { path: String, expected: Vec<String> },
+    /// Stage 1: serde's message (wrong type, bad duration, bad reference, ...).
+    #[error("{0}")]
+    Schema(String),
+    /// A manifest problem (syntax, unknown field, type, validation, unsupported kind).
+    #[error("{0}")]
+    Manifest(ManifestErrorKind),
+    /// A second object of the same kind, namespace and name (kubectl create's message).
+    #[error("{resource} {name:?} already exists")]
+    AlreadyExists { resource: &'static str, name: String },
+    /// Stage 2: a value that does not fit the rest of the scenario.
+    #[error("{path}: {message}")]
+    Invalid { path: String, message: String },
+}
+
+fn expected_list(expected: &[String]) -> String {
+    match expected {
+        [] => "no fields here".to_string(),
+        [one] => one.clone(),
+        many => format!("one of: {}", many.join(", ")),
+    }
+}
+
+impl From<ManifestError> for Diagnostic {
+    fn from(e: ManifestError) -> Self {
+        let kind = match e.kind {
+            ManifestErrorKind::Io { path, reason } => DiagnosticKind::Io { path, reason },
+            other => DiagnosticKind::Manifest(other),
+        };
+        Diagnostic { at: e.at, kind }
+    }
+}
+
+/// Everything wrong with a scenario, sorted by position (the scenario file first).
+/// Displays one `FILE:LINE:COL: message` per line.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub struct ScenarioError {
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl fmt::Display for ScenarioError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, d) in self.diagnostics.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{d}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Loads a scenario file; manifests named with `file:` are read relative to its folder.
+pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
+    let name = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|e| ScenarioError {
+        diagnostics: vec![Diagnostic {
+            at: Location { file: name.as_str().into(), line: 1, col: 1 },
+            kind: DiagnosticKind::Io { path: name.clone(), reason: e.to_string() },
+        }],
+    })?;
+    let base_dir = path.parent().unwrap_or(Path::new(""));
+    load_str(&name, &text, base_dir)
+}
+
+/// Loads a scenario from text; `name` is used in messages, `base_dir` resolves `file:`.
+pub fn load_str(name: &str, text: &str, base_dir: &Path) -> Result<Scenario, ScenarioError> {
+    build::load(name, text, base_dir).map_err(|mut diagnostics| {
+        diagnostics.sort_by(|a, b| {
+            let key = |d: &Diagnostic| (&*d.at.file != name, d.at.file.clone(), d.at.line, d.at.col);
+            key(a).cmp(&key(b))
+        });
+        diagnostics.dedup();
+        ScenarioError { diagnostics }
+    })
+}

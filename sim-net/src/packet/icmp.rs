@@ -96,16 +96,30 @@ impl fmt::Display for Icmp {
                 // tcpdump's wording (print-icmp.c).
                 let d = original.dst;
                 match (code, &original.body) {
-                    (UnreachCode::Port, super::ipv4::L4::Udp(u)) => write!(f, "ICMP {d} udp port {} unreachable", u.dport),
-                    (UnreachCode::Port, super::ipv4::L4::Tcp(t)) => write!(f, "ICMP {d} tcp port {} unreachable", t.dport),
+                    (UnreachCode::Port, super::ipv4::L4::Udp(u)) => {
+                        write!(f, "ICMP {d} udp port {} unreachable", u.dport)
+                    }
+                    (UnreachCode::Port, super::ipv4::L4::Tcp(t)) => {
+                        write!(f, "ICMP {d} tcp port {} unreachable", t.dport)
+                    }
                     (UnreachCode::Port, _) => write!(f, "ICMP {d} port unreachable"),
                     (UnreachCode::Net, _) => write!(f, "ICMP net {d} unreachable"),
                     (UnreachCode::Host, _) => write!(f, "ICMP host {d} unreachable"),
-                    (UnreachCode::Protocol, _) => write!(f, "ICMP {d} protocol {} unreachable", original.proto().number()),
-                    (UnreachCode::FragNeeded, _) => write!(f, "ICMP {d} unreachable - need to frag (mtu {next_hop_mtu})"),
-                    (UnreachCode::NetProhibited, _) => write!(f, "ICMP net {d} unreachable - admin prohibited"),
-                    (UnreachCode::HostProhibited, _) => write!(f, "ICMP host {d} unreachable - admin prohibited"),
-                    (UnreachCode::AdminProhibited, _) => write!(f, "ICMP host {d} unreachable - admin prohibited filter"),
+                    (UnreachCode::Protocol, _) => {
+                        write!(f, "ICMP {d} protocol {} unreachable", original.proto().number())
+                    }
+                    (UnreachCode::FragNeeded, _) => {
+                        write!(f, "ICMP {d} unreachable - need to frag (mtu {next_hop_mtu})")
+                    }
+                    (UnreachCode::NetProhibited, _) => {
+                        write!(f, "ICMP net {d} unreachable - admin prohibited")
+                    }
+                    (UnreachCode::HostProhibited, _) => {
+                        write!(f, "ICMP host {d} unreachable - admin prohibited")
+                    }
+                    (UnreachCode::AdminProhibited, _) => {
+                        write!(f, "ICMP host {d} unreachable - admin prohibited filter")
+                    }
                 }
             }
             Icmp::TimeExceeded { original } => {

@@ -31,7 +31,14 @@ impl Network {
             let now = self.now;
             let shown = crate::neigh::NeighTable::state_at(&self.ns(ns).neigh.entries[&(dev, nexthop)], now);
             let _ = state;
-            self.trace(ns, Some(dev), skb.tag, Step::Neigh, |_| format!("{nexthop} is at {mac} ({shown})"), String::new);
+            self.trace(
+                ns,
+                Some(dev),
+                skb.tag,
+                Step::Neigh,
+                |_| format!("{nexthop} is at {mac} ({shown})"),
+                String::new,
+            );
             let frame = Frame { src: src_mac, dst: mac, body: FrameBody::Ipv4(skb.pkt) };
             return self.dev_xmit(ns, dev, frame, skb.tag);
         }
@@ -57,7 +64,14 @@ impl Network {
         if start {
             entry.probes = 1;
             entry.updated = now;
-            self.trace(ns, Some(dev), tag, Step::Neigh, |_| format!("{nexthop} unknown: INCOMPLETE, packet waits for ARP"), String::new);
+            self.trace(
+                ns,
+                Some(dev),
+                tag,
+                Step::Neigh,
+                |_| format!("{nexthop} unknown: INCOMPLETE, packet waits for ARP"),
+                String::new,
+            );
             self.send_arp_request(ns, dev, sender_ip, nexthop, tag);
             let at = now + RETRANS_TIME;
             self.schedule(at, NetEvent::NeighTimer { ns, ifindex: dev, ip: nexthop });
@@ -76,7 +90,13 @@ impl Network {
 
     fn send_arp_request(&mut self, ns: NsId, dev: u32, sender_ip: Ipv4Addr, target: Ipv4Addr, tag: u32) {
         let mac = self.ns(ns).devices[&dev].mac;
-        let arp = ArpPacket { op: ArpOp::Request, sender_mac: mac, sender_ip, target_mac: Mac::ZERO, target_ip: target };
+        let arp = ArpPacket {
+            op: ArpOp::Request,
+            sender_mac: mac,
+            sender_ip,
+            target_mac: Mac::ZERO,
+            target_ip: target,
+        };
         let frame = Frame { src: mac, dst: Mac::BROADCAST, body: FrameBody::Arp(arp) };
         let a = frame.to_string();
         self.trace(ns, Some(dev), tag, Step::Arp, |_| format!("who-has {target}? (broadcast)"), || a);
@@ -104,8 +124,14 @@ impl Network {
         let waiting = std::mem::take(&mut entry.queue);
         for p in waiting {
             let skb = Skb::local(p.packet, p.tag);
-            self.drop_pkt(ns, Some(dev), &skb, DropReason::NeighFailed, |_| format!("{ip}: {MCAST_SOLICIT} ARP requests unanswered"));
-            let icmp = Icmp::DestUnreachable { code: UnreachCode::Host, next_hop_mtu: 0, original: Box::new(skb.pkt.clone()) };
+            self.drop_pkt(ns, Some(dev), &skb, DropReason::NeighFailed, |_| {
+                format!("{ip}: {MCAST_SOLICIT} ARP requests unanswered")
+            });
+            let icmp = Icmp::DestUnreachable {
+                code: UnreachCode::Host,
+                next_hop_mtu: 0,
+                original: Box::new(skb.pkt.clone()),
+            };
             self.icmp_error(ns, &skb.pkt, None, icmp, skb.tag);
         }
     }
@@ -115,15 +141,27 @@ impl Network {
         let now = self.now;
         let for_us = self.ns(ns).all_addrs().any(|(_, a)| a.addr() == arp.target_ip);
         let waiting = match arp.op {
-            ArpOp::Request => self.ns_mut(ns).neigh.note_sender(dev, arp.sender_ip, arp.sender_mac, now, for_us),
+            ArpOp::Request => {
+                self.ns_mut(ns).neigh.note_sender(dev, arp.sender_ip, arp.sender_mac, now, for_us)
+            }
             ArpOp::Reply => {
                 let known = self.ns(ns).neigh.entries.contains_key(&(dev, arp.sender_ip));
-                if known { self.ns_mut(ns).neigh.confirm(dev, arp.sender_ip, arp.sender_mac, now) } else { Vec::new() }
+                if known {
+                    self.ns_mut(ns).neigh.confirm(dev, arp.sender_ip, arp.sender_mac, now)
+                } else {
+                    Vec::new()
+                }
             }
         };
         if arp.op == ArpOp::Request && for_us {
             let mac = self.ns(ns).devices[&dev].mac;
-            let reply = ArpPacket { op: ArpOp::Reply, sender_mac: mac, sender_ip: arp.target_ip, target_mac: arp.sender_mac, target_ip: arp.sender_ip };
+            let reply = ArpPacket {
+                op: ArpOp::Reply,
+                sender_mac: mac,
+                sender_ip: arp.target_ip,
+                target_mac: arp.sender_mac,
+                target_ip: arp.sender_ip,
+            };
             let frame = Frame { src: mac, dst: eth_src, body: FrameBody::Arp(reply) };
             let a = frame.to_string();
             let t = arp.target_ip;

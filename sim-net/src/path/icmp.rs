@@ -4,13 +4,19 @@
 //! sender. The kernel rate-limits these (icmp_ratelimit 1 s per destination, with a
 //! burst); the model does not, see docs/fidelity.md.
 
-use crate::hop::Step;
 use crate::netns::NsId;
 use crate::network::Network;
 use crate::packet::{Icmp, Ipv4Packet, L4};
 
 impl Network {
-    pub(crate) fn icmp_error(&mut self, ns: NsId, orig: &Ipv4Packet, _in_dev: Option<u32>, icmp: Icmp, tag: u32) {
+    pub(crate) fn icmp_error(
+        &mut self,
+        ns: NsId,
+        orig: &Ipv4Packet,
+        _in_dev: Option<u32>,
+        icmp: Icmp,
+        tag: u32,
+    ) {
         if Self::is_icmp_error(orig) || orig.dst.is_broadcast() || orig.src.is_unspecified() {
             return;
         }
@@ -26,8 +32,6 @@ impl Network {
         let mut reply = Ipv4Packet::new(src, orig.src, L4::Icmp(icmp));
         reply.ttl = self.ns(ns).sysctl.default_ttl();
         reply.dont_frag = false;
-        let r = reply.to_string();
-        self.trace(ns, None, tag, Step::Reply, |_| "ICMP error".into(), || r);
         let _ = self.local_out(ns, reply, tag);
     }
 }

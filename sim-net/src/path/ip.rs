@@ -9,7 +9,7 @@ use crate::hop::{DropReason, Step};
 use crate::netns::NsId;
 use crate::network::Network;
 use crate::ops::RouteType;
-use crate::packet::{Icmp, Ipv4Packet, UnreachCode, L4};
+use crate::packet::{Icmp, Ipv4Packet, L4, UnreachCode};
 use crate::route::Route;
 
 use super::Skb;
@@ -73,8 +73,12 @@ impl Network {
         let Some(r) = route else { return InputRoute::Drop(DropReason::NoRoute, Some(UnreachCode::Net)) };
         match r.kind {
             RouteType::Blackhole => return InputRoute::Drop(DropReason::Blackhole, None),
-            RouteType::Unreachable => return InputRoute::Drop(DropReason::UnreachableRoute, Some(UnreachCode::Host)),
-            RouteType::Prohibit => return InputRoute::Drop(DropReason::UnreachableRoute, Some(UnreachCode::AdminProhibited)),
+            RouteType::Unreachable => {
+                return InputRoute::Drop(DropReason::UnreachableRoute, Some(UnreachCode::Host));
+            }
+            RouteType::Prohibit => {
+                return InputRoute::Drop(DropReason::UnreachableRoute, Some(UnreachCode::AdminProhibited));
+            }
             _ => {}
         }
         if !self.rp_ok(ns, in_dev, src) {
@@ -104,7 +108,14 @@ impl Network {
         match self.route_input(ns, &skb) {
             InputRoute::Local => {
                 let d = skb.pkt.dst;
-                self.trace(ns, skb.in_dev, skb.tag, Step::Route, |_| format!("{d} is local -> INPUT"), String::new);
+                self.trace(
+                    ns,
+                    skb.in_dev,
+                    skb.tag,
+                    Step::Route,
+                    |_| format!("{d} is local -> INPUT"),
+                    String::new,
+                );
                 if !self.hook_input(ns, &mut skb, ct) {
                     return;
                 }
@@ -116,7 +127,13 @@ impl Network {
                 let in_dev = skb.in_dev;
                 self.drop_pkt(ns, in_dev, &skb, reason, |_| "routing".into());
                 if let Some(code) = icmp {
-                    self.icmp_error(ns, &skb.pkt, in_dev, Icmp::DestUnreachable { code, next_hop_mtu: 0, original: Box::new(skb.pkt.clone()) }, skb.tag);
+                    self.icmp_error(
+                        ns,
+                        &skb.pkt,
+                        in_dev,
+                        Icmp::DestUnreachable { code, next_hop_mtu: 0, original: Box::new(skb.pkt.clone()) },
+                        skb.tag,
+                    );
                 }
             }
         }
@@ -124,7 +141,8 @@ impl Network {
 
     /// ip_forward: TTL, MTU, FORWARD hook, POSTROUTING, neighbour output.
     fn ip_forward(&mut self, ns: NsId, mut skb: Skb, route: Route, ct: Ct) {
-        let out_dev = route.dev.as_deref().and_then(|d| self.ns(ns).ifindex(d)).expect("forward routes have a device");
+        let out_dev =
+            route.dev.as_deref().and_then(|d| self.ns(ns).ifindex(d)).expect("forward routes have a device");
         let r = &route;
         self.trace(ns, skb.in_dev, skb.tag, Step::Route, |_| format!("forward: {r}"), String::new);
         if skb.pkt.ttl <= 1 {
@@ -139,15 +157,25 @@ impl Network {
         if skb.pkt.dont_frag && skb.pkt.total_len() > mtu as usize {
             self.hook_discard(ns, ct);
             let in_dev = skb.in_dev;
-            self.drop_pkt(ns, Some(out_dev), &skb, DropReason::FragNeeded, |_| format!("{} > mtu {mtu}", skb.pkt.total_len()));
+            self.drop_pkt(ns, Some(out_dev), &skb, DropReason::FragNeeded, |_| {
+                format!("{} > mtu {mtu}", skb.pkt.total_len())
+            });
             let original = Box::new(skb.pkt.clone());
-            let icmp = Icmp::DestUnreachable { code: UnreachCode::FragNeeded, next_hop_mtu: mtu as u16, original };
+            let icmp =
+                Icmp::DestUnreachable { code: UnreachCode::FragNeeded, next_hop_mtu: mtu as u16, original };
             self.icmp_error(ns, &skb.pkt, in_dev, icmp, skb.tag);
             return;
         }
         skb.pkt.ttl -= 1;
         let ttl = skb.pkt.ttl;
-        self.trace(ns, Some(out_dev), skb.tag, Step::Forward, |_| format!("ttl {}->{ttl}", ttl + 1), String::new);
+        self.trace(
+            ns,
+            Some(out_dev),
+            skb.tag,
+            Step::Forward,
+            |_| format!("ttl {}->{ttl}", ttl + 1),
+            String::new,
+        );
         if !self.hook_forward(ns, &mut skb, out_dev, None, ct) {
             return;
         }
@@ -174,9 +202,8 @@ impl Network {
         }
         let n = self.ns(ns);
         let dev = n.dev(route.dev.as_deref()?).ok()?;
-        dev.select_addr(Some(route.via.unwrap_or(dst))).or_else(|| {
-            n.devices.values().filter(|d| d.up).find_map(|d| d.select_addr(None))
-        })
+        dev.select_addr(Some(route.via.unwrap_or(dst)))
+            .or_else(|| n.devices.values().filter(|d| d.up).find_map(|d| d.select_addr(None)))
     }
 
     /// Sends a locally generated packet (ip_local_out): OUTPUT, re-route after DNAT,
@@ -218,7 +245,11 @@ impl Network {
         }
         if route.kind == RouteType::Local {
             let lo = self.ns(ns).ifindex("lo").expect("every namespace has lo");
-            let frame = crate::packet::Frame { src: crate::packet::Mac::ZERO, dst: crate::packet::Mac::ZERO, body: crate::packet::FrameBody::Ipv4(skb.pkt) };
+            let frame = crate::packet::Frame {
+                src: crate::packet::Mac::ZERO,
+                dst: crate::packet::Mac::ZERO,
+                body: crate::packet::FrameBody::Ipv4(skb.pkt),
+            };
             self.trace(ns, Some(lo), tag, Step::DevTx, |_| "loopback".into(), String::new);
             self.dev_xmit(ns, lo, frame, tag);
             return Ok(());

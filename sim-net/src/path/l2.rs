@@ -14,10 +14,18 @@ impl Network {
     /// A frame arrives at a device (netif_receive_skb).
     pub(crate) fn dev_rx(&mut self, ns: NsId, ifindex: u32, frame: Frame, tag: u32) {
         let Some(dev) = self.ns(ns).devices.get(&ifindex) else { return };
-        let (up, master, is_lo, mac) = (dev.up, dev.master, matches!(dev.kind, DeviceKind::Loopback), dev.mac);
+        let (up, master, is_lo, mac) =
+            (dev.up, dev.master, matches!(dev.kind, DeviceKind::Loopback), dev.mac);
         if !up {
             let skb_like = frame.to_string();
-            self.trace(ns, Some(ifindex), tag, Step::Drop { reason: DropReason::LinkDown }, |_| String::new(), || skb_like);
+            self.trace(
+                ns,
+                Some(ifindex),
+                tag,
+                Step::Drop { reason: DropReason::LinkDown },
+                |_| String::new(),
+                || skb_like,
+            );
             return;
         }
         if !is_lo {
@@ -29,7 +37,14 @@ impl Network {
         }
         if !is_lo && frame.dst != mac && !frame.dst.is_multicast() {
             let f = frame.to_string();
-            self.trace(ns, Some(ifindex), tag, Step::Drop { reason: DropReason::NotForThisHost }, |_| String::new(), || f);
+            self.trace(
+                ns,
+                Some(ifindex),
+                tag,
+                Step::Drop { reason: DropReason::NotForThisHost },
+                |_| String::new(),
+                || f,
+            );
             return;
         }
         self.l3_rx(ns, ifindex, frame, tag, None);
@@ -51,7 +66,14 @@ impl Network {
         let Some(dev) = self.ns(ns).devices.get(&ifindex) else { return };
         if !dev.up {
             let f = frame.to_string();
-            self.trace(ns, Some(ifindex), tag, Step::Drop { reason: DropReason::LinkDown }, |_| String::new(), || f);
+            self.trace(
+                ns,
+                Some(ifindex),
+                tag,
+                Step::Drop { reason: DropReason::LinkDown },
+                |_| String::new(),
+                || f,
+            );
             return;
         }
         match dev.kind.clone() {
@@ -66,7 +88,14 @@ impl Network {
                 let peer_up = self.ns(pid).devices.get(&peer.ifindex).is_some_and(|d| d.up);
                 if !peer_up {
                     let f = frame.to_string();
-                    self.trace(ns, Some(ifindex), tag, Step::Drop { reason: DropReason::LinkDown }, |_| "veth peer is down".into(), || f);
+                    self.trace(
+                        ns,
+                        Some(ifindex),
+                        tag,
+                        Step::Drop { reason: DropReason::LinkDown },
+                        |_| "veth peer is down".into(),
+                        || f,
+                    );
                     return;
                 }
                 let at = self.now + self.config.veth_latency;
@@ -85,7 +114,14 @@ impl Network {
         match decision {
             FdbLookup::Port(p) => {
                 let f = &frame;
-                self.trace(ns, Some(br), tag, Step::Bridge, |n| format!("FDB hit {} -> port {}", f.dst, n.ns(ns).dev_name(p)), || String::new());
+                self.trace(
+                    ns,
+                    Some(br),
+                    tag,
+                    Step::Bridge,
+                    |n| format!("FDB hit {} -> port {}", f.dst, n.ns(ns).dev_name(p)),
+                    || String::new(),
+                );
                 self.dev_xmit(ns, p, frame, tag)
             }
             FdbLookup::Local => {}
@@ -104,10 +140,21 @@ impl Network {
             .collect();
         let f = &frame;
         let what = if frame.dst.is_broadcast() { "broadcast" } else { "unknown destination" };
-        self.trace(ns, Some(br), tag, Step::Bridge, |n| {
-            let names: Vec<&str> = ports.iter().map(|p| n.ns(ns).dev_name(*p)).collect();
-            format!("flood ({what} {}) -> {}", f.dst, if names.is_empty() { "no ports".to_string() } else { names.join(", ") })
-        }, || String::new());
+        self.trace(
+            ns,
+            Some(br),
+            tag,
+            Step::Bridge,
+            |n| {
+                let names: Vec<&str> = ports.iter().map(|p| n.ns(ns).dev_name(*p)).collect();
+                format!(
+                    "flood ({what} {}) -> {}",
+                    f.dst,
+                    if names.is_empty() { "no ports".to_string() } else { names.join(", ") }
+                )
+            },
+            || String::new(),
+        );
         for p in ports {
             self.dev_xmit(ns, p, frame.clone(), tag);
         }
@@ -119,7 +166,14 @@ impl Network {
         let bridge_up = self.ns(ns).devices.get(&br).is_some_and(|d| d.up);
         if !bridge_up {
             let f = frame.to_string();
-            self.trace(ns, Some(br), tag, Step::Drop { reason: DropReason::LinkDown }, |_| "bridge is down".into(), || f);
+            self.trace(
+                ns,
+                Some(br),
+                tag,
+                Step::Drop { reason: DropReason::LinkDown },
+                |_| "bridge is down".into(),
+                || f,
+            );
             return;
         }
         let bridge = self.ns_mut(ns).devices[&br].bridge_mut().expect("master is a bridge");
@@ -129,7 +183,14 @@ impl Network {
         match decision {
             FdbLookup::Local => {
                 let f = &frame;
-                self.trace(ns, Some(br), tag, Step::Bridge, |_| format!("{} is the bridge's own MAC -> up to the host", f.dst), || String::new());
+                self.trace(
+                    ns,
+                    Some(br),
+                    tag,
+                    Step::Bridge,
+                    |_| format!("{} is the bridge's own MAC -> up to the host", f.dst),
+                    || String::new(),
+                );
                 if brnf {
                     return self.bridge_ipv4(ns, br, port, None, frame, tag);
                 }
@@ -137,7 +198,14 @@ impl Network {
             }
             FdbLookup::Port(out) => {
                 let f = &frame;
-                self.trace(ns, Some(br), tag, Step::Bridge, |n| format!("FDB hit {} -> port {}", f.dst, n.ns(ns).dev_name(out)), || String::new());
+                self.trace(
+                    ns,
+                    Some(br),
+                    tag,
+                    Step::Bridge,
+                    |n| format!("FDB hit {} -> port {}", f.dst, n.ns(ns).dev_name(out)),
+                    || String::new(),
+                );
                 if brnf {
                     return self.bridge_ipv4(ns, br, port, Some(out), frame, tag);
                 }
@@ -158,7 +226,14 @@ impl Network {
         let hairpin = self.ns(ns).devices.get(&out).is_some_and(|d| d.hairpin);
         if out == inp && !hairpin {
             let f = frame.to_string();
-            self.trace(ns, Some(br), tag, Step::Drop { reason: DropReason::HairpinOff }, |n| format!("port {}", n.ns(ns).dev_name(out)), || f);
+            self.trace(
+                ns,
+                Some(br),
+                tag,
+                Step::Drop { reason: DropReason::HairpinOff },
+                |n| format!("port {}", n.ns(ns).dev_name(out)),
+                || f,
+            );
             return;
         }
         self.dev_xmit(ns, out, frame, tag)
@@ -201,18 +276,45 @@ impl Network {
             _ => {
                 self.hook_discard(ns, ct);
                 let f = skb.pkt.to_string();
-                self.trace(ns, Some(br), tag, Step::Drop { reason: DropReason::NoSocket }, |_| format!("bridged DNAT to {dst_mac}: no FDB entry"), || f);
+                self.trace(
+                    ns,
+                    Some(br),
+                    tag,
+                    Step::Drop { reason: DropReason::NoSocket },
+                    |_| format!("bridged DNAT to {dst_mac}: no FDB entry"),
+                    || f,
+                );
                 return;
             }
         };
         if bridged_dnat {
-            self.trace(ns, Some(br), tag, Step::Bridge, |n| format!("bridged DNAT: {} is behind this bridge -> port {}", dst_mac, n.ns(ns).dev_name(out)), || String::new());
+            self.trace(
+                ns,
+                Some(br),
+                tag,
+                Step::Bridge,
+                |n| {
+                    format!(
+                        "bridged DNAT: {} is behind this bridge -> port {}",
+                        dst_mac,
+                        n.ns(ns).dev_name(out)
+                    )
+                },
+                || String::new(),
+            );
         }
         let hairpin = self.ns(ns).devices.get(&out).is_some_and(|d| d.hairpin);
         if out == port && !hairpin {
             self.hook_discard(ns, ct);
             let f = skb.pkt.to_string();
-            self.trace(ns, Some(br), tag, Step::Drop { reason: DropReason::HairpinOff }, |n| format!("port {}", n.ns(ns).dev_name(out)), || f);
+            self.trace(
+                ns,
+                Some(br),
+                tag,
+                Step::Drop { reason: DropReason::HairpinOff },
+                |n| format!("port {}", n.ns(ns).dev_name(out)),
+                || f,
+            );
             return;
         }
         if !self.hook_forward(ns, &mut skb, br, Some(out), ct) {

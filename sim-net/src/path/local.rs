@@ -10,7 +10,9 @@ use sim_core::{SimDuration, below};
 use crate::hop::{DropReason, Step};
 use crate::netns::NsId;
 use crate::network::{NetEvent, Network};
-use crate::packet::{Icmp, IpProto, Ipv4Packet, L4, TcpFlags, TcpSegment, UdpDatagram, UdpPayload, UnreachCode};
+use crate::packet::{
+    Icmp, IpProto, Ipv4Packet, L4, TcpFlags, TcpSegment, UdpDatagram, UdpPayload, UnreachCode,
+};
 use crate::stack::{ProbeOutcome, ProbeSocket, SocketEvent, SocketEventKind};
 
 use super::Skb;
@@ -39,15 +41,28 @@ pub enum ProbeError {
 impl Network {
     /// Starts a probe client in `netns` now. Its outcome arrives as a
     /// [`SocketEventKind::Finished`] event with the probe's tag.
-    pub fn send_probe(&mut self, netns: &str, spec: ProbeSpec) -> Result<(), ProbeError> {
+    pub fn send_probe(
+        &mut self,
+        netns: &str,
+        spec: ProbeSpec,
+        now: sim_core::SimTime,
+    ) -> Result<(), ProbeError> {
         let ns = self.id(netns).ok_or_else(|| ProbeError::NoNetns(netns.to_string()))?;
-        let now = self.now;
+        self.now = now;
         let Some(route) = self.output_route(ns, spec.dst) else {
-            self.report(spec.tag, ProbeOutcome::Unreachable, "connect: Network is unreachable (no route)".into());
+            self.report(
+                spec.tag,
+                ProbeOutcome::Unreachable,
+                "connect: Network is unreachable (no route)".into(),
+            );
             return Ok(());
         };
         let Some(src) = self.select_src(ns, &route, spec.dst) else {
-            self.report(spec.tag, ProbeOutcome::Unreachable, "connect: Network is unreachable (no source address)".into());
+            self.report(
+                spec.tag,
+                ProbeOutcome::Unreachable,
+                "connect: Network is unreachable (no source address)".into(),
+            );
             return Ok(());
         };
         let port = self.ephemeral_port(ns, spec.proto);
@@ -66,10 +81,24 @@ impl Network {
                 sack_permitted: true,
                 ..TcpSegment::default()
             }),
-            IpProto::Udp => L4::Udp(UdpDatagram { sport: port, dport: spec.dport, payload: UdpPayload::Data(spec.payload.clone()) }),
+            IpProto::Udp => L4::Udp(UdpDatagram {
+                sport: port,
+                dport: spec.dport,
+                payload: UdpPayload::Data(spec.payload.clone()),
+            }),
         };
-        let (local_port, remote_port) = if spec.proto == IpProto::Icmp { (ident, ident) } else { (port, spec.dport) };
-        let sock = ProbeSocket { tag: spec.tag, proto: spec.proto, local: src, local_port, remote: spec.dst, remote_port, started: now, isn };
+        let (local_port, remote_port) =
+            if spec.proto == IpProto::Icmp { (ident, ident) } else { (port, spec.dport) };
+        let sock = ProbeSocket {
+            tag: spec.tag,
+            proto: spec.proto,
+            local: src,
+            local_port,
+            remote: spec.dst,
+            remote_port,
+            started: now,
+            isn,
+        };
         self.ns_mut(ns).stack.probes.insert(spec.tag, sock);
         self.schedule(now + spec.timeout, NetEvent::SocketTimer { ns, tag: spec.tag });
         let mut pkt = Ipv4Packet::new(src, spec.dst, body);
@@ -111,7 +140,11 @@ impl Network {
     /// Reports an outcome for a probe that never got a socket (send-time failure).
     fn report(&mut self, tag: u32, outcome: ProbeOutcome, detail: String) {
         let time = self.now;
-        self.socket_events.push(SocketEvent { time, tag, kind: SocketEventKind::Finished { outcome, detail } });
+        self.socket_events.push(SocketEvent {
+            time,
+            tag,
+            kind: SocketEventKind::Finished { outcome, detail },
+        });
     }
 
     pub(crate) fn probe_timeout(&mut self, ns: NsId, tag: u32) {
@@ -150,8 +183,6 @@ impl Network {
         let mut pkt = Ipv4Packet::new(to.pkt.dst, to.pkt.src, body);
         pkt.ttl = self.ns(ns).sysctl.default_ttl();
         pkt.ident = to.pkt.ident;
-        let p = pkt.to_string();
-        self.trace(ns, None, to.tag, Step::Reply, |_| String::new(), || p);
         let _ = self.local_out(ns, pkt, to.tag);
     }
 
@@ -159,7 +190,9 @@ impl Network {
         match icmp {
             Icmp::EchoRequest { ident, seq, data } => {
                 if self.ns(ns).sysctl.echo_ignore_all() {
-                    return self.drop_pkt(ns, skb.in_dev, &skb, DropReason::NoSocket, |_| "icmp_echo_ignore_all=1".into());
+                    return self.drop_pkt(ns, skb.in_dev, &skb, DropReason::NoSocket, |_| {
+                        "icmp_echo_ignore_all=1".into()
+                    });
                 }
                 self.answered(ns, &skb, None);
                 self.reply(ns, &skb, L4::Icmp(Icmp::EchoReply { ident, seq, data }));
@@ -170,7 +203,8 @@ impl Network {
             }
             Icmp::DestUnreachable { code, ref original, .. } => {
                 let (sport, dport) = original.ports();
-                let tag = self.ns(ns).stack.probe_for(original.proto(), original.src, sport, original.dst, dport);
+                let tag =
+                    self.ns(ns).stack.probe_for(original.proto(), original.src, sport, original.dst, dport);
                 let outcome = if code == UnreachCode::Port && original.proto() == IpProto::Tcp {
                     ProbeOutcome::Refused
                 } else {
@@ -182,23 +216,42 @@ impl Network {
             }
             Icmp::TimeExceeded { ref original } => {
                 let (sport, dport) = original.ports();
-                let tag = self.ns(ns).stack.probe_for(original.proto(), original.src, sport, original.dst, dport);
+                let tag =
+                    self.ns(ns).stack.probe_for(original.proto(), original.src, sport, original.dst, dport);
                 let from = skb.pkt.src;
-                self.client_result(ns, &skb, tag, ProbeOutcome::Unreachable, || format!("time exceeded from {from}"));
+                self.client_result(ns, &skb, tag, ProbeOutcome::Unreachable, || {
+                    format!("time exceeded from {from}")
+                });
             }
         }
     }
 
-    fn client_result(&mut self, ns: NsId, skb: &Skb, tag: Option<u32>, outcome: ProbeOutcome, detail: impl FnOnce() -> String) {
+    fn client_result(
+        &mut self,
+        ns: NsId,
+        skb: &Skb,
+        tag: Option<u32>,
+        outcome: ProbeOutcome,
+        detail: impl FnOnce() -> String,
+    ) {
         match tag {
             Some(t) => {
                 let d = detail();
                 let p = &skb.pkt;
                 let w = outcome.word();
-                self.trace(ns, None, skb.tag, Step::Receive, |_| format!("probe client: {w} ({d})"), || p.to_string());
+                self.trace(
+                    ns,
+                    None,
+                    skb.tag,
+                    Step::Receive,
+                    |_| format!("probe client: {w} ({d})"),
+                    || p.to_string(),
+                );
                 self.finish(t, ns, outcome, d);
             }
-            None => self.drop_pkt(ns, skb.in_dev, skb, DropReason::Unexpected, |_| "no waiting socket".into()),
+            None => {
+                self.drop_pkt(ns, skb.in_dev, skb, DropReason::Unexpected, |_| "no waiting socket".into())
+            }
         }
     }
 
@@ -207,12 +260,22 @@ impl Network {
         let probe = self.ns(ns).stack.probe_for(IpProto::Tcp, skb.pkt.dst, seg.dport, skb.pkt.src, seg.sport);
         if let Some(tag) = probe {
             if f.has(TcpFlags::RST) {
-                return self.client_result(ns, &skb, Some(tag), ProbeOutcome::Refused, || "connection refused (RST)".into());
+                return self.client_result(ns, &skb, Some(tag), ProbeOutcome::Refused, || {
+                    "connection refused (RST)".into()
+                });
             }
             if f.has(TcpFlags::SYN) && f.has(TcpFlags::ACK) {
-                self.client_result(ns, &skb, Some(tag), ProbeOutcome::Reached, || "connected (SYN-ACK)".into());
+                self.client_result(ns, &skb, Some(tag), ProbeOutcome::Reached, || {
+                    "connected (SYN-ACK)".into()
+                });
                 // close() with SO_LINGER 0: a RST with the acknowledged sequence number.
-                let rst = TcpSegment { sport: seg.dport, dport: seg.sport, seq: seg.ack, flags: TcpFlags::RST, ..TcpSegment::default() };
+                let rst = TcpSegment {
+                    sport: seg.dport,
+                    dport: seg.sport,
+                    seq: seg.ack,
+                    flags: TcpFlags::RST,
+                    ..TcpSegment::default()
+                };
                 return self.reply(ns, &skb, L4::Tcp(rst));
             }
             return;
@@ -221,7 +284,10 @@ impl Network {
             return; // never answer a RST
         }
         let listening = self.ns(ns).stack.listener(IpProto::Tcp, seg.dport).map(|l| l.owner.clone());
-        if f.has(TcpFlags::SYN) && !f.has(TcpFlags::ACK) && let Some(owner) = listening {
+        if f.has(TcpFlags::SYN)
+            && !f.has(TcpFlags::ACK)
+            && let Some(owner) = listening
+        {
             self.answered(ns, &skb, Some(owner));
             let isn = (self.rng_u64(ns) & 0xffff_ffff) as u32;
             let synack = TcpSegment {
@@ -245,11 +311,19 @@ impl Network {
         let (seq, ack, flags) = if f.has(TcpFlags::ACK) {
             (seg.ack, 0, TcpFlags::RST)
         } else {
-            let len = seg.payload.len() as u32 + u32::from(f.has(TcpFlags::SYN)) + u32::from(f.has(TcpFlags::FIN));
+            let len =
+                seg.payload.len() as u32 + u32::from(f.has(TcpFlags::SYN)) + u32::from(f.has(TcpFlags::FIN));
             (0, seg.seq.wrapping_add(len), TcpFlags::RST.with(TcpFlags::ACK))
         };
         let port = seg.dport;
-        self.trace(ns, skb.in_dev, skb.tag, Step::Drop { reason: DropReason::NoSocket }, |_| format!("nothing listens on tcp port {port}: RST"), String::new);
+        self.trace(
+            ns,
+            skb.in_dev,
+            skb.tag,
+            Step::Drop { reason: DropReason::NoSocket },
+            |_| format!("nothing listens on tcp port {port}: RST"),
+            String::new,
+        );
         let rst = TcpSegment { sport: seg.dport, dport: seg.sport, seq, ack, flags, ..TcpSegment::default() };
         self.reply(ns, &skb, L4::Tcp(rst));
     }
@@ -260,7 +334,8 @@ impl Network {
         {
             return;
         }
-        let probe = self.ns(ns).stack.probe_for(IpProto::Udp, skb.pkt.dst, dgram.dport, skb.pkt.src, dgram.sport);
+        let probe =
+            self.ns(ns).stack.probe_for(IpProto::Udp, skb.pkt.dst, dgram.dport, skb.pkt.src, dgram.sport);
         if probe.is_some() {
             return self.client_result(ns, &skb, probe, ProbeOutcome::Reached, || "datagram received".into());
         }
@@ -270,8 +345,19 @@ impl Network {
             return self.reply(ns, &skb, L4::Udp(echo));
         }
         let port = dgram.dport;
-        self.trace(ns, skb.in_dev, skb.tag, Step::Drop { reason: DropReason::NoSocket }, |_| format!("nothing listens on udp port {port}: ICMP port unreachable"), String::new);
-        let icmp = Icmp::DestUnreachable { code: UnreachCode::Port, next_hop_mtu: 0, original: Box::new(skb.pkt.clone()) };
+        self.trace(
+            ns,
+            skb.in_dev,
+            skb.tag,
+            Step::Drop { reason: DropReason::NoSocket },
+            |_| format!("nothing listens on udp port {port}: ICMP port unreachable"),
+            String::new,
+        );
+        let icmp = Icmp::DestUnreachable {
+            code: UnreachCode::Port,
+            next_hop_mtu: 0,
+            original: Box::new(skb.pkt.clone()),
+        };
         self.icmp_error(ns, &skb.pkt, skb.in_dev, icmp, skb.tag);
     }
 }

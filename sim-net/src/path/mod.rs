@@ -93,7 +93,14 @@ impl Network {
         self.tracer.hops.push(hop);
     }
 
-    pub(crate) fn drop_pkt(&mut self, ns: NsId, dev: Option<u32>, skb: &Skb, reason: DropReason, why: impl FnOnce(&Network) -> String) {
+    pub(crate) fn drop_pkt(
+        &mut self,
+        ns: NsId,
+        dev: Option<u32>,
+        skb: &Skb,
+        reason: DropReason,
+        why: impl FnOnce(&Network) -> String,
+    ) {
         let pkt = &skb.pkt;
         self.trace(ns, dev, skb.tag, Step::Drop { reason }, why, || pkt.to_string());
     }

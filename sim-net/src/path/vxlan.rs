@@ -17,11 +17,22 @@ use super::Skb;
 impl Network {
     pub(crate) fn vxlan_xmit(&mut self, ns: NsId, dev: u32, frame: Frame, tag: u32) {
         let DeviceKind::Vxlan(conf) = &self.ns(ns).devices[&dev].kind else { unreachable!("vxlan device") };
-        let remote = conf.fdb.iter().find(|(m, _)| *m == frame.dst).or_else(|| conf.fdb.iter().find(|(m, _)| *m == Mac::ZERO));
+        let remote = conf
+            .fdb
+            .iter()
+            .find(|(m, _)| *m == frame.dst)
+            .or_else(|| conf.fdb.iter().find(|(m, _)| *m == Mac::ZERO));
         let Some(&(_, remote)) = remote else {
             let f = frame.to_string();
             let d = frame.dst;
-            self.trace(ns, Some(dev), tag, Step::Drop { reason: DropReason::NoRoute }, |_| format!("vxlan: no FDB entry for {d}"), || f);
+            self.trace(
+                ns,
+                Some(dev),
+                tag,
+                Step::Drop { reason: DropReason::NoRoute },
+                |_| format!("vxlan: no FDB entry for {d}"),
+                || f,
+            );
             return;
         };
         let (local, vni, dstport) = (conf.local, conf.vni, conf.dstport);
@@ -32,9 +43,24 @@ impl Network {
         };
         let sport = 32768 + (stable_hash(&flow) % (60999 - 32768 + 1)) as u16;
         let inner = frame.to_string();
-        let mut outer = Ipv4Packet::new(local, remote, L4::Udp(UdpDatagram { sport, dport: dstport, payload: UdpPayload::Vxlan { vni, inner: Box::new(frame) } }));
+        let mut outer = Ipv4Packet::new(
+            local,
+            remote,
+            L4::Udp(UdpDatagram {
+                sport,
+                dport: dstport,
+                payload: UdpPayload::Vxlan { vni, inner: Box::new(frame) },
+            }),
+        );
         outer.dont_frag = false;
-        self.trace(ns, Some(dev), tag, Step::Vxlan, |_| format!("encap vni {vni}: {local}:{sport} > {remote}:{dstport} | {inner}"), String::new);
+        self.trace(
+            ns,
+            Some(dev),
+            tag,
+            Step::Vxlan,
+            |_| format!("encap vni {vni}: {local}:{sport} > {remote}:{dstport} | {inner}"),
+            String::new,
+        );
         if let Err(reason) = self.local_out(ns, outer.clone(), tag) {
             let skb = Skb::local(outer, tag);
             self.drop_pkt(ns, Some(dev), &skb, reason, |_| "vxlan underlay".into());
@@ -50,7 +76,14 @@ impl Network {
         let Some(dev) = dev.map(|d| d.ifindex) else { return false };
         let (src, dst) = (skb.pkt.src, skb.pkt.dst);
         let i = inner.to_string();
-        self.trace(ns, Some(dev), skb.tag, Step::Vxlan, |_| format!("decap vni {vni} from {src} (to {dst}:{dport}) | {i}"), String::new);
+        self.trace(
+            ns,
+            Some(dev),
+            skb.tag,
+            Step::Vxlan,
+            |_| format!("decap vni {vni} from {src} (to {dst}:{dport}) | {i}"),
+            String::new,
+        );
         let at = self.now;
         self.schedule(at, NetEvent::Arrive { ns, ifindex: dev, frame: inner, tag: skb.tag });
         true

@@ -54,15 +54,30 @@ impl Harness {
     }
 
     /// Sends a probe and runs to completion; returns (outcome, detail, responder-seen source).
-    pub fn probe(&mut self, from: &str, proto: sim_net::packet::IpProto, dst: &str, dport: u16) -> (ProbeOutcome, String, Option<std::net::Ipv4Addr>) {
+    pub fn probe(
+        &mut self,
+        from: &str,
+        proto: sim_net::packet::IpProto,
+        dst: &str,
+        dport: u16,
+    ) -> (ProbeOutcome, String, Option<std::net::Ipv4Addr>) {
         self.probe_with_timeout(from, proto, dst, dport, SimDuration::from_secs(3))
     }
 
-    pub fn probe_with_timeout(&mut self, from: &str, proto: sim_net::packet::IpProto, dst: &str, dport: u16, timeout: SimDuration) -> (ProbeOutcome, String, Option<std::net::Ipv4Addr>) {
+    pub fn probe_with_timeout(
+        &mut self,
+        from: &str,
+        proto: sim_net::packet::IpProto,
+        dst: &str,
+        dport: u16,
+        timeout: SimDuration,
+    ) -> (ProbeOutcome, String, Option<std::net::Ipv4Addr>) {
         let tag = self.next_tag;
         self.next_tag += 1;
-        let spec = ProbeSpec { tag, proto, dst: dst.parse().unwrap(), dport, timeout, payload: b"hello".to_vec() };
-        self.net.send_probe(from, spec).unwrap();
+        let spec =
+            ProbeSpec { tag, proto, dst: dst.parse().unwrap(), dport, timeout, payload: b"hello".to_vec() };
+        let now = self.now();
+        self.net.send_probe(from, spec, now).unwrap();
         self.pump();
         self.run();
         let mut seen = None;

@@ -1,0 +1,25 @@
+//! Names and lookups for the machines of a cluster (the resolved `cluster:` section of
+//! a scenario): nodes on one L2 node network, a router at its first address.
+
+pub use crate::scenario::{ClusterConfig, ClusterNode, NetworkBackend};
+
+/// The node named `name`.
+pub fn node<'a>(c: &'a ClusterConfig, name: &str) -> Option<&'a ClusterNode> {
+    c.nodes.iter().find(|n| n.name == name)
+}
+
+/// Name of the network namespace of a pod: `pod-NAME` in the default namespace,
+/// `pod-NS-NAME` elsewhere (a pod's netns in a real node is `cni-<uuid>`; readable names
+/// make traces easier to follow).
+pub fn pod_netns(namespace: &str, name: &str) -> String {
+    if namespace == crate::model::DEFAULT_NAMESPACE {
+        format!("pod-{name}")
+    } else {
+        format!("pod-{namespace}-{name}")
+    }
+}
+
+/// The namespace standing for the node network's switch.
+pub const UNDERLAY_NETNS: &str = "underlay";
+/// The namespace of the router between the node network and the outside.
+pub const ROUTER_NETNS: &str = "router";

@@ -1,0 +1,127 @@
+//! The kubelet of one node: for each pod bound to its node it creates the sandbox
+//! (network namespace with `lo` up, then CNI ADD through the bridge plugin with
+//! host-local IPAM), reports the pod IP, and starts the containers' built-in
+//! applications: every declared `containerPort` gets a listener unless the pod's
+//! annotation `kube-netsim.io/app` is `none` (real programs listen without declaring
+//! ports; the simulator needs the declaration, see docs/fidelity.md).
+
+use std::collections::BTreeSet;
+
+use ipnet::Ipv4Net;
+use sim_core::{SimDuration, SimRng, SimTime};
+use sim_net::ops::NetOp;
+use sim_net::packet::IpProto;
+
+use super::cni::{bridge, host_local::HostLocal};
+use super::{Action, Controller};
+use crate::cluster::pod_netns;
+use crate::model::{Pod, Protocol};
+use crate::store::{Object, PodPhase, PodStatus, Store, WatchEvent};
+
+pub const APP_ANNOTATION: &str = "kube-netsim.io/app";
+
+pub struct Kubelet {
+    name: String,
+    node: String,
+    node_ip: std::net::Ipv4Addr,
+    ipam: HostLocal,
+    pod_cidr: Ipv4Net,
+    bridge_exists: bool,
+    started: BTreeSet<(String, String)>,
+    rng: SimRng,
+}
+
+impl Kubelet {
+    pub fn new(node: &str, node_ip: std::net::Ipv4Addr, pod_cidr: Ipv4Net, rng: SimRng) -> Self {
+        Kubelet {
+            name: format!("kubelet/{node}"),
+            node: node.to_string(),
+            node_ip,
+            ipam: HostLocal::new(pod_cidr),
+            pod_cidr,
+            bridge_exists: false,
+            started: BTreeSet::new(),
+            rng,
+        }
+    }
+
+    fn start_pod(&mut self, pod: &Pod) -> Vec<Action> {
+        let mut actions = Vec::new();
+        let (netns, pod_ip) = if pod.host_network {
+            (self.node.clone(), self.node_ip)
+        } else {
+            let netns = pod_netns(&pod.namespace, &pod.name);
+            let Some(ip) = self.ipam.allocate() else {
+                return vec![Action::Log(format!(
+                    "CNI ADD {} failed: no IP addresses available in range set {}",
+                    pod.key(),
+                    self.pod_cidr
+                ))];
+            };
+            let addr = Ipv4Net::new(ip, self.pod_cidr.prefix_len()).expect("prefix of a valid net");
+            actions.push(Action::Net(NetOp::AddNetns { name: netns.clone() }));
+            actions.push(Action::PluginNet(
+                "cni-loopback",
+                NetOp::SetLinkUp { netns: netns.clone(), dev: "lo".into(), up: true },
+            ));
+            let (ops, res) =
+                bridge::add(&self.node, &netns, addr, self.ipam.gateway(), self.bridge_exists, &mut self.rng);
+            self.bridge_exists = true;
+            actions.push(Action::Log(format!("CNI ADD {} -> {}, {}", pod.key(), res.host_veth, res.ip)));
+            actions.extend(ops.into_iter().map(|op| Action::PluginNet("cni-bridge", op)));
+            (netns, ip)
+        };
+        let app = pod.annotations.get(APP_ANNOTATION).map(String::as_str).unwrap_or("default");
+        if app != "none" {
+            for c in &pod.containers {
+                for p in &c.ports {
+                    let proto = match p.protocol {
+                        Protocol::Tcp => IpProto::Tcp,
+                        Protocol::Udp => IpProto::Udp,
+                        Protocol::Sctp => continue,
+                    };
+                    let owner = format!("pod/{} container {}", pod.name, c.name);
+                    actions.push(Action::Listen {
+                        netns: netns.clone(),
+                        proto,
+                        port: p.container_port,
+                        owner,
+                    });
+                }
+            }
+        }
+        let status = PodStatus {
+            phase: PodPhase::Running,
+            pod_ip: Some(pod_ip),
+            host_ip: Some(self.node_ip),
+            netns: Some(netns),
+        };
+        actions.push(Action::Write(Object::Pod(pod.clone(), status)));
+        actions
+    }
+}
+
+impl Controller for Kubelet {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    /// Pod sandbox creation takes a moment on a real node; 100 ms keeps traces readable.
+    fn latency(&self) -> SimDuration {
+        SimDuration::from_millis(100)
+    }
+    fn handle_watch(&mut self, _now: SimTime, store: &Store, ev: &WatchEvent) -> Vec<Action> {
+        let Object::Pod(pod, _) = &ev.object else { return vec![] };
+        if pod.node_name.as_deref() != Some(self.node.as_str()) {
+            return vec![];
+        }
+        let key = (pod.namespace.clone(), pod.name.clone());
+        if self.started.contains(&key) {
+            return vec![];
+        }
+        // Act on the current object (the event may be stale).
+        let Some((current, _)) = store.pod(&pod.namespace, &pod.name) else { return vec![] };
+        self.started.insert(key);
+        let current = current.clone();
+        self.start_pod(&current)
+    }
+}

@@ -1,0 +1,51 @@
+//! Controllers: each reacts to watch events (delivered after its own latency) and
+//! returns [`Action`]s, never touching the dataplane or the store directly. `NetOp`s
+//! are the only way they change the network, exactly like their real counterparts.
+
+pub mod cni;
+pub mod hostgw;
+pub mod infra;
+pub mod kubelet;
+pub mod scheduler;
+
+use sim_core::{SimDuration, SimTime};
+use sim_net::ops::NetOp;
+use sim_net::packet::IpProto;
+
+use crate::store::{Object, Store, WatchEvent};
+
+/// What a controller wants done.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// A dataplane operation, attributed to the component that issues it.
+    Net(NetOp),
+    /// A dataplane operation a plugin performs on the component's behalf (the CNI
+    /// plugins kubelet runs): attributed to `component/plugin`.
+    PluginNet(&'static str, NetOp),
+    /// A write to the API server.
+    Write(Object),
+    /// A process opens a listening socket in a namespace.
+    Listen { netns: String, proto: IpProto, port: u16, owner: String },
+    /// A line for the control-plane timeline.
+    Log(String),
+}
+
+/// A reactive component.
+pub trait Controller {
+    /// `kubelet/node-1`, `scheduler`, ...: used in traces and `show commands`.
+    fn name(&self) -> &str;
+    /// How long after a change the controller acts on it.
+    fn latency(&self) -> SimDuration;
+    fn handle_watch(&mut self, now: SimTime, store: &Store, ev: &WatchEvent) -> Vec<Action>;
+}
+
+/// Random locally administered unicast MAC, as the kernel's `eth_random_addr`.
+pub fn random_mac(rng: &mut sim_core::SimRng) -> sim_net::packet::Mac {
+    use rand_core::Rng;
+    let mut b = [0u8; 6];
+    for x in b.iter_mut() {
+        *x = rng.next_u32() as u8;
+    }
+    b[0] = (b[0] & 0xfe) | 0x02;
+    sim_net::packet::Mac(b)
+}

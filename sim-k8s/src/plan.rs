@@ -1,0 +1,85 @@
+//! From a loaded [`Scenario`] to a [`RunInput`]: references become probe origins and
+//! targets, the scenario's expectations become checks.
+
+use sim_net::packet::IpProto;
+
+use crate::run::{Expect, ExpectedResult, RunInput, StepPlan};
+use crate::scenario::{self, ProbeProto, Ref, Scenario, StepAction};
+use crate::world::{Origin, ProbePlan, Target};
+
+fn target(r: &Ref) -> Target {
+    match r {
+        Ref::Pod { namespace, name, .. } => Target::Pod { namespace: namespace.clone(), name: name.clone() },
+        Ref::Node { name, .. } => Target::Node(name.clone()),
+        Ref::Ip { addr, .. } => Target::Ip(*addr),
+    }
+}
+
+fn origin(r: &Ref) -> Option<Origin> {
+    match r {
+        Ref::Pod { namespace, name, .. } => {
+            Some(Origin::Pod { namespace: namespace.clone(), name: name.clone() })
+        }
+        Ref::Node { name, .. } => Some(Origin::Node(name.clone())),
+        Ref::Ip { .. } => None,
+    }
+}
+
+fn proto(p: ProbeProto) -> IpProto {
+    match p {
+        ProbeProto::Icmp => IpProto::Icmp,
+        ProbeProto::Tcp => IpProto::Tcp,
+        ProbeProto::Udp => IpProto::Udp,
+    }
+}
+
+fn result(r: scenario::ExpectedResult) -> ExpectedResult {
+    match r {
+        scenario::ExpectedResult::Reached => ExpectedResult::Reached,
+        scenario::ExpectedResult::Refused => ExpectedResult::Refused,
+        scenario::ExpectedResult::Unreachable => ExpectedResult::Unreachable,
+        scenario::ExpectedResult::Dropped => ExpectedResult::Dropped,
+        scenario::ExpectedResult::Timeout => ExpectedResult::Timeout,
+    }
+}
+
+fn expect(e: &scenario::Expect) -> Expect {
+    Expect {
+        result: e.result.map(result),
+        at: e.receiver.as_ref().map(|g| g.as_str().to_string()),
+        source: e.source.as_ref().map(target),
+        via: e.via.clone(),
+    }
+}
+
+/// The runnable plan of a scenario. Validation already guaranteed that probe origins
+/// are pods or nodes.
+pub fn plan(s: &Scenario, trace: bool) -> RunInput {
+    let mut steps = Vec::new();
+    for step in &s.steps {
+        let StepAction::Probe(p) = &step.action;
+        let Some(from) = origin(&p.from) else { continue };
+        let mut label = format!("{} -> {} ({})", p.from, p.to, p.proto.as_str());
+        if let Some(c) = &p.container {
+            label = format!("{} [container {c}] -> {} ({})", p.from, p.to, p.proto.as_str());
+        }
+        let probe = ProbePlan {
+            at: step.at,
+            from,
+            to: target(&p.to),
+            port: p.to.port().unwrap_or(0),
+            proto: proto(p.proto),
+            timeout: p.timeout,
+        };
+        steps.push(StepPlan { probe, expect: step.expect.as_ref().map(expect), label });
+    }
+    RunInput {
+        name: s.name.clone(),
+        description: s.description.clone(),
+        seed: s.seed,
+        cluster: s.cluster.clone(),
+        pods: s.pods.iter().map(|p| p.value.clone()).collect(),
+        steps,
+        trace,
+    }
+}

@@ -1,0 +1,269 @@
+//! Running a scenario: build the world from a resolved plan, run the timeline on
+//! simulated time, then check every step's expectations against what the trace and
+//! the probe clients saw.
+
+use std::net::Ipv4Addr;
+
+use sim_core::{Limits, SimDuration, SimTime, StopReason};
+use sim_net::hop::{Hop, Step};
+use sim_net::stack::ProbeOutcome;
+
+use crate::cluster::ClusterConfig;
+use crate::model::Pod;
+use crate::world::{KubeWorld, ProbePlan, ProbeRecord, Target};
+
+/// What a step expects. Every field is optional.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Expect {
+    pub result: Option<ExpectedResult>,
+    /// Glob over `pod/NAME` / `node/NAME` of whoever answered.
+    pub at: Option<String>,
+    /// The source address the answering side saw.
+    pub source: Option<Target>,
+    /// Labels (namespace or device names) that must appear in the trace in this order.
+    pub via: Vec<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExpectedResult {
+    Reached,
+    Refused,
+    Unreachable,
+    /// No answer, and the trace shows where the packet was dropped.
+    Dropped,
+    /// No answer (dropped or lost; any reason).
+    Timeout,
+}
+
+impl ExpectedResult {
+    pub fn word(self) -> &'static str {
+        match self {
+            Self::Reached => "reached",
+            Self::Refused => "refused",
+            Self::Unreachable => "unreachable",
+            Self::Dropped => "dropped",
+            Self::Timeout => "timeout",
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct StepPlan {
+    pub probe: ProbePlan,
+    pub expect: Option<Expect>,
+    /// How the scenario wrote the probe, for output (`pod/a -> pod/b (icmp)`).
+    pub label: String,
+}
+
+/// Everything needed to run: the cluster, the objects, the timeline.
+#[derive(Clone, Debug)]
+pub struct RunInput {
+    pub name: String,
+    pub description: String,
+    pub seed: u64,
+    pub cluster: ClusterConfig,
+    pub pods: Vec<Pod>,
+    pub steps: Vec<StepPlan>,
+    pub trace: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Check {
+    pub what: String,
+    pub expected: String,
+    pub got: String,
+    pub ok: bool,
+}
+
+#[derive(Clone, Debug)]
+pub struct StepReport {
+    pub index: usize,
+    pub label: String,
+    pub probe: ProbeRecord,
+    pub checks: Vec<Check>,
+    pub hops: Vec<Hop>,
+}
+
+pub struct RunReport {
+    pub name: String,
+    pub description: String,
+    pub seed: u64,
+    pub world: KubeWorld,
+    pub steps: Vec<StepReport>,
+    pub stop: StopReason,
+}
+
+impl RunReport {
+    pub fn all_met(&self) -> bool {
+        self.steps.iter().all(|s| s.checks.iter().all(|c| c.ok)) && self.stop != StopReason::EventBudget
+    }
+    pub fn counts(&self) -> (usize, usize) {
+        let all: Vec<&Check> = self.steps.iter().flat_map(|s| s.checks.iter()).collect();
+        (all.iter().filter(|c| c.ok).count(), all.len())
+    }
+}
+
+/// Events a run may take before it is declared runaway.
+pub const EVENT_BUDGET: u64 = 2_000_000;
+
+pub fn run(input: RunInput) -> RunReport {
+    let (mut world, mut q) = KubeWorld::new(input.cluster.clone(), input.seed, input.trace);
+    for pod in input.pods {
+        world.create_pod(pod, SimTime::ZERO, &mut q);
+    }
+    for s in &input.steps {
+        world.add_probe(s.probe.clone(), &mut q);
+    }
+    let horizon = input.steps.iter().map(|s| s.probe.at + s.probe.timeout).max().unwrap_or(SimTime::ZERO);
+    let until = horizon + SimDuration::from_secs(1);
+    let (world, stop) = world.run(q, Limits { until, max_events: EVENT_BUDGET });
+    let mut steps = Vec::new();
+    for (i, s) in input.steps.iter().enumerate() {
+        let probe = world.probes[i].clone();
+        let hops: Vec<Hop> = world.hops.iter().filter(|h| h.tag == probe.tag).cloned().collect();
+        let checks = s.expect.as_ref().map(|e| check(&world, &probe, &hops, e)).unwrap_or_default();
+        steps.push(StepReport { index: i + 1, label: s.label.clone(), probe, checks, hops });
+    }
+    RunReport { name: input.name, description: input.description, seed: input.seed, world, steps, stop }
+}
+
+fn outcome_word(p: &ProbeRecord) -> String {
+    match (&p.error, p.outcome) {
+        (Some(e), _) => format!("error: {e}"),
+        (None, Some(o)) => o.word().to_string(),
+        (None, None) => "unfinished".to_string(),
+    }
+}
+
+fn check(world: &KubeWorld, p: &ProbeRecord, hops: &[Hop], e: &Expect) -> Vec<Check> {
+    let mut out = Vec::new();
+    if let Some(r) = e.result {
+        let dropped = hops.iter().any(|h| matches!(h.step, Step::Drop { .. }));
+        let ok = match r {
+            ExpectedResult::Reached => p.outcome == Some(ProbeOutcome::Reached),
+            ExpectedResult::Refused => p.outcome == Some(ProbeOutcome::Refused),
+            ExpectedResult::Unreachable => p.outcome == Some(ProbeOutcome::Unreachable),
+            ExpectedResult::Timeout => p.outcome == Some(ProbeOutcome::Timeout),
+            ExpectedResult::Dropped => p.outcome == Some(ProbeOutcome::Timeout) && dropped,
+        } && p.error.is_none();
+        let mut got = outcome_word(p);
+        if p.outcome == Some(ProbeOutcome::Timeout) && dropped {
+            got.push_str(" (dropped)");
+        }
+        out.push(Check { what: "result".into(), expected: r.word().into(), got, ok });
+    }
+    if let Some(glob) = &e.at {
+        let got = p.responder.clone().unwrap_or_else(|| "nobody".into());
+        out.push(Check {
+            what: "at".into(),
+            expected: glob.clone(),
+            got: got.clone(),
+            ok: glob_match(glob, &got),
+        });
+    }
+    if let Some(src) = &e.source {
+        let want = resolve_ip(world, src);
+        let got = p.seen_src.map(|i| i.to_string()).unwrap_or_else(|| "nothing seen".into());
+        let expected = match (src, want) {
+            (Target::Ip(ip), _) => ip.to_string(),
+            (t, Some(ip)) => format!("{} ({ip})", target_label(t)),
+            (t, None) => format!("{} (no address)", target_label(t)),
+        };
+        let ok = want.is_some() && want == p.seen_src;
+        out.push(Check { what: "source".into(), expected, got, ok });
+    }
+    if !e.via.is_empty() {
+        let (ok, missing) = via_match(&e.via, hops);
+        let got =
+            if ok { "all, in order".into() } else { format!("missing {missing:?} (after the earlier ones)") };
+        out.push(Check { what: "via".into(), expected: e.via.join(" > "), got, ok });
+    }
+    out
+}
+
+/// `pod/NAME` in the default namespace, `pod/NS/NAME` elsewhere.
+pub fn pod_label(namespace: &str, name: &str) -> String {
+    if namespace == crate::model::DEFAULT_NAMESPACE {
+        format!("pod/{name}")
+    } else {
+        format!("pod/{namespace}/{name}")
+    }
+}
+
+pub fn target_label(t: &Target) -> String {
+    match t {
+        Target::Pod { namespace, name } => pod_label(namespace, name),
+        Target::Node(n) => format!("node/{n}"),
+        Target::Ip(ip) => ip.to_string(),
+    }
+}
+
+fn resolve_ip(world: &KubeWorld, t: &Target) -> Option<Ipv4Addr> {
+    match t {
+        Target::Ip(ip) => Some(*ip),
+        Target::Node(n) => crate::cluster::node(&world.cluster, n).map(|n| n.ip),
+        Target::Pod { namespace, name } => world.store.pod(namespace, name).and_then(|(_, s)| s.pod_ip),
+    }
+}
+
+/// `*` matches any run of characters; everything else literally.
+pub fn glob_match(pattern: &str, s: &str) -> bool {
+    let parts: Vec<&str> = pattern.split('*').collect();
+    if parts.len() == 1 {
+        return pattern == s;
+    }
+    let mut rest = s;
+    for (i, part) in parts.iter().enumerate() {
+        if i == 0 {
+            let Some(r) = rest.strip_prefix(part) else { return false };
+            rest = r;
+        } else if i == parts.len() - 1 {
+            return rest.ends_with(part);
+        } else {
+            match rest.find(part) {
+                Some(pos) => rest = &rest[pos + part.len()..],
+                None => return false,
+            }
+        }
+    }
+    true
+}
+
+/// Each label must match a hop's namespace or device (or `pod/NAME` for `pod-NAME`),
+/// in order. Returns the first label that could not be found.
+fn via_match(labels: &[String], hops: &[Hop]) -> (bool, String) {
+    let tokens: Vec<(String, Option<String>)> =
+        hops.iter().map(|h| (h.netns.clone(), h.dev.clone())).collect();
+    let mut i = 0;
+    for label in labels {
+        let want_ns = label
+            .strip_prefix("pod/")
+            .map(|p| format!("pod-{p}"))
+            .or_else(|| label.strip_prefix("node/").map(str::to_string));
+        let found = tokens[i..].iter().position(|(ns, dev)| match &want_ns {
+            Some(n) => ns == n,
+            None => ns == label || dev.as_deref() == Some(label.as_str()),
+        });
+        match found {
+            Some(p) => i += p + 1,
+            None => return (false, label.clone()),
+        }
+    }
+    (true, String::new())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn glob_matches_prefixes_suffixes_and_middles() {
+        assert!(glob_match("pod/c*", "pod/c-1"));
+        assert!(glob_match("pod/*", "pod/web-1"));
+        assert!(glob_match("*-1", "pod/web-1"));
+        assert!(glob_match("pod/b", "pod/b"));
+        assert!(!glob_match("pod/b", "pod/bb"));
+        assert!(!glob_match("pod/c*", "node/c"));
+        assert!(glob_match("p*d/*b", "pod/b"));
+    }
+}

@@ -1,0 +1,638 @@
+//! Stage 2: from the parsed schema to a validated [`Scenario`], every default resolved.
+//!
+//! Order: manifests (files and inline) → cluster (nodes may come from Node manifests) →
+//! model objects (pods checked against the nodes) → steps (references checked against
+//! pods and nodes). Errors are collected, not returned at the first one; each points at
+//! the offending value through the file's position index.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::Ipv4Addr;
+use std::path::Path;
+use std::sync::Arc;
+
+use ipnet::Ipv4Net;
+
+use crate::manifest::yaml::{self, NodeKind, YamlDoc};
+use crate::manifest::{self, Location, ManifestErrorKind, ManifestObject, Object, Parsed};
+use crate::model::{self, FieldError, FieldPath, Pod, names};
+
+use super::refs::{Glob, Ref, pod_name};
+use super::schema::{ClusterDoc, ExpectDoc, NodesDoc, ProbeDoc, ScenarioDoc, StepDoc};
+use super::*;
+
+/// Loads and validates; errors are unsorted.
+pub(super) fn load(name: &str, text: &str, base_dir: &Path) -> Result<Scenario, Vec<Diagnostic>> {
+    let file: Arc<str> = name.into();
+    let docs = yaml::index(text).map_err(|e| vec![Diagnostic::from(manifest::syntax_error(&file, e))])?;
+    let non_empty: Vec<&YamlDoc> = docs.iter().filter(|d| !is_empty_doc(d)).collect();
+    let Some(first) = non_empty.first() else {
+        let msg = "empty file: expected a scenario (name, cluster, manifests, steps) or Kubernetes manifests";
+        return Err(vec![Diagnostic {
+            at: Location::new(&file, yaml::Pos::START),
+            kind: DiagnosticKind::NotAScenario(msg.into()),
+        }]);
+    };
+    let mut b =
+        Builder { file: file.clone(), text, doc: Arc::new((*first).clone()), base_dir, errors: Vec::new() };
+    let manifest_only = non_empty.len() > 1 || has_type_meta(first);
+    let (doc, objects) = if manifest_only {
+        let objects = manifest::parse_str(name, text).unwrap_or_else(|errs| {
+            b.errors.extend(errs.into_iter().map(Diagnostic::from));
+            Vec::new()
+        });
+        (empty_doc(), objects)
+    } else {
+        let doc: ScenarioDoc = serde_norway::from_str(text).map_err(|e| vec![schema_error(&b, &e)])?;
+        let objects = b.manifests(doc.manifests.len());
+        (doc, objects)
+    };
+    let scenario = b.scenario(doc, objects);
+    if b.errors.is_empty() { Ok(scenario) } else { Err(b.errors) }
+}
+
+fn is_empty_doc(d: &YamlDoc) -> bool {
+    d.root().is_none_or(|r| r.kind == NodeKind::Scalar && r.scalar.as_deref() == Some(""))
+}
+
+fn has_type_meta(d: &YamlDoc) -> bool {
+    let root = FieldPath::root();
+    d.get(&root.key("apiVersion")).is_some() || d.get(&root.key("kind")).is_some()
+}
+
+fn empty_doc() -> ScenarioDoc {
+    ScenarioDoc {
+        name: None,
+        description: None,
+        seed: None,
+        cluster: None,
+        manifests: Vec::new(),
+        steps: Vec::new(),
+    }
+}
+
+/// A stage-1 (serde) error as a diagnostic; "unknown field" gets the full dotted path.
+fn schema_error(b: &Builder<'_>, e: &serde_norway::Error) -> Diagnostic {
+    let (path, message) = manifest::split_serde_message(&e.to_string());
+    let at = match e.location() {
+        Some(l) => Location { file: b.file.clone(), line: l.line(), col: l.column() },
+        None => b.at(&path),
+    };
+    if let Some(rest) = message.strip_prefix("unknown field `") {
+        let (field, expected) = rest.split_once('`').unwrap_or((rest, ""));
+        let expected = expected.split('`').skip(1).step_by(2).map(str::to_string).collect();
+        let path = path.key(field).to_string();
+        return Diagnostic { at, kind: DiagnosticKind::UnknownField { path, expected } };
+    }
+    let text = if path.is_root() { message } else { format!("{path}: {message}") };
+    Diagnostic { at, kind: DiagnosticKind::Schema(text) }
+}
+
+struct Builder<'a> {
+    file: Arc<str>,
+    text: &'a str,
+    /// The scenario document's position index.
+    doc: Arc<YamlDoc>,
+    base_dir: &'a Path,
+    errors: Vec<Diagnostic>,
+}
+
+impl Builder<'_> {
+    fn at(&self, path: &FieldPath) -> Location {
+        Location::new(&self.file, self.doc.locate(path))
+    }
+    fn invalid(&mut self, path: &FieldPath, message: impl Into<String>) {
+        let kind = DiagnosticKind::Invalid { path: path.to_string(), message: message.into() };
+        self.errors.push(Diagnostic { at: self.at(path), kind });
+    }
+    /// An apiserver-style error about a scenario field.
+    fn field_error(&mut self, e: FieldError) {
+        let message = e.kind.to_string();
+        self.invalid(&e.path, message);
+    }
+    fn manifest_error(&mut self, source: &manifest::Source, e: FieldError) {
+        let at = source.locate_error(&e);
+        self.errors.push(Diagnostic { at, kind: DiagnosticKind::Manifest(ManifestErrorKind::Invalid(e)) });
+    }
+
+    /// `manifests:`: each entry is `{file: PATH}` or an inline object (or `kind: List`).
+    fn manifests(&mut self, count: usize) -> Vec<ManifestObject> {
+        let mut out = Parsed::default();
+        for i in 0..count {
+            let path = FieldPath::root().key("manifests").index(i);
+            let Some(node) = self.doc.get(&path) else { continue };
+            if node.kind != NodeKind::Mapping {
+                self.invalid(&path, "expected a Kubernetes object or {file: PATH}");
+                continue;
+            }
+            let keys = self.doc.child_keys(&path);
+            if keys.iter().any(|k| k == "file") {
+                self.manifest_file(&path, &keys, &mut out);
+            } else {
+                let doc = self.doc.clone();
+                manifest::parse_node(&self.file, self.text, &doc, &path, &mut out);
+            }
+        }
+        self.errors.extend(out.errors.into_iter().map(Diagnostic::from));
+        out.objects
+    }
+
+    fn manifest_file(&mut self, entry: &FieldPath, keys: &[String], out: &mut Parsed) {
+        if let Some(other) = keys.iter().find(|k| *k != "file") {
+            let msg = format!(
+                "unknown field {other:?} next to file: an entry is either {{file: PATH}} or a Kubernetes object"
+            );
+            return self.invalid(&entry.key(other), msg);
+        }
+        let path = entry.key("file");
+        let Some(rel) = self.doc.scalar(&path).filter(|s| !s.is_empty()).map(str::to_string) else {
+            return self.invalid(&path, "expected a file path relative to the scenario");
+        };
+        let full = self.base_dir.join(&rel);
+        let display = full.display().to_string();
+        match std::fs::read_to_string(&full) {
+            Ok(text) => match manifest::parse_str(&display, &text) {
+                Ok(objects) => out.objects.extend(objects),
+                Err(errs) => out.errors.extend(errs),
+            },
+            Err(e) => {
+                let kind = DiagnosticKind::Io { path: display, reason: e.to_string() };
+                self.errors.push(Diagnostic { at: self.at(&path), kind });
+            }
+        }
+    }
+
+    fn scenario(&mut self, doc: ScenarioDoc, objects: Vec<ManifestObject>) -> Scenario {
+        let cluster_doc = doc.cluster.unwrap_or_default();
+        let manifest_nodes = self.model_nodes(&objects);
+        let cluster = self.cluster(&cluster_doc, manifest_nodes);
+        self.check_duplicates(&objects);
+        let pods = self.pods(&objects, &cluster);
+        let mut steps = Vec::new();
+        for (i, s) in doc.steps.into_iter().enumerate() {
+            if let Some(step) = self.step(i, s, &pods, &cluster) {
+                steps.push(step);
+            }
+        }
+        steps.sort_by_key(|s| s.at);
+        let stem = Path::new(&*self.file).file_stem().map(|s| s.to_string_lossy().into_owned());
+        Scenario {
+            file: self.file.clone(),
+            name: doc.name.or(stem).unwrap_or_default(),
+            description: doc.description.unwrap_or_default(),
+            seed: doc.seed.unwrap_or(0),
+            cluster,
+            pods,
+            objects,
+            steps,
+        }
+    }
+
+    fn model_nodes(&mut self, objects: &[ManifestObject]) -> Vec<Sourced<model::Node>> {
+        let mut out = Vec::new();
+        for o in objects {
+            let Object::Node(n) = &o.object else { continue };
+            match model::Node::from_k8s(n) {
+                Ok(value) => out.push(Sourced { value, source: o.source.clone() }),
+                Err(errs) => errs.into_iter().for_each(|e| self.manifest_error(&o.source, e)),
+            }
+        }
+        out
+    }
+
+    fn cluster(&mut self, doc: &ClusterDoc, manifest_nodes: Vec<Sourced<model::Node>>) -> ClusterConfig {
+        let net = |v: &Option<schema::Parsed<Cidr>>, default: &str| {
+            v.as_ref().map_or_else(|| default.parse().expect("default CIDRs are valid"), |c| c.0.0)
+        };
+        let node_network = net(&doc.node_network, DEFAULT_NODE_NETWORK);
+        let pod_network = net(&doc.pod_network, DEFAULT_POD_NETWORK);
+        let service_network = net(&doc.service_network, DEFAULT_SERVICE_NETWORK);
+        let nets =
+            [("nodeNetwork", node_network), ("podNetwork", pod_network), ("serviceNetwork", service_network)];
+        self.check_overlaps(&nets);
+        let router_ip = first_host(node_network);
+        let mut config = ClusterConfig {
+            nodes: Vec::new(),
+            node_network,
+            router_ip,
+            pod_network,
+            service_network,
+            network: doc.network.as_ref().map_or(NetworkBackend::HostGw, |n| n.0),
+        };
+        let specs = self.node_specs(doc, &manifest_nodes);
+        config.nodes = self.place_nodes(&config, specs);
+        self.merge_node_manifests(&mut config, doc.nodes.is_some(), manifest_nodes);
+        config
+    }
+
+    fn check_overlaps(&mut self, nets: &[(&str, Ipv4Net); 3]) {
+        for (i, (a_name, a)) in nets.iter().enumerate() {
+            for (b_name, b) in &nets[i + 1..] {
+                if a.contains(&b.network()) || b.contains(&a.network()) {
+                    // Point at whichever of the two the file spells out (the later one if both).
+                    let cluster = FieldPath::root().key("cluster");
+                    let written =
+                        [b_name, a_name].into_iter().find(|n| self.doc.get(&cluster.key(n)).is_some());
+                    let (here, there, here_net, there_net) =
+                        if written == Some(a_name) { (a_name, b_name, a, b) } else { (b_name, a_name, b, a) };
+                    let msg = format!(
+                        "{here_net} overlaps cluster.{there} {there_net}: the networks must not overlap"
+                    );
+                    self.invalid(&cluster.key(here), msg);
+                }
+            }
+        }
+    }
+
+    /// (name, explicit ip, path of the entry) for each node, before addresses are placed.
+    fn node_specs(&mut self, doc: &ClusterDoc, manifest_nodes: &[Sourced<model::Node>]) -> Vec<NodeSpec> {
+        let path = FieldPath::root().key("cluster").key("nodes");
+        match &doc.nodes {
+            Some(NodesDoc::Count(n)) => {
+                if !(1..=MAX_NODES as i64).contains(n) {
+                    self.invalid(&path, format!("must be between 1 and {MAX_NODES} nodes, found {n}"));
+                }
+                let n = usize::try_from(*n).unwrap_or(0).min(MAX_NODES);
+                (0..n)
+                    .map(|i| NodeSpec { name: format!("node-{}", i + 1), ip: None, path: path.clone() })
+                    .collect()
+            }
+            Some(NodesDoc::List(list)) => self.listed_nodes(&path, list),
+            None if !manifest_nodes.is_empty() => manifest_nodes
+                .iter()
+                .take(MAX_NODES)
+                .map(|n| NodeSpec { name: n.name.clone(), ip: n.ip, path: path.clone() })
+                .collect(),
+            None => (0..DEFAULT_NODE_COUNT)
+                .map(|i| NodeSpec { name: format!("node-{}", i + 1), ip: None, path: path.clone() })
+                .collect(),
+        }
+    }
+
+    fn listed_nodes(&mut self, path: &FieldPath, list: &[schema::NodeDoc]) -> Vec<NodeSpec> {
+        if list.is_empty() || list.len() > MAX_NODES {
+            self.invalid(path, format!("must be between 1 and {MAX_NODES} nodes, found {}", list.len()));
+        }
+        let mut seen: Vec<&str> = Vec::new();
+        let mut out = Vec::new();
+        for (i, n) in list.iter().enumerate().take(MAX_NODES) {
+            let npath = path.index(i);
+            let mut errs = Vec::new();
+            names::check_dns1123_subdomain(&npath.key("name"), &n.name, &mut errs);
+            if seen.contains(&n.name.as_str()) {
+                errs.push(FieldError::duplicate_str(npath.key("name"), &n.name));
+            }
+            seen.push(&n.name);
+            errs.into_iter().for_each(|e| self.field_error(e));
+            out.push(NodeSpec { name: n.name.clone(), ip: n.ip.as_ref().map(|p| p.0), path: npath });
+        }
+        out
+    }
+
+    /// Gives every node its IP (explicit, or `.11 + i`) and the i-th /24 of the pod network.
+    fn place_nodes(&mut self, config: &ClusterConfig, specs: Vec<NodeSpec>) -> Vec<ClusterNode> {
+        let pod_net_path = FieldPath::root().key("cluster").key("podNetwork");
+        let node_net = config.node_network;
+        let pod_cidrs: Vec<Ipv4Net> = config
+            .pod_network
+            .subnets(NODE_POD_CIDR_PREFIX)
+            .into_iter()
+            .flatten()
+            .take(specs.len())
+            .collect();
+        if pod_cidrs.len() < specs.len() {
+            let msg = format!(
+                "{} holds {} node /{NODE_POD_CIDR_PREFIX} subnet(s), but the cluster has {} nodes",
+                config.pod_network,
+                pod_cidrs.len(),
+                specs.len()
+            );
+            self.invalid(&pod_net_path, msg);
+        }
+        let mut nodes: Vec<ClusterNode> = Vec::new();
+        for (i, spec) in specs.into_iter().enumerate() {
+            let ip = match spec.ip {
+                Some(ip) => self.check_node_ip(&spec.path.key("ip"), ip, config),
+                None => self.default_node_ip(&spec, i, node_net),
+            };
+            let ip = ip.unwrap_or(Ipv4Addr::UNSPECIFIED);
+            if let Some(other) = nodes.iter().find(|n| n.ip == ip && ip != Ipv4Addr::UNSPECIFIED) {
+                let msg = format!("{ip} is already the address of {}", other.name);
+                self.invalid(&spec.path.key("ip"), msg);
+            }
+            let pod_cidr = pod_cidrs.get(i).copied().unwrap_or(config.pod_network);
+            nodes.push(ClusterNode { name: spec.name, ip, pod_cidr, labels: BTreeMap::new() });
+        }
+        nodes
+    }
+
+    fn check_node_ip(&mut self, path: &FieldPath, ip: Ipv4Addr, config: &ClusterConfig) -> Option<Ipv4Addr> {
+        let net = config.node_network;
+        let problem = if !net.contains(&ip) {
+            format!("{ip} is outside cluster.nodeNetwork {net}")
+        } else if ip == net.network() && net.prefix_len() < 31 {
+            format!("{ip} is the network address of {net}")
+        } else if ip == net.broadcast() && net.prefix_len() < 31 {
+            format!("{ip} is the broadcast address of {net}")
+        } else if ip == config.router_ip {
+            format!("{ip} is the router's address (the first host of cluster.nodeNetwork)")
+        } else {
+            return Some(ip);
+        };
+        self.invalid(path, problem);
+        None
+    }
+
+    fn default_node_ip(&mut self, spec: &NodeSpec, i: usize, net: Ipv4Net) -> Option<Ipv4Addr> {
+        let host = u32::from(net.network()).checked_add(FIRST_NODE_HOST + i as u32)?;
+        let ip = Ipv4Addr::from(host);
+        if net.contains(&ip) && ip != net.broadcast() {
+            return Some(ip);
+        }
+        let msg = format!(
+            "cluster.nodeNetwork {net} has no room for {}'s default address {ip} (node i gets .{}+i): give the nodes ips or use a larger network",
+            spec.name, FIRST_NODE_HOST
+        );
+        self.invalid(&spec.path, msg);
+        None
+    }
+
+    /// Node manifests add labels to the cluster's nodes; with explicit `cluster.nodes`
+    /// they must name one, and an InternalIP must agree with the node's address.
+    fn merge_node_manifests(
+        &mut self,
+        config: &mut ClusterConfig,
+        explicit: bool,
+        manifest_nodes: Vec<Sourced<model::Node>>,
+    ) {
+        for m in manifest_nodes {
+            let Some(node) = config.nodes.iter_mut().find(|n| n.name == m.name) else {
+                if explicit {
+                    let names = list_names(config.nodes.iter().map(|n| n.name.clone()), "nodes");
+                    let e = FieldError::invalid_str(
+                        FieldPath::parse("metadata.name"),
+                        &m.name,
+                        format!("node {:?} is not in cluster.nodes ({names})", m.name),
+                    );
+                    self.manifest_error(&m.source, e);
+                }
+                continue;
+            };
+            if let Some(ip) = m.ip.filter(|ip| *ip != node.ip) {
+                let detail = format!("the cluster gives node {:?} the address {}", node.name, node.ip);
+                let e =
+                    FieldError::invalid_str(FieldPath::parse("status.addresses"), &ip.to_string(), detail);
+                self.manifest_error(&m.source, e);
+            }
+            node.labels.extend(m.value.labels);
+        }
+    }
+
+    /// `pods "a" already exists`, as `kubectl create` says for a second object of the
+    /// same kind, namespace and name.
+    fn check_duplicates(&mut self, objects: &[ManifestObject]) {
+        let mut seen: BTreeSet<(&'static str, String, String)> = BTreeSet::new();
+        for o in objects {
+            let Some(name) = o.object.metadata().name.clone().filter(|n| !n.is_empty()) else { continue };
+            let (resource, namespaced) = resource_of(&o.object);
+            let ns = match o.object.metadata().namespace.clone().filter(|n| !n.is_empty()) {
+                _ if !namespaced => String::new(),
+                Some(ns) => ns,
+                None => model::DEFAULT_NAMESPACE.into(),
+            };
+            if !seen.insert((resource, ns, name.clone())) {
+                let at = o.source.locate(&FieldPath::parse("metadata.name"));
+                self.errors.push(Diagnostic { at, kind: DiagnosticKind::AlreadyExists { resource, name } });
+            }
+        }
+    }
+
+    fn pods(&mut self, objects: &[ManifestObject], cluster: &ClusterConfig) -> Vec<Sourced<Pod>> {
+        let mut out: Vec<Sourced<Pod>> = Vec::new();
+        for o in objects {
+            let Object::Pod(p) = &o.object else { continue };
+            let pod = match Pod::from_k8s(p) {
+                Ok(pod) => pod,
+                Err(errs) => {
+                    errs.into_iter().for_each(|e| self.manifest_error(&o.source, e));
+                    continue;
+                }
+            };
+            if let Some(node) =
+                pod.node_name.as_deref().filter(|n| !cluster.nodes.iter().any(|c| c.name == *n))
+            {
+                let names = list_names(cluster.nodes.iter().map(|n| n.name.clone()), "nodes");
+                let e = FieldError::invalid_str(
+                    FieldPath::parse("spec.nodeName"),
+                    node,
+                    format!("node {node:?} not found ({names})"),
+                );
+                self.manifest_error(&o.source, e);
+            }
+            if !out.iter().any(|q| q.namespace == pod.namespace && q.name == pod.name) {
+                out.push(Sourced { value: pod, source: o.source.clone() });
+            }
+        }
+        out
+    }
+
+    fn step(&mut self, i: usize, s: StepDoc, pods: &[Sourced<Pod>], cluster: &ClusterConfig) -> Option<Step> {
+        let path = FieldPath::root().key("steps").index(i);
+        let world = World { pods, cluster };
+        let Some(probe) = s.probe else {
+            self.invalid(&path, "a step needs an action: probe");
+            return None;
+        };
+        let probe = self.probe(&path.key("probe"), probe, &world);
+        let expect = s.expect.map(|e| self.expect(&path.key("expect"), e, &world));
+        Some(Step {
+            at: s.at.0,
+            index: i,
+            location: self.at(&path),
+            action: StepAction::Probe(probe?),
+            expect,
+        })
+    }
+
+    fn probe(&mut self, path: &FieldPath, p: ProbeDoc, world: &World<'_>) -> Option<Probe> {
+        let (from, to, proto) = (p.from.0, p.to.0, p.proto.0);
+        let from_path = path.key("from");
+        let mut ok = self.check_exists(&from_path, &from, world);
+        match &from {
+            Ref::Ip { addr, .. } => {
+                self.invalid(
+                    &from_path,
+                    format!(
+                        "a probe starts in a pod or a node: expected pod/NAME or node/NAME, found {addr}"
+                    ),
+                );
+                ok = false;
+            }
+            r if r.port().is_some() => {
+                self.invalid(
+                    &from_path,
+                    format!("the source port is chosen by the prober: remove \":{}\"", r.port().unwrap_or(0)),
+                );
+                ok = false;
+            }
+            _ => {}
+        }
+        let container = self.container(path, &from, p.container, world);
+        let to_path = path.key("to");
+        ok &= self.check_exists(&to_path, &to, world);
+        match (proto, to.port()) {
+            (ProbeProto::Icmp, Some(port)) => {
+                self.invalid(&to_path, format!("an icmp probe has no port: remove \":{port}\""));
+                ok = false;
+            }
+            (ProbeProto::Tcp | ProbeProto::Udp, None) => {
+                self.invalid(&to_path, format!("a {proto} probe needs a port: expected {to}:PORT"));
+                ok = false;
+            }
+            _ => {}
+        }
+        let timeout = p.timeout.map_or(DEFAULT_PROBE_TIMEOUT, |t| t.0);
+        if timeout == SimDuration::ZERO {
+            self.invalid(&path.key("timeout"), "must be longer than 0s");
+        }
+        ok.then_some(Probe { from, container: container?, to, proto, timeout })
+    }
+
+    /// The container a pod probe runs in: `container:` or the pod's first one.
+    fn container(
+        &mut self,
+        path: &FieldPath,
+        from: &Ref,
+        given: Option<String>,
+        world: &World<'_>,
+    ) -> Option<Option<String>> {
+        let pod = world.pod(from);
+        match (pod, given) {
+            (None, None) => Some(None),
+            (None, Some(_)) if matches!(from, Ref::Pod { .. }) => None,
+            (None, Some(_)) => {
+                self.invalid(&path.key("container"), "only a probe from a pod runs in a container");
+                None
+            }
+            (Some(pod), None) => Some(pod.containers.first().map(|c| c.name.clone())),
+            (Some(pod), Some(c)) if pod.containers.iter().any(|x| x.name == c) => Some(Some(c)),
+            (Some(pod), Some(c)) => {
+                let names = list_names(pod.containers.iter().map(|x| x.name.clone()), "containers");
+                self.invalid(
+                    &path.key("container"),
+                    format!("container {c:?} not found in pod {:?} ({names})", pod.name),
+                );
+                None
+            }
+        }
+    }
+
+    fn check_exists(&mut self, path: &FieldPath, r: &Ref, world: &World<'_>) -> bool {
+        match r {
+            Ref::Pod { namespace, name, .. } if world.pod(r).is_none() => {
+                let names = list_names(world.pods.iter().map(|p| short_pod(&p.namespace, &p.name)), "pods");
+                let shown = short_pod(namespace, name);
+                self.invalid(path, format!("pod {shown:?} not found ({names})"));
+                false
+            }
+            Ref::Node { name, .. } if !world.cluster.nodes.iter().any(|n| &n.name == name) => {
+                let names = list_names(world.cluster.nodes.iter().map(|n| n.name.clone()), "nodes");
+                self.invalid(path, format!("node {name:?} not found ({names})"));
+                false
+            }
+            _ => true,
+        }
+    }
+
+    fn expect(&mut self, path: &FieldPath, e: ExpectDoc, world: &World<'_>) -> Expect {
+        if let Some(g) = &e.at {
+            self.check_receiver(&path.key("at"), &g.0, world);
+        }
+        if let Some(s) = &e.source {
+            self.check_exists(&path.key("source"), &s.0, world);
+        }
+        let via = e.via.unwrap_or_default();
+        for (i, label) in via.iter().enumerate() {
+            if label.trim().is_empty() {
+                self.invalid(&path.key("via").index(i), "a trace label cannot be empty");
+            }
+        }
+        Expect {
+            result: e.result.map(|r| r.0),
+            receiver: e.at.map(|g| g.0),
+            source: e.source.map(|s| s.0),
+            via,
+        }
+    }
+
+    /// A receiver pattern must match some pod or node, or it could never be satisfied.
+    fn check_receiver(&mut self, path: &FieldPath, g: &Glob, world: &World<'_>) {
+        let mut candidates = world.pods.iter().map(|p| pod_name(&p.namespace, &p.name));
+        let mut nodes = world.cluster.nodes.iter().map(|n| format!("node/{}", n.name));
+        if candidates.any(|c| g.matches(&c)) || nodes.any(|c| g.matches(&c)) {
+            return;
+        }
+        let (what, names) = if g.as_str().starts_with("node/") {
+            ("node", list_names(world.cluster.nodes.iter().map(|n| n.name.clone()), "nodes"))
+        } else {
+            ("pod", list_names(world.pods.iter().map(|p| short_pod(&p.namespace, &p.name)), "pods"))
+        };
+        let msg = if g.is_literal() {
+            let name = g.as_str().split_once('/').map_or(g.as_str(), |(_, n)| n);
+            format!("{what} {name:?} not found ({names})")
+        } else {
+            format!("pattern {:?} matches no {what} ({names})", g.as_str())
+        };
+        self.invalid(path, msg);
+    }
+}
+
+struct NodeSpec {
+    name: String,
+    ip: Option<Ipv4Addr>,
+    path: FieldPath,
+}
+
+/// What references are checked against.
+struct World<'a> {
+    pods: &'a [Sourced<Pod>],
+    cluster: &'a ClusterConfig,
+}
+
+impl World<'_> {
+    fn pod(&self, r: &Ref) -> Option<&Pod> {
+        let Ref::Pod { namespace, name, .. } = r else { return None };
+        self.pods.iter().map(|p| &p.value).find(|p| &p.namespace == namespace && &p.name == name)
+    }
+}
+
+fn first_host(net: Ipv4Net) -> Ipv4Addr {
+    let n = u32::from(net.network());
+    if net.prefix_len() >= 31 { net.network() } else { Ipv4Addr::from(n.saturating_add(1)) }
+}
+
+/// `a` in namespace default, else `ns/a`.
+fn short_pod(namespace: &str, name: &str) -> String {
+    if namespace == model::DEFAULT_NAMESPACE { name.to_string() } else { format!("{namespace}/{name}") }
+}
+
+/// `pods: a, b, c` or `there are no pods`.
+fn list_names(names: impl Iterator<Item = String>, what: &str) -> String {
+    let names: Vec<String> = names.collect();
+    if names.is_empty() { format!("there are no {what}") } else { format!("{what}: {}", names.join(", ")) }
+}
+
+/// The resource name kubectl prints (`pods "a" already exists`) and whether it is namespaced.
+fn resource_of(o: &Object) -> (&'static str, bool) {
+    match o {
+        Object::Pod(_) => ("pods", true),
+        Object::Node(_) => ("nodes", false),
+        Object::Service(_) => ("services", true),
+        Object::Deployment(_) => ("deployments.apps", true),
+        Object::ReplicaSet(_) => ("replicasets.apps", true),
+        Object::EndpointSlice(_) => ("endpointslices.discovery.k8s.io", true),
+        Object::Ingress(_) => ("ingresses.networking.k8s.io", true),
+        Object::Namespace(_) => ("namespaces", false),
+        Object::ConfigMap(_) => ("configmaps", true),
+        Object::Secret(_) => ("secrets", true),
+    }
+}

@@ -1,0 +1,182 @@
+//! Stage 1: the shape of a scenario file, read by serde with `deny_unknown_fields`.
+//!
+//! Scalars with a syntax of their own (durations, CIDRs, IPs, references, enums) are
+//! parsed here by [`Parsed`], so their errors carry the value's line:col from
+//! serde_norway. Nothing here knows about other parts of the file: that a referenced pod
+//! exists, that CIDRs do not overlap, ... is stage 2 (`build.rs`). Manifests are only
+//! checked to be a list here; `build.rs` reads each entry from the position index.
+
+use std::fmt;
+use std::marker::PhantomData;
+use std::net::Ipv4Addr;
+use std::str::FromStr;
+
+use serde::Deserialize;
+use serde::de::{self, Deserializer, SeqAccess, Visitor};
+use sim_core::{SimDuration, SimTime};
+
+use super::refs::{Glob, Ref};
+use super::{Cidr, ExpectedResult, NetworkBackend, ProbeProto};
+
+/// The top level of a scenario file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ScenarioDoc {
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub seed: Option<u64>,
+    pub cluster: Option<ClusterDoc>,
+    /// Shape only: each entry is read again from the position index by `build.rs`.
+    #[serde(default)]
+    pub manifests: Vec<de::IgnoredAny>,
+    #[serde(default)]
+    pub steps: Vec<StepDoc>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ClusterDoc {
+    pub nodes: Option<NodesDoc>,
+    pub node_network: Option<Parsed<Cidr>>,
+    pub pod_network: Option<Parsed<Cidr>>,
+    pub service_network: Option<Parsed<Cidr>>,
+    pub network: Option<Parsed<NetworkBackend>>,
+}
+
+/// `nodes: 3` or `nodes: [{name: a, ip: 192.168.1.20}, ...]`.
+#[derive(Debug)]
+pub enum NodesDoc {
+    Count(i64),
+    List(Vec<NodeDoc>),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeDoc {
+    pub name: String,
+    pub ip: Option<Parsed<Ipv4Addr>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StepDoc {
+    pub at: Parsed<SimTime>,
+    pub probe: Option<ProbeDoc>,
+    pub expect: Option<ExpectDoc>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProbeDoc {
+    pub from: Parsed<Ref>,
+    pub to: Parsed<Ref>,
+    pub proto: Parsed<ProbeProto>,
+    pub container: Option<String>,
+    pub timeout: Option<Parsed<SimDuration>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExpectDoc {
+    pub result: Option<Parsed<ExpectedResult>>,
+    pub at: Option<Parsed<Glob>>,
+    pub source: Option<Parsed<Ref>>,
+    pub via: Option<Vec<String>>,
+}
+
+/// What a scalar is expected to be, for serde's "invalid type: ..., expected X".
+pub trait Expecting {
+    const EXPECTING: &'static str;
+}
+
+impl Expecting for SimTime {
+    const EXPECTING: &'static str = "a time since the start, like \"150ms\" or \"1.5s\"";
+}
+impl Expecting for SimDuration {
+    const EXPECTING: &'static str = "a duration like \"150ms\" or \"1.5s\"";
+}
+impl Expecting for Ipv4Addr {
+    const EXPECTING: &'static str = "an IPv4 address like 192.168.1.20";
+}
+
+/// A scalar parsed with `FromStr` while serde still knows where it is. Numbers and
+/// booleans are read as their text, so `at: 1` gets the duration message ("needs a
+/// unit"), not a type error.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Parsed<T>(pub T);
+
+impl<'de, T> Deserialize<'de> for Parsed<T>
+where
+    T: FromStr + Expecting,
+    T::Err: fmt::Display,
+{
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(ParsedVisitor(PhantomData))
+    }
+}
+
+struct ParsedVisitor<T>(PhantomData<T>);
+
+impl<T> ParsedVisitor<T>
+where
+    T: FromStr,
+    T::Err: fmt::Display,
+{
+    fn parse<E: de::Error>(s: &str) -> Result<Parsed<T>, E> {
+        s.parse().map(Parsed).map_err(E::custom)
+    }
+}
+
+impl<'de, T> Visitor<'de> for ParsedVisitor<T>
+where
+    T: FromStr + Expecting,
+    T::Err: fmt::Display,
+{
+    type Value = Parsed<T>;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(T::EXPECTING)
+    }
+    fn visit_str<E: de::Error>(self, s: &str) -> Result<Self::Value, E> {
+        Self::parse(s)
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+        Self::parse(&v.to_string())
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+        Self::parse(&v.to_string())
+    }
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
+        Self::parse(&v.to_string())
+    }
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Self::Value, E> {
+        Self::parse(&v.to_string())
+    }
+}
+
+impl<'de> Deserialize<'de> for NodesDoc {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(NodesVisitor)
+    }
+}
+
+struct NodesVisitor;
+
+impl<'de> Visitor<'de> for NodesVisitor {
+    type Value = NodesDoc;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a node count (1 to 64) or a list of nodes ({name, ip})")
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<NodesDoc, E> {
+        Ok(NodesDoc::Count(v))
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<NodesDoc, E> {
+        Ok(NodesDoc::Count(i64::try_from(v).unwrap_or(i64::MAX)))
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<NodesDoc, A::Error> {
+        let mut nodes = Vec::new();
+        while let Some(n) = seq.next_element()? {
+            nodes.push(n);
+        }
+        Ok(NodesDoc::List(nodes))
+    }
+}

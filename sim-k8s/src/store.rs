@@ -1,0 +1,120 @@
+//! The in-process API server: objects keyed by (kind, namespace, name) in sorted order,
+//! a cluster-wide `resourceVersion` counter, and an ordered watch log. Controllers see
+//! changes only through [`WatchEvent`]s, delivered by the world after each
+//! controller's own latency, as informers deliver them.
+
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+
+use ipnet::Ipv4Net;
+use sim_core::SimTime;
+
+use crate::model::{Node, Pod};
+
+/// Pod lifecycle as far as the network sees it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PodPhase {
+    /// Created, not yet scheduled.
+    Pending,
+    /// Bound to a node, sandbox not ready.
+    Scheduled,
+    /// Sandbox and network ready, containers started.
+    Running,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PodStatus {
+    pub phase: PodPhase,
+    pub pod_ip: Option<Ipv4Addr>,
+    pub host_ip: Option<Ipv4Addr>,
+    /// Network namespace that holds the pod (its own, or the node's for hostNetwork).
+    pub netns: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NodeStatus {
+    pub ip: Ipv4Addr,
+    /// `spec.podCIDR`, assigned by the node IPAM controller.
+    pub pod_cidr: Ipv4Net,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Object {
+    Node(Node, NodeStatus),
+    Pod(Pod, PodStatus),
+}
+
+impl Object {
+    pub fn key(&self) -> ObjKey {
+        match self {
+            Object::Node(n, _) => ObjKey { kind: "Node", namespace: String::new(), name: n.name.clone() },
+            Object::Pod(p, _) => ObjKey { kind: "Pod", namespace: p.namespace.clone(), name: p.name.clone() },
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ObjKey {
+    pub kind: &'static str,
+    pub namespace: String,
+    pub name: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WatchKind {
+    Added,
+    Modified,
+    Deleted,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WatchEvent {
+    pub kind: WatchKind,
+    pub resource_version: u64,
+    pub time: SimTime,
+    pub object: Object,
+}
+
+#[derive(Debug, Default)]
+pub struct Store {
+    objects: BTreeMap<ObjKey, (u64, Object)>,
+    resource_version: u64,
+    pub log: Vec<WatchEvent>,
+}
+
+impl Store {
+    /// Creates or replaces an object and appends the watch event; returns its index.
+    pub fn put(&mut self, obj: Object, now: SimTime) -> usize {
+        self.resource_version += 1;
+        let rv = self.resource_version;
+        let kind = if self.objects.contains_key(&obj.key()) { WatchKind::Modified } else { WatchKind::Added };
+        self.objects.insert(obj.key(), (rv, obj.clone()));
+        self.log.push(WatchEvent { kind, resource_version: rv, time: now, object: obj });
+        self.log.len() - 1
+    }
+
+    pub fn get(&self, key: &ObjKey) -> Option<&Object> {
+        self.objects.get(key).map(|(_, o)| o)
+    }
+
+    pub fn pods(&self) -> impl Iterator<Item = (&Pod, &PodStatus)> {
+        self.objects.values().filter_map(|(_, o)| match o {
+            Object::Pod(p, s) => Some((p, s)),
+            _ => None,
+        })
+    }
+
+    pub fn nodes(&self) -> impl Iterator<Item = (&Node, &NodeStatus)> {
+        self.objects.values().filter_map(|(_, o)| match o {
+            Object::Node(n, s) => Some((n, s)),
+            _ => None,
+        })
+    }
+
+    pub fn pod(&self, namespace: &str, name: &str) -> Option<(&Pod, &PodStatus)> {
+        match self.get(&ObjKey { kind: "Pod", namespace: namespace.into(), name: name.into() })? {
+            Object::Pod(p, s) => Some((p, s)),
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,255 @@
+//! Every kind of scenario error, with its exact message and file:line:col.
+
+use std::path::Path;
+
+use sim_k8s::scenario;
+
+fn error(text: &str) -> String {
+    match scenario::load_str("s.yaml", text, Path::new(".")) {
+        Ok(_) => panic!("expected an error"),
+        Err(e) => e.to_string(),
+    }
+}
+
+const PODS: &str = "manifests:\n\
+- {apiVersion: v1, kind: Pod, metadata: {name: a}, spec: {nodeName: node-1, containers: [{name: web, image: x}, {name: sidecar, image: y}]}}\n\
+- {apiVersion: v1, kind: Pod, metadata: {name: b}, spec: {containers: [{name: web, image: x}]}}\n";
+
+fn with_steps(steps: &str) -> String {
+    format!("{PODS}steps:\n{steps}")
+}
+
+#[test]
+fn bad_yaml_syntax_is_located() {
+    assert_eq!(
+        error("name: x\ncluster: {nodes: 2\n"),
+        "s.yaml:3:1: while parsing a flow mapping, did not find expected ',' or '}'"
+    );
+}
+
+#[test]
+fn an_unknown_scenario_field_lists_the_accepted_ones() {
+    assert_eq!(
+        error("name: x\ncluster:\n  nodez: 3\n"),
+        "s.yaml:3:3: unknown field \"cluster.nodez\", expected one of: nodes, nodeNetwork, podNetwork, serviceNetwork, network"
+    );
+}
+
+#[test]
+fn an_unknown_field_in_an_inline_manifest_points_at_its_key() {
+    let text = "manifests:\n  - apiVersion: v1\n    kind: Pod\n    metadata: {name: a}\n    spec:\n      containers: [{name: w, image: x}]\n      nodeNam: node-1\n";
+    assert_eq!(error(text), "s.yaml:7:7: unknown field \"manifests[0].spec.nodeNam\"");
+}
+
+#[test]
+fn an_unknown_field_in_a_manifest_file_names_that_file() {
+    let dir = std::env::temp_dir().join(format!("kube-netsim-scenario-errors-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("m")).unwrap();
+    std::fs::write(
+        dir.join("m/pods.yaml"),
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: a\n  labelz: {}\n",
+    )
+    .unwrap();
+    let e = scenario::load_str("s.yaml", "manifests:\n- file: m/pods.yaml\n", &dir).unwrap_err().to_string();
+    let file = dir.join("m/pods.yaml").display().to_string();
+    assert_eq!(e, format!("{file}:5:3: unknown field \"metadata.labelz\""));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_missing_manifest_file_is_reported_at_its_entry() {
+    let e = error("manifests:\n- file: nope.yaml\n");
+    assert!(e.starts_with("s.yaml:2:9: cannot read ./nope.yaml: "), "{e}");
+}
+
+#[test]
+fn a_wrong_type_says_what_was_expected() {
+    assert_eq!(error("seed: one\n"), "s.yaml:1:7: seed: invalid type: string \"one\", expected u64");
+    assert_eq!(
+        error("cluster: {nodes: many}\n"),
+        "s.yaml:1:18: cluster.nodes: invalid type: string \"many\", expected a node count (1 to 64) or a list of nodes ({name, ip})"
+    );
+}
+
+#[test]
+fn a_wrong_type_in_an_inline_manifest_is_located() {
+    let text = "manifests:\n  - apiVersion: apps/v1\n    kind: Deployment\n    metadata: {name: web}\n    spec:\n      replicas: three\n";
+    assert_eq!(
+        error(text),
+        "s.yaml:6:17: manifests[0].spec.replicas: invalid type: string \"three\", expected i32"
+    );
+}
+
+#[test]
+fn a_probe_naming_an_unknown_pod_lists_the_pods() {
+    let text = with_steps(
+        "- {at: 1s, probe: {from: pod/a, to: pod/b, proto: icmp}}\n- {at: 2s, probe: {from: pod/a, to: pod/b, proto: icmp}}\n- at: 3s\n  probe: {from: pod/x, to: pod/b, proto: icmp}\n",
+    );
+    assert_eq!(error(&text), "s.yaml:8:17: steps[2].probe.from: pod \"x\" not found (pods: a, b)");
+}
+
+#[test]
+fn an_unknown_node_and_an_unknown_container_are_errors() {
+    let text =
+        with_steps("- {at: 1s, probe: {from: pod/a, container: side, to: node/node-9, proto: icmp}}\n");
+    assert_eq!(
+        error(&text),
+        "s.yaml:5:44: steps[0].probe.container: container \"side\" not found in pod \"a\" (containers: web, sidecar)\n\
+         s.yaml:5:54: steps[0].probe.to: node \"node-9\" not found (nodes: node-1, node-2)"
+    );
+}
+
+#[test]
+fn ports_are_required_for_tcp_and_forbidden_for_icmp() {
+    let text = with_steps(
+        "- {at: 1s, probe: {from: pod/a, to: pod/b, proto: tcp}}\n- {at: 1s, probe: {from: pod/a, to: \"pod/b:80\", proto: icmp}}\n",
+    );
+    assert_eq!(
+        error(&text),
+        "s.yaml:5:37: steps[0].probe.to: a tcp probe needs a port: expected pod/b:PORT\n\
+         s.yaml:6:37: steps[1].probe.to: an icmp probe has no port: remove \":80\""
+    );
+}
+
+#[test]
+fn overlapping_cidrs_name_both_networks() {
+    assert_eq!(
+        error("cluster:\n  podNetwork: 10.0.0.0/8\n  serviceNetwork: 10.96.0.0/12\n"),
+        "s.yaml:3:19: cluster.serviceNetwork: 10.96.0.0/12 overlaps cluster.podNetwork 10.0.0.0/8: the networks must not overlap"
+    );
+    assert_eq!(
+        error("cluster:\n  nodeNetwork: 10.244.3.0/24\n"),
+        "s.yaml:2:16: cluster.nodeNetwork: 10.244.3.0/24 overlaps cluster.podNetwork 10.244.0.0/16: the networks must not overlap"
+    );
+}
+
+#[test]
+fn a_cidr_with_host_bits_suggests_the_network() {
+    assert_eq!(
+        error("cluster: {podNetwork: 10.244.1.0/16}\n"),
+        "s.yaml:1:23: cluster.podNetwork: invalid CIDR \"10.244.1.0/16\": host bits are set (did you mean 10.244.0.0/16?)"
+    );
+}
+
+#[test]
+fn the_pod_network_must_hold_a_slash_24_per_node() {
+    assert_eq!(
+        error("cluster: {nodes: 3, podNetwork: 10.244.0.0/23}\n"),
+        "s.yaml:1:33: cluster.podNetwork: 10.244.0.0/23 holds 2 node /24 subnet(s), but the cluster has 3 nodes"
+    );
+}
+
+#[test]
+fn node_count_names_and_ips_are_checked() {
+    assert_eq!(
+        error("cluster: {nodes: 0}\n"),
+        "s.yaml:1:18: cluster.nodes: must be between 1 and 64 nodes, found 0"
+    );
+    assert_eq!(
+        error(
+            "cluster:\n  nodes:\n  - {name: Web_1}\n  - {name: b, ip: 10.0.0.1}\n  - {name: c, ip: 192.168.1.1}\n  - {name: d, ip: 192.168.1.11}\n"
+        ),
+        "s.yaml:3:12: cluster.nodes[0].name: Invalid value: \"Web_1\": a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')\n\
+         s.yaml:4:19: cluster.nodes[1].ip: 10.0.0.1 is outside cluster.nodeNetwork 192.168.1.0/24\n\
+         s.yaml:5:19: cluster.nodes[2].ip: 192.168.1.1 is the router's address (the first host of cluster.nodeNetwork)\n\
+         s.yaml:6:19: cluster.nodes[3].ip: 192.168.1.11 is already the address of Web_1"
+    );
+}
+
+#[test]
+fn a_bad_duration_explains_the_format() {
+    let text = with_steps("- {at: soon, probe: {from: pod/a, to: pod/b, proto: icmp}}\n");
+    assert_eq!(
+        error(&text),
+        "s.yaml:5:8: steps[0].at: invalid duration \"soon\": expected a number with a unit (ns, us, ms, s, m), like \"150ms\" or \"1.5s\""
+    );
+}
+
+#[test]
+fn a_bad_reference_lists_the_forms() {
+    let text = with_steps("- {at: 1s, probe: {from: a, to: pod/b, proto: icmp}}\n");
+    assert_eq!(
+        error(&text),
+        "s.yaml:5:26: steps[0].probe.from: invalid reference \"a\": expected pod/NAME, pod/NAMESPACE/NAME, node/NAME (each with an optional :PORT), an IPv4 address, IP:PORT or localhost:PORT (did you mean pod/a?)"
+    );
+}
+
+#[test]
+fn an_unknown_network_backend_lists_the_accepted_ones() {
+    assert_eq!(
+        error("cluster:\n  network: calico\n"),
+        "s.yaml:2:12: cluster.network: unknown network backend \"calico\": expected one of: host-gw"
+    );
+}
+
+#[test]
+fn an_unknown_protocol_and_result_list_the_accepted_ones() {
+    let text = with_steps("- {at: 1s, probe: {from: pod/a, to: pod/b, proto: sctp}}\n");
+    assert_eq!(
+        error(&text),
+        "s.yaml:5:51: steps[0].probe.proto: unknown protocol \"sctp\": expected one of: icmp, tcp, udp"
+    );
+    let text = with_steps("- {at: 1s, probe: {from: pod/a, to: pod/b, proto: icmp}, expect: {result: ok}}\n");
+    assert_eq!(
+        error(&text),
+        "s.yaml:5:75: steps[0].expect.result: unknown result \"ok\": expected one of: reached, refused, unreachable, dropped, timeout"
+    );
+}
+
+#[test]
+fn invalid_pods_get_apiserver_messages_at_the_offending_value() {
+    let text = "manifests:\n- apiVersion: v1\n  kind: Pod\n  metadata: {name: Web_1}\n  spec:\n    containers:\n    - name: w\n      image: x\n      ports: [{containerPort: 70000}]\n- {apiVersion: v1, kind: Pod, metadata: {name: e}, spec: {containers: []}}\n";
+    let e = error(text);
+    let lines: Vec<&str> = e.lines().collect();
+    assert!(lines[0].starts_with("s.yaml:4:20: metadata.name: Invalid value: \"Web_1\": a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character"), "{e}");
+    assert_eq!(
+        lines[1],
+        "s.yaml:9:31: spec.containers[0].ports[0].containerPort: Invalid value: 70000: must be between 1 and 65535, inclusive"
+    );
+    assert_eq!(lines[2], "s.yaml:10:59: spec.containers: Required value");
+}
+
+#[test]
+fn a_second_pod_with_the_same_name_already_exists() {
+    let text = format!(
+        "{PODS}- {{apiVersion: v1, kind: Pod, metadata: {{name: a}}, spec: {{containers: [{{name: w, image: x}}]}}}}\n"
+    );
+    assert_eq!(error(&text), "s.yaml:4:48: pods \"a\" already exists");
+}
+
+#[test]
+fn a_node_name_must_name_a_cluster_node() {
+    let text = "manifests:\n- {apiVersion: v1, kind: Pod, metadata: {name: a}, spec: {nodeName: node-9, containers: [{name: w, image: x}]}}\n";
+    assert_eq!(
+        error(text),
+        "s.yaml:2:69: spec.nodeName: Invalid value: \"node-9\": node \"node-9\" not found (nodes: node-1, node-2)"
+    );
+}
+
+#[test]
+fn a_receiver_pattern_must_match_something() {
+    let text = with_steps(
+        "- {at: 1s, probe: {from: pod/a, to: pod/b, proto: icmp}, expect: {at: \"pod/z*\", source: pod/q}}\n",
+    );
+    assert_eq!(
+        error(&text),
+        "s.yaml:5:71: steps[0].expect.at: pattern \"pod/z*\" matches no pod (pods: a, b)\n\
+         s.yaml:5:89: steps[0].expect.source: pod \"q\" not found (pods: a, b)"
+    );
+}
+
+#[test]
+fn an_empty_file_is_neither_a_scenario_nor_manifests() {
+    assert_eq!(
+        error("# nothing here\n"),
+        "s.yaml:1:1: empty file: expected a scenario (name, cluster, manifests, steps) or Kubernetes manifests"
+    );
+}
+
+#[test]
+fn errors_from_several_places_are_all_reported_in_file_order() {
+    let text = "cluster: {nodes: 2}\nmanifests:\n- {apiVersion: v1, kind: Pod, metadata: {name: a}, spec: {nodeName: n9, containers: [{name: w, image: x}]}}\nsteps:\n- {at: 1s, probe: {from: pod/x, to: pod/a, proto: icmp}}\n";
+    let e = error(text);
+    assert_eq!(e.lines().count(), 2, "{e}");
+    assert!(e.lines().next().unwrap().starts_with("s.yaml:3:"), "{e}");
+}

@@ -1,0 +1,45 @@
+//! `kube-netsim run FILE`: the whole timeline, with traces and expectation checks.
+
+use std::path::PathBuf;
+
+use sim_k8s::{plan::plan, run};
+
+use super::{EXIT_OK, EXIT_UNMET, Format, load};
+use crate::render::{self, Detail};
+
+#[derive(clap::Args)]
+pub struct RunArgs {
+    /// Scenario YAML (or a file of Kubernetes manifests).
+    pub file: PathBuf,
+    /// Override the scenario's seed.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: Format,
+    /// How much of each trace the text output shows.
+    #[arg(long, value_enum, default_value = "hops")]
+    pub detail: Detail,
+}
+
+pub fn run(a: RunArgs) -> u8 {
+    let mut s = match load(&a.file) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    if let Some(seed) = a.seed {
+        s.seed = seed;
+    }
+    let report = run::run(plan(&s, true));
+    match a.format {
+        Format::Text => print!("{}", render::text::report(&report, a.detail)),
+        Format::Json => print!("{}", render::json::report(&report)),
+    }
+    if report.stop == sim_core::StopReason::EventBudget {
+        eprintln!(
+            "error: the run exceeded its budget of {} events and was stopped (seed {})",
+            run::EVENT_BUDGET,
+            report.seed
+        );
+    }
+    if report.all_met() { EXIT_OK } else { EXIT_UNMET }
+}

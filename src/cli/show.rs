@@ -1,0 +1,188 @@
+//! `kube-netsim show FILE WHAT`: the cluster's state after the timeline, printed the
+//! way the real tools print it (`ip route`, `ip neigh`, `bridge fdb`, `kubectl get`),
+//! and `commands`: every `NetOp` as the shell command, grouped by component.
+
+use std::fmt::Write;
+use std::path::PathBuf;
+
+use sim_k8s::plan::plan;
+use sim_k8s::run;
+use sim_net::show::{self as ipshow, Render};
+
+use super::{EXIT_BAD_INPUT, EXIT_OK, load};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum What {
+    /// `ip route` of a node or pod.
+    Routes,
+    /// `ip -br addr`.
+    Addrs,
+    /// `ip link`.
+    Links,
+    /// `ip neigh`.
+    Neigh,
+    /// `bridge fdb show`.
+    Fdb,
+    /// `kubectl get nodes -o wide`.
+    Nodes,
+    /// `kubectl get pods -o wide`.
+    Pods,
+    /// Every dataplane command, grouped by the component that issued it.
+    Commands,
+}
+
+#[derive(clap::Args)]
+pub struct ShowArgs {
+    pub file: PathBuf,
+    #[arg(value_enum)]
+    pub what: What,
+    /// The node whose namespace to show (default: every node).
+    #[arg(long, conflicts_with = "pod")]
+    pub node: Option<String>,
+    /// The pod whose namespace to show.
+    #[arg(long)]
+    pub pod: Option<String>,
+}
+
+pub fn run(a: ShowArgs) -> u8 {
+    let s = match load(&a.file) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    let report = run::run(plan(&s, false));
+    let w = &report.world;
+    let now = w
+        .net
+        .tracer
+        .hops
+        .last()
+        .map(|h| h.time)
+        .unwrap_or_else(|| w.probes.iter().filter_map(|p| p.finished).max().unwrap_or_default());
+    let render = match a.what {
+        What::Routes => Some(Render::IpRoute),
+        What::Addrs => Some(Render::IpAddrBrief),
+        What::Links => Some(Render::IpLink),
+        What::Neigh => Some(Render::IpNeigh),
+        What::Fdb => Some(Render::BridgeFdb),
+        _ => None,
+    };
+    if let Some(r) = render {
+        let targets: Vec<(String, String)> = match (&a.node, &a.pod) {
+            (Some(n), _) => {
+                if sim_k8s::cluster::node(&w.cluster, n).is_none() {
+                    eprintln!(
+                        "error: no node {n:?} (nodes: {})",
+                        w.cluster.nodes.iter().map(|n| n.name.as_str()).collect::<Vec<_>>().join(", ")
+                    );
+                    return EXIT_BAD_INPUT;
+                }
+                vec![(format!("node/{n}"), n.clone())]
+            }
+            (None, Some(p)) => {
+                match w.store.pod(sim_k8s::model::DEFAULT_NAMESPACE, p).and_then(|(_, st)| st.netns.clone()) {
+                    Some(ns) => vec![(format!("pod/{p}"), ns)],
+                    None => {
+                        eprintln!("error: no running pod {p:?}");
+                        return EXIT_BAD_INPUT;
+                    }
+                }
+            }
+            (None, None) => {
+                w.cluster.nodes.iter().map(|n| (format!("node/{}", n.name), n.name.clone())).collect()
+            }
+        };
+        let mut out = String::new();
+        for (label, ns) in targets {
+            let text = ipshow::render(&w.net, &ns, r, now).unwrap_or_default();
+            let _ = writeln!(out, "# {label}: {}", r.command());
+            out.push_str(&text);
+        }
+        print!("{out}");
+        return EXIT_OK;
+    }
+    match a.what {
+        What::Nodes => print!("{}", nodes(&report)),
+        What::Pods => print!("{}", pods(&report)),
+        What::Commands => print!("{}", commands(&report)),
+        _ => unreachable!("renderable views were handled above"),
+    }
+    EXIT_OK
+}
+
+/// Left-aligned columns separated by three spaces, like kubectl's tabwriter.
+fn table(rows: Vec<Vec<String>>) -> String {
+    let cols = rows.iter().map(|r| r.len()).max().unwrap_or(0);
+    let widths: Vec<usize> =
+        (0..cols).map(|c| rows.iter().map(|r| r.get(c).map_or(0, |x| x.len())).max().unwrap_or(0)).collect();
+    let mut out = String::new();
+    for r in rows {
+        let mut line = String::new();
+        for (i, cell) in r.iter().enumerate() {
+            if i + 1 == r.len() {
+                line.push_str(cell);
+            } else {
+                let _ = write!(line, "{cell:<w$}   ", w = widths[i]);
+            }
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+fn nodes(r: &run::RunReport) -> String {
+    let mut rows = vec![["NAME", "STATUS", "ROLES", "INTERNAL-IP", "POD-CIDR"].map(String::from).to_vec()];
+    for (n, st) in r.world.store.nodes() {
+        rows.push(vec![
+            n.name.clone(),
+            "Ready".into(),
+            "<none>".into(),
+            st.ip.to_string(),
+            st.pod_cidr.to_string(),
+        ]);
+    }
+    table(rows)
+}
+
+fn pods(r: &run::RunReport) -> String {
+    let mut rows = vec![["NAMESPACE", "NAME", "READY", "STATUS", "IP", "NODE"].map(String::from).to_vec()];
+    for (p, st) in r.world.store.pods() {
+        let status = match st.phase {
+            sim_k8s::store::PodPhase::Running => "Running",
+            _ => "Pending",
+        };
+        let ready = if st.phase == sim_k8s::store::PodPhase::Running { p.containers.len() } else { 0 };
+        rows.push(vec![
+            p.namespace.clone(),
+            p.name.clone(),
+            format!("{ready}/{}", p.containers.len()),
+            status.into(),
+            st.pod_ip.map(|i| i.to_string()).unwrap_or_else(|| "<none>".into()),
+            p.node_name.clone().unwrap_or_else(|| "<none>".into()),
+        ]);
+    }
+    table(rows)
+}
+
+fn commands(r: &run::RunReport) -> String {
+    let mut groups: Vec<(String, Vec<String>)> = Vec::new();
+    for c in &r.world.commands {
+        let line = match &c.error {
+            None => format!("{}", c.op),
+            Some(e) => format!("{}    # failed: {e}", c.op),
+        };
+        match groups.iter_mut().find(|(g, _)| *g == c.component) {
+            Some((_, v)) => v.push(line),
+            None => groups.push((c.component.clone(), vec![line])),
+        }
+    }
+    let mut out = String::new();
+    for (g, lines) in groups {
+        let _ = writeln!(out, "# {g}");
+        for l in lines {
+            let _ = writeln!(out, "{l}");
+        }
+        out.push('\n');
+    }
+    out
+}

@@ -1,0 +1,47 @@
+//! JSON Lines: one object per line, `type` first: `scenario`, `event` (control plane),
+//! `hop`, `probe`, `summary`. The schema is documented in docs/trace-format.md.
+
+use serde_json::{Value, json};
+use sim_k8s::run::RunReport;
+
+pub fn report(r: &RunReport) -> String {
+    let mut lines: Vec<Value> =
+        vec![json!({"type": "scenario", "name": r.name, "seed": r.seed, "description": r.description})];
+    for e in &r.world.timeline {
+        lines.push(
+            json!({"type": "event", "time_ns": e.time.as_nanos(), "component": e.component, "text": e.text}),
+        );
+    }
+    for s in &r.steps {
+        for h in &s.hops {
+            let mut v = serde_json::to_value(h).expect("hops serialize");
+            v.as_object_mut().expect("a hop is an object").insert("type".into(), json!("hop"));
+            v["step_index"] = json!(s.index);
+            lines.push(v);
+        }
+        let p = &s.probe;
+        lines.push(json!({
+            "type": "probe",
+            "step_index": s.index,
+            "label": s.label,
+            "start_ns": p.started.as_nanos(),
+            "end_ns": p.finished.map(|t| t.as_nanos()),
+            "src_netns": p.src_netns,
+            "dst": p.dst.map(|d| d.to_string()),
+            "outcome": p.outcome.map(|o| o.word()),
+            "error": p.error,
+            "detail": p.detail,
+            "responder": p.responder,
+            "seen_source": p.seen_src.map(|s| s.to_string()),
+            "checks": s.checks.iter().map(|c| json!({"what": c.what, "expected": c.expected, "got": c.got, "ok": c.ok})).collect::<Vec<_>>(),
+        }));
+    }
+    let (ok, total) = r.counts();
+    lines.push(json!({"type": "summary", "met": ok, "total": total, "ok": r.all_met()}));
+    let mut out = String::new();
+    for l in lines {
+        out.push_str(&serde_json::to_string(&l).expect("json values serialize"));
+        out.push('\n');
+    }
+    out
+}

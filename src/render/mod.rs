@@ -1,0 +1,14 @@
+//! Renderers of a run: text for people (and snapshots), JSON Lines for machines
+//! (schema in docs/trace-format.md).
+
+pub mod json;
+pub mod text;
+
+/// How much of the trace the text output shows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Detail {
+    /// One line per probe with its result and checks.
+    Summary,
+    /// Every hop of every packet (default).
+    Hops,
+}

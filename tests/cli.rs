@@ -1,0 +1,162 @@
+//! The CLI as a user runs it: exit codes (0 met, 1 unmet, 2 bad input) and errors that
+//! name FILE:LINE:COL.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_kube-netsim"))
+}
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Writes `text` to a fresh file in a per-test temp dir and returns its path.
+fn write(name: &str, text: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("kube-netsim-cli-{}-{name}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let p = dir.join(format!("{name}.yaml"));
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+fn run(args: &[&str], file: &Path) -> (i32, String, String) {
+    let out = bin().args(args).arg(file).output().expect("binary runs");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
+}
+
+const POD: &str = "  - apiVersion: v1\n    kind: Pod\n    metadata: {name: a}\n    spec: {nodeName: node-1, containers: [{name: web, image: nginx, ports: [{containerPort: 80}]}]}\n";
+
+#[test]
+fn a_passing_scenario_exits_0() {
+    let (code, out, _) = run(&["run"], &root().join("scenarios/pod-to-pod.yaml"));
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("summary: 15/15 expectations met"), "{out}");
+}
+
+#[test]
+fn an_unmet_expectation_exits_1_and_says_how_to_reproduce() {
+    let f = write(
+        "unmet",
+        &format!(
+            "manifests:\n{POD}steps:\n  - at: 1s\n    probe: {{from: pod/a, to: \"pod/a:81\", proto: tcp}}\n    expect: {{result: reached}}\n"
+        ),
+    );
+    let (code, out, _) = run(&["run"], &f);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("[FAIL] result: expected reached, got refused"), "{out}");
+    assert!(out.contains("reproduce with: kube-netsim run FILE --seed 0"), "{out}");
+}
+
+#[test]
+fn bad_yaml_exits_2_with_file_line_and_column() {
+    let f = write("badyaml", "name: x\nsteps: [\n  - at: 1s\n");
+    let (code, _, err) = run(&["run"], &f);
+    assert_eq!(code, 2);
+    assert!(err.contains(&format!("{}:", f.display())), "{err}");
+    assert!(
+        err.lines().next().unwrap().split(':').nth(1).unwrap().parse::<u32>().is_ok(),
+        "line number in {err}"
+    );
+}
+
+#[test]
+fn an_unknown_manifest_field_exits_2_naming_the_field_and_position() {
+    let f = write(
+        "unknown",
+        "manifests:\n  - apiVersion: v1\n    kind: Pod\n    metadata: {name: a}\n    spec: {nodeNam: node-1, containers: [{name: web, image: nginx}]}\n",
+    );
+    let (code, _, err) = run(&["validate"], &f);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("unknown field") && err.contains("spec.nodeNam"), "{err}");
+    assert!(err.contains(&format!("{}:5:", f.display())), "{err}");
+}
+
+#[test]
+fn an_unknown_pod_in_a_probe_exits_2() {
+    let f = write(
+        "nopod",
+        &format!(
+            "manifests:\n{POD}steps:\n  - at: 1s\n    probe: {{from: pod/a, to: pod/zz, proto: icmp}}\n"
+        ),
+    );
+    let (code, _, err) = run(&["validate"], &f);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("\"zz\"") && err.contains(&format!("{}:", f.display())), "{err}");
+}
+
+#[test]
+fn overlapping_cidrs_exit_2() {
+    let f = write("overlap", "cluster:\n  podNetwork: 10.0.0.0/8\n  serviceNetwork: 10.96.0.0/12\n");
+    let (code, _, err) = run(&["validate"], &f);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("overlap"), "{err}");
+    assert!(
+        err.contains(&format!("{}:3:", f.display())) || err.contains(&format!("{}:2:", f.display())),
+        "{err}"
+    );
+}
+
+#[test]
+fn trace_runs_one_adhoc_probe() {
+    let out = bin()
+        .args(["trace"])
+        .arg(root().join("scenarios/pod-to-pod.yaml"))
+        .args(["--from", "pod/a", "--to", "pod/c:80", "--proto", "tcp"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(text.contains("=> reached"), "{text}");
+    assert!(text.contains("Flags [S.]"), "{text}");
+}
+
+#[test]
+fn trace_with_an_unknown_pod_exits_2() {
+    let out = bin()
+        .args(["trace"])
+        .arg(root().join("scenarios/pod-to-pod.yaml"))
+        .args(["--from", "pod/nope", "--to", "pod/c"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn show_routes_prints_ip_route_of_a_node() {
+    let out = bin()
+        .args(["show"])
+        .arg(root().join("scenarios/pod-to-pod.yaml"))
+        .args(["routes", "--node", "node-1"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(text.contains("default via 192.168.1.1 dev eth0"), "{text}");
+    assert!(text.contains("10.244.0.0/24 dev cni0 proto kernel scope link src 10.244.0.1"), "{text}");
+    assert!(text.contains("10.244.1.0/24 via 192.168.1.12 dev eth0"), "{text}");
+}
+
+#[test]
+fn show_commands_groups_ops_by_component() {
+    let out =
+        bin().args(["show"]).arg(root().join("scenarios/pod-to-pod.yaml")).arg("commands").output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("# kubelet/node-1 (cni-bridge)"), "{text}");
+    assert!(text.contains("ip -n node-1 route add 10.244.1.0/24 via 192.168.1.12 dev eth0"), "{text}");
+}
+
+#[test]
+fn show_pods_is_like_kubectl_get_pods_wide() {
+    let out =
+        bin().args(["show"]).arg(root().join("scenarios/pod-to-pod.yaml")).arg("pods").output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let first = text.lines().next().unwrap();
+    assert!(first.starts_with("NAMESPACE   NAME   READY   STATUS    IP"), "{text}");
+    assert!(text.contains("10.244.1.2"), "{text}");
+}
