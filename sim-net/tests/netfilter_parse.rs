@@ -102,16 +102,12 @@ fn nfacct_fails_like_on_a_kernel_without_xt_nfacct_unless_enabled() {
 fn a_failed_table_commits_nothing_but_earlier_tables_stay_committed() {
     let mut nf = Netfilter::new();
     nf.restore("*nat\n-A POSTROUTING -j MASQUERADE\nCOMMIT\n", false).unwrap();
-    let before = nf.save();
+    let nat_before = nf.save_table(TableName::Nat);
     let input = "*filter\n-A INPUT -j ACCEPT\nCOMMIT\n*nat\n-A POSTROUTING -j RETURN\n-A POSTROUTING -j NOPE\nCOMMIT\n";
     let e = nf.restore(input, false).unwrap_err();
     assert_eq!(e.committed, vec![TableName::Filter]);
     assert_eq!(e.line, 6);
-    assert_eq!(nf.save_table(TableName::Nat), Netfilter::save_table(&{
-        let mut n = Netfilter::new();
-        n.restore(&before.lines().filter(|l| !l.starts_with('#')).collect::<Vec<_>>().join("\n"), false).unwrap();
-        n
-    }, TableName::Nat), "nat is unchanged");
+    assert_eq!(nf.save_table(TableName::Nat), nat_before, "nat is unchanged");
     assert!(nf.save_table(TableName::Filter).contains("-A INPUT -j ACCEPT\n"), "filter was committed");
 }
 

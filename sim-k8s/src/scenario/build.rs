@@ -5,20 +5,19 @@
 //! pods and nodes). Errors are collected, not returned at the first one; each points at
 //! the offending value through the file's position index.
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::net::Ipv4Addr;
+use std::collections::BTreeSet;
 use std::path::Path;
 use std::sync::Arc;
 
-use ipnet::Ipv4Net;
-
 use crate::manifest::yaml::{self, NodeKind, YamlDoc};
 use crate::manifest::{self, Location, ManifestErrorKind, ManifestObject, Object, Parsed};
-use crate::model::{self, FieldError, FieldPath, Pod, names};
+use crate::model::{self, FieldError, FieldPath, Pod};
 
 use super::refs::{Glob, Ref, pod_name};
-use super::schema::{ClusterDoc, ExpectDoc, NodesDoc, ProbeDoc, ScenarioDoc, StepDoc};
+use super::schema::{ExpectDoc, ProbeDoc, ScenarioDoc, StepDoc};
 use super::*;
+
+mod cluster;
 
 /// Loads and validates; errors are unsorted.
 pub(super) fn load(name: &str, text: &str, base_dir: &Path) -> Result<Scenario, Vec<Diagnostic>> {
@@ -197,194 +196,6 @@ impl Builder<'_> {
             }
         }
         out
-    }
-
-    fn cluster(&mut self, doc: &ClusterDoc, manifest_nodes: Vec<Sourced<model::Node>>) -> ClusterConfig {
-        let net = |v: &Option<schema::Parsed<Cidr>>, default: &str| {
-            v.as_ref().map_or_else(|| default.parse().expect("default CIDRs are valid"), |c| c.0.0)
-        };
-        let node_network = net(&doc.node_network, DEFAULT_NODE_NETWORK);
-        let pod_network = net(&doc.pod_network, DEFAULT_POD_NETWORK);
-        let service_network = net(&doc.service_network, DEFAULT_SERVICE_NETWORK);
-        let nets =
-            [("nodeNetwork", node_network), ("podNetwork", pod_network), ("serviceNetwork", service_network)];
-        self.check_overlaps(&nets);
-        let router_ip = first_host(node_network);
-        let mut config = ClusterConfig {
-            nodes: Vec::new(),
-            node_network,
-            router_ip,
-            pod_network,
-            service_network,
-            network: doc.network.as_ref().map_or(NetworkBackend::HostGw, |n| n.0),
-        };
-        let specs = self.node_specs(doc, &manifest_nodes);
-        config.nodes = self.place_nodes(&config, specs);
-        self.merge_node_manifests(&mut config, doc.nodes.is_some(), manifest_nodes);
-        config
-    }
-
-    fn check_overlaps(&mut self, nets: &[(&str, Ipv4Net); 3]) {
-        for (i, (a_name, a)) in nets.iter().enumerate() {
-            for (b_name, b) in &nets[i + 1..] {
-                if a.contains(&b.network()) || b.contains(&a.network()) {
-                    // Point at whichever of the two the file spells out (the later one if both).
-                    let cluster = FieldPath::root().key("cluster");
-                    let written =
-                        [b_name, a_name].into_iter().find(|n| self.doc.get(&cluster.key(n)).is_some());
-                    let (here, there, here_net, there_net) =
-                        if written == Some(a_name) { (a_name, b_name, a, b) } else { (b_name, a_name, b, a) };
-                    let msg = format!(
-                        "{here_net} overlaps cluster.{there} {there_net}: the networks must not overlap"
-                    );
-                    self.invalid(&cluster.key(here), msg);
-                }
-            }
-        }
-    }
-
-    /// (name, explicit ip, path of the entry) for each node, before addresses are placed.
-    fn node_specs(&mut self, doc: &ClusterDoc, manifest_nodes: &[Sourced<model::Node>]) -> Vec<NodeSpec> {
-        let path = FieldPath::root().key("cluster").key("nodes");
-        match &doc.nodes {
-            Some(NodesDoc::Count(n)) => {
-                if !(1..=MAX_NODES as i64).contains(n) {
-                    self.invalid(&path, format!("must be between 1 and {MAX_NODES} nodes, found {n}"));
-                }
-                let n = usize::try_from(*n).unwrap_or(0).min(MAX_NODES);
-                (0..n)
-                    .map(|i| NodeSpec { name: format!("node-{}", i + 1), ip: None, path: path.clone() })
-                    .collect()
-            }
-            Some(NodesDoc::List(list)) => self.listed_nodes(&path, list),
-            None if !manifest_nodes.is_empty() => manifest_nodes
-                .iter()
-                .take(MAX_NODES)
-                .map(|n| NodeSpec { name: n.name.clone(), ip: n.ip, path: path.clone() })
-                .collect(),
-            None => (0..DEFAULT_NODE_COUNT)
-                .map(|i| NodeSpec { name: format!("node-{}", i + 1), ip: None, path: path.clone() })
-                .collect(),
-        }
-    }
-
-    fn listed_nodes(&mut self, path: &FieldPath, list: &[schema::NodeDoc]) -> Vec<NodeSpec> {
-        if list.is_empty() || list.len() > MAX_NODES {
-            self.invalid(path, format!("must be between 1 and {MAX_NODES} nodes, found {}", list.len()));
-        }
-        let mut seen: Vec<&str> = Vec::new();
-        let mut out = Vec::new();
-        for (i, n) in list.iter().enumerate().take(MAX_NODES) {
-            let npath = path.index(i);
-            let mut errs = Vec::new();
-            names::check_dns1123_subdomain(&npath.key("name"), &n.name, &mut errs);
-            if seen.contains(&n.name.as_str()) {
-                errs.push(FieldError::duplicate_str(npath.key("name"), &n.name));
-            }
-            seen.push(&n.name);
-            errs.into_iter().for_each(|e| self.field_error(e));
-            out.push(NodeSpec { name: n.name.clone(), ip: n.ip.as_ref().map(|p| p.0), path: npath });
-        }
-        out
-    }
-
-    /// Gives every node its IP (explicit, or `.11 + i`) and the i-th /24 of the pod network.
-    fn place_nodes(&mut self, config: &ClusterConfig, specs: Vec<NodeSpec>) -> Vec<ClusterNode> {
-        let pod_net_path = FieldPath::root().key("cluster").key("podNetwork");
-        let node_net = config.node_network;
-        let pod_cidrs: Vec<Ipv4Net> = config
-            .pod_network
-            .subnets(NODE_POD_CIDR_PREFIX)
-            .into_iter()
-            .flatten()
-            .take(specs.len())
-            .collect();
-        if pod_cidrs.len() < specs.len() {
-            let msg = format!(
-                "{} holds {} node /{NODE_POD_CIDR_PREFIX} subnet(s), but the cluster has {} nodes",
-                config.pod_network,
-                pod_cidrs.len(),
-                specs.len()
-            );
-            self.invalid(&pod_net_path, msg);
-        }
-        let mut nodes: Vec<ClusterNode> = Vec::new();
-        for (i, spec) in specs.into_iter().enumerate() {
-            let ip = match spec.ip {
-                Some(ip) => self.check_node_ip(&spec.path.key("ip"), ip, config),
-                None => self.default_node_ip(&spec, i, node_net),
-            };
-            let ip = ip.unwrap_or(Ipv4Addr::UNSPECIFIED);
-            if let Some(other) = nodes.iter().find(|n| n.ip == ip && ip != Ipv4Addr::UNSPECIFIED) {
-                let msg = format!("{ip} is already the address of {}", other.name);
-                self.invalid(&spec.path.key("ip"), msg);
-            }
-            let pod_cidr = pod_cidrs.get(i).copied().unwrap_or(config.pod_network);
-            nodes.push(ClusterNode { name: spec.name, ip, pod_cidr, labels: BTreeMap::new() });
-        }
-        nodes
-    }
-
-    fn check_node_ip(&mut self, path: &FieldPath, ip: Ipv4Addr, config: &ClusterConfig) -> Option<Ipv4Addr> {
-        let net = config.node_network;
-        let problem = if !net.contains(&ip) {
-            format!("{ip} is outside cluster.nodeNetwork {net}")
-        } else if ip == net.network() && net.prefix_len() < 31 {
-            format!("{ip} is the network address of {net}")
-        } else if ip == net.broadcast() && net.prefix_len() < 31 {
-            format!("{ip} is the broadcast address of {net}")
-        } else if ip == config.router_ip {
-            format!("{ip} is the router's address (the first host of cluster.nodeNetwork)")
-        } else {
-            return Some(ip);
-        };
-        self.invalid(path, problem);
-        None
-    }
-
-    fn default_node_ip(&mut self, spec: &NodeSpec, i: usize, net: Ipv4Net) -> Option<Ipv4Addr> {
-        let host = u32::from(net.network()).checked_add(FIRST_NODE_HOST + i as u32)?;
-        let ip = Ipv4Addr::from(host);
-        if net.contains(&ip) && ip != net.broadcast() {
-            return Some(ip);
-        }
-        let msg = format!(
-            "cluster.nodeNetwork {net} has no room for {}'s default address {ip} (node i gets .{}+i): give the nodes ips or use a larger network",
-            spec.name, FIRST_NODE_HOST
-        );
-        self.invalid(&spec.path, msg);
-        None
-    }
-
-    /// Node manifests add labels to the cluster's nodes; with explicit `cluster.nodes`
-    /// they must name one, and an InternalIP must agree with the node's address.
-    fn merge_node_manifests(
-        &mut self,
-        config: &mut ClusterConfig,
-        explicit: bool,
-        manifest_nodes: Vec<Sourced<model::Node>>,
-    ) {
-        for m in manifest_nodes {
-            let Some(node) = config.nodes.iter_mut().find(|n| n.name == m.name) else {
-                if explicit {
-                    let names = list_names(config.nodes.iter().map(|n| n.name.clone()), "nodes");
-                    let e = FieldError::invalid_str(
-                        FieldPath::parse("metadata.name"),
-                        &m.name,
-                        format!("node {:?} is not in cluster.nodes ({names})", m.name),
-                    );
-                    self.manifest_error(&m.source, e);
-                }
-                continue;
-            };
-            if let Some(ip) = m.ip.filter(|ip| *ip != node.ip) {
-                let detail = format!("the cluster gives node {:?} the address {}", node.name, node.ip);
-                let e =
-                    FieldError::invalid_str(FieldPath::parse("status.addresses"), &ip.to_string(), detail);
-                self.manifest_error(&m.source, e);
-            }
-            node.labels.extend(m.value.labels);
-        }
     }
 
     /// `pods "a" already exists`, as `kubectl create` says for a second object of the
@@ -586,12 +397,6 @@ impl Builder<'_> {
     }
 }
 
-struct NodeSpec {
-    name: String,
-    ip: Option<Ipv4Addr>,
-    path: FieldPath,
-}
-
 /// What references are checked against.
 struct World<'a> {
     pods: &'a [Sourced<Pod>],
@@ -603,11 +408,6 @@ impl World<'_> {
         let Ref::Pod { namespace, name, .. } = r else { return None };
         self.pods.iter().map(|p| &p.value).find(|p| &p.namespace == namespace && &p.name == name)
     }
-}
-
-fn first_host(net: Ipv4Net) -> Ipv4Addr {
-    let n = u32::from(net.network());
-    if net.prefix_len() >= 31 { net.network() } else { Ipv4Addr::from(n.saturating_add(1)) }
 }
 
 /// `a` in namespace default, else `ns/a`.

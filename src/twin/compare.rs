@@ -1,0 +1,175 @@
+//! Comparison of the simulation with the kernel, item by item:
+//! - per probe: the outcome class (reached / refused / unreachable / timeout), the
+//!   namespace that answered (TCP/UDP: the twin server that logged the connection; ICMP:
+//!   the namespace owning the address that replied), and the source address the server
+//!   saw (TCP/UDP only: no server sees an ICMP echo in the twin);
+//! - per namespace: every `sim_net::show::Render` (both sides through
+//!   `sim_net::show::normalize`, which lists each normalisation);
+//! - per op: an op the kernel refused although the simulator applied it.
+//!
+//! An item that differs is "allowed" when the allowlist names it (with a reason and a
+//! pointer into docs/fidelity.md); any other difference fails the run.
+
+use std::net::Ipv4Addr;
+use std::path::Path;
+
+use serde::Serialize;
+use sim_net::packet::IpProto;
+use sim_net::show::{Render, normalize};
+
+use super::replay::{KernelProbe, KernelRun};
+use super::report::TwinReport;
+use super::{SimProbeResult, TwinInput, TwinOptions, TwinProbe};
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case", tag = "status")]
+pub enum Status {
+    Agree,
+    Differ,
+    /// Differs, and the allowlist accepts it.
+    Allowed { reason: String, doc: String },
+    /// Not compared, and why.
+    Skipped { why: String },
+}
+
+/// One compared thing, with both sides.
+#[derive(Clone, Debug, Serialize)]
+pub struct Item {
+    /// `probe NAME outcome`, `netns NS ip route show`, `op 12`.
+    pub key: String,
+    #[serde(flatten)]
+    pub status: Status,
+    pub sim: String,
+    pub kernel: String,
+}
+
+/// Accepted differences: `ITEM-PATTERN | reason | docs/fidelity.md#anchor` per line,
+/// `*` matches any text, `#` starts a comment.
+#[derive(Clone, Debug, Default)]
+pub struct Allowlist {
+    entries: Vec<(String, String, String)>,
+}
+
+impl Allowlist {
+    pub fn parse(text: &str) -> Result<Allowlist, String> {
+        let mut entries = Vec::new();
+        for (n, raw) in text.lines().enumerate() {
+            let l = raw.trim();
+            if l.is_empty() || l.starts_with('#') {
+                continue;
+            }
+            let parts: Vec<&str> = l.split('|').map(str::trim).collect();
+            match parts.as_slice() {
+                [pat, reason, doc] if !pat.is_empty() && !reason.is_empty() && doc.starts_with("docs/fidelity.md") => {
+                    entries.push((pat.to_string(), reason.to_string(), doc.to_string()))
+                }
+                _ => return Err(format!("line {}: want `ITEM | reason | docs/fidelity.md#anchor`, found {raw:?}", n + 1)),
+            }
+        }
+        Ok(Allowlist { entries })
+    }
+
+    pub fn load(path: &Path) -> Result<Allowlist, String> {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        Allowlist::parse(&text).map_err(|e| format!("{}: {e}", path.display()))
+    }
+
+    fn find(&self, key: &str) -> Option<Status> {
+        self.entries
+            .iter()
+            .find(|(p, _, _)| glob(p, key))
+            .map(|(_, r, d)| Status::Allowed { reason: r.clone(), doc: d.clone() })
+    }
+}
+
+fn glob(pat: &str, s: &str) -> bool {
+    match pat.split_once('*') {
+        None => pat == s,
+        Some((head, rest)) => {
+            s.starts_with(head) && (0..=s.len() - head.len()).any(|i| s.is_char_boundary(head.len() + i) && glob(rest, &s[head.len() + i..]))
+        }
+    }
+}
+
+pub fn compare(input: &TwinInput<'_>, k: &KernelRun, opts: &TwinOptions) -> TwinReport {
+    let owners = address_owners(k);
+    let mut items = Vec::new();
+    for f in &k.op_failures {
+        items.push(item(format!("op {}", f.index), "applied".into(), format!("{}: {}", f.command, f.stderr)));
+    }
+    for ((p, sim), kp) in input.probes.iter().zip(input.sim_results).zip(&k.probes) {
+        items.extend(probe_items(p, sim, kp, &owners));
+    }
+    for (ns, r, text) in &k.state {
+        let key = format!("netns {ns} {}", r.command());
+        let Some(ours) = (input.sim_state)(ns, *r) else {
+            let why = "the simulator has no rendering of this yet".to_string();
+            items.push(Item { key, status: Status::Skipped { why }, sim: String::new(), kernel: text.clone().unwrap_or_default() });
+            continue;
+        };
+        let kernel = text.as_deref().map(|t| normalize(*r, t, "")).unwrap_or_else(|| "(command failed)".into());
+        items.push(item(key, normalize(*r, &ours, ""), kernel));
+    }
+    for it in &mut items {
+        if it.status == Status::Differ
+            && let Some(allowed) = opts.allowlist.find(&it.key)
+        {
+            it.status = allowed;
+        }
+    }
+    TwinReport { prefix: opts.prefix.clone(), items }
+}
+
+fn item(key: String, sim: String, kernel: String) -> Item {
+    let status = if sim == kernel { Status::Agree } else { Status::Differ };
+    Item { key, status, sim, kernel }
+}
+
+fn probe_items(p: &TwinProbe, sim: &SimProbeResult, k: &KernelProbe, owners: &[(Ipv4Addr, String)]) -> Vec<Item> {
+    let key = |what: &str| format!("probe {} {what}", p.name);
+    let Some(res) = &k.result else {
+        return vec![item(key("outcome"), sim.outcome.word().into(), "(the agent did not report)".into())];
+    };
+    let kernel_outcome = res.outcome.clone().unwrap_or_else(|| "error".into());
+    let mut v = vec![item(key("outcome"), sim.outcome.word().into(), format!("{kernel_outcome} ({})", res.detail))];
+    v[0].status = if sim.outcome.word() == kernel_outcome { Status::Agree } else { Status::Differ };
+    v[0].sim = format!("{} ({})", sim.outcome.word(), sim.detail);
+    let served = k.served.iter().find(|(_, l)| l.agent == "accepted" || l.agent == "received");
+    let (responder, seen) = match (p.proto, served) {
+        (IpProto::Icmp, _) if kernel_outcome == "reached" => {
+            let from = res.peer.as_deref().and_then(|a| a.parse::<Ipv4Addr>().ok());
+            (from.and_then(|a| owners.iter().find(|(ip, _)| *ip == a)).map(|(_, ns)| ns.clone()), None)
+        }
+        (_, Some((ns, l))) => (Some(ns.clone()), l.peer.as_deref().and_then(|a| a.split(':').next()).map(str::to_string)),
+        _ => (None, None),
+    };
+    let show = |o: Option<String>| o.unwrap_or_else(|| "-".into());
+    v.push(item(key("responder"), show(sim.responder.clone()), show(responder)));
+    if p.proto == IpProto::Icmp {
+        if sim.seen_src.is_some() {
+            let why = "no server sees an ICMP echo in the twin".to_string();
+            v.push(Item { key: key("seen-src"), status: Status::Skipped { why }, sim: show(sim.seen_src.map(|a| a.to_string())), kernel: "-".into() });
+        }
+    } else {
+        v.push(item(key("seen-src"), show(sim.seen_src.map(|a| a.to_string())), show(seen)));
+    }
+    v
+}
+
+/// Address → namespace, from the kernel's `ip -br addr` of every namespace.
+fn address_owners(k: &KernelRun) -> Vec<(Ipv4Addr, String)> {
+    let mut v = Vec::new();
+    for (ns, r, text) in &k.state {
+        if *r != Render::IpAddrBrief {
+            continue;
+        }
+        for tok in text.as_deref().unwrap_or("").split_whitespace() {
+            if let Some(ip) = tok.split_once('/').and_then(|(a, _)| a.parse::<Ipv4Addr>().ok())
+                && !ip.is_loopback()
+            {
+                v.push((ip, ns.clone()));
+            }
+        }
+    }
+    v
+}

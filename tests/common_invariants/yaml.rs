@@ -1,0 +1,131 @@
+//! `Debug` for generated cases. `{:#?}` (what a failing test prints) is a scenario
+//! file in the v1 format (docs/scenario-format.md): the cluster, every pod as an inline
+//! manifest, and the probes as steps with their expectations. Save it and run
+//! `kube-netsim run FILE` to see the trace. `{:?}` (what proptest writes next to a seed
+//! in the regressions file) is a one-line summary.
+
+use std::fmt::{self, Write as _};
+
+use sim_k8s::model::DEFAULT_NAMESPACE;
+use sim_net::packet::IpProto;
+
+use super::cluster::{GenCluster, GenPod};
+use super::probes::{Case, PlannedProbe};
+
+impl fmt::Debug for Case {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if f.alternate() { f.write_str(&self.yaml()) } else { f.write_str(&self.summary()) }
+    }
+}
+
+impl fmt::Debug for GenCluster {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let case = Case { cluster: self.clone(), probes: Vec::new() };
+        fmt::Debug::fmt(&case, f)
+    }
+}
+
+/// A YAML double-quoted scalar (names, labels and references never need escapes, but
+/// quoting keeps `123`, `1e3` or `true` strings).
+fn q(s: &str) -> String {
+    format!("{s:?}")
+}
+
+impl Case {
+    pub fn yaml(&self) -> String {
+        let c = &self.cluster;
+        let mut y = String::new();
+        y.push_str("# kube-netsim invariants counterexample: save as a file, run `kube-netsim run FILE`\n");
+        y.push_str("name: invariants-counterexample\n");
+        let _ = writeln!(y, "seed: {}", c.seed);
+        y.push_str(&c.cluster_yaml());
+        if c.pod_count() > 0 {
+            y.push_str("manifests:\n");
+        }
+        for (node, pod) in c.pods() {
+            pod_yaml(&mut y, pod, node);
+        }
+        if !self.probes.is_empty() {
+            y.push_str("steps:\n");
+        }
+        for (i, p) in self.probes.iter().enumerate() {
+            self.step_yaml(&mut y, i, p);
+        }
+        y
+    }
+
+    fn step_yaml(&self, y: &mut String, i: usize, p: &PlannedProbe) {
+        let ms = Case::at(i).as_nanos() / 1_000_000;
+        let _ = writeln!(y, "  - at: {ms}ms");
+        let (from, to, proto) = (self.end_label(p.from), self.target_ref(p), Case::proto_word(p));
+        let _ = writeln!(y, "    probe: {{from: {}, to: {}, proto: {proto}}}", q(&from), q(&to));
+        let e = self.expect(p);
+        let mut parts = vec![format!("result: {}", p.expect.word())];
+        if let Some(at) = &e.at {
+            parts.push(format!("at: {}", q(at)));
+        }
+        if e.source.is_some() {
+            parts.push(format!("source: {}", q(&from)));
+        }
+        let _ = writeln!(y, "    expect: {{{}}}", parts.join(", "));
+    }
+
+    fn summary(&self) -> String {
+        let c = &self.cluster;
+        let pods: Vec<String> = c
+            .pods()
+            .map(|(n, p)| {
+                let ports: Vec<String> = p
+                    .containers
+                    .iter()
+                    .flat_map(|c| c.ports.iter())
+                    .map(|(port, proto)| format!("{port}/{}", proto.as_str()))
+                    .collect();
+                let at = if p.pinned { format!("@{}", GenCluster::node_name(n)) } else { String::new() };
+                format!("{}{at}[{}]", p.label(), ports.join(","))
+            })
+            .collect();
+        let probes: Vec<String> = self.probes.iter().map(|p| self.label(p)).collect();
+        format!(
+            "seed {} {} nodes={} pods=[{}] probes=[{}]",
+            c.seed,
+            c.backend.as_str(),
+            c.nodes.len(),
+            pods.join(" "),
+            probes.join("; ")
+        )
+    }
+}
+
+fn pod_yaml(y: &mut String, pod: &GenPod, node: usize) {
+    y.push_str("  - apiVersion: v1\n    kind: Pod\n    metadata:\n");
+    let _ = writeln!(y, "      name: {}", q(&pod.name));
+    if pod.namespace != DEFAULT_NAMESPACE {
+        let _ = writeln!(y, "      namespace: {}", q(&pod.namespace));
+    }
+    if !pod.labels.is_empty() {
+        let labels: Vec<String> = pod.labels.iter().map(|(k, v)| format!("{}: {}", q(k), q(v))).collect();
+        let _ = writeln!(y, "      labels: {{{}}}", labels.join(", "));
+    }
+    y.push_str("    spec:\n");
+    if pod.pinned {
+        let _ = writeln!(y, "      nodeName: {}", GenCluster::node_name(node));
+    }
+    y.push_str("      containers:\n");
+    for c in &pod.containers {
+        let _ = writeln!(y, "      - name: {}", q(&c.name));
+        y.push_str("        image: busybox\n        ports:\n");
+        for (port, proto) in &c.ports {
+            let _ = writeln!(y, "        - {{containerPort: {port}, protocol: {}}}", proto.as_str());
+        }
+    }
+}
+
+/// `icmp` / `tcp` / `udp` for messages.
+pub fn proto_name(p: IpProto) -> &'static str {
+    match p {
+        IpProto::Icmp => "icmp",
+        IpProto::Tcp => "tcp",
+        IpProto::Udp => "udp",
+    }
+}
