@@ -39,5 +39,8 @@ fn input(probes: u64) -> RunInput {
 #[divan::bench(sample_count = 10)]
 fn cross_node_tcp_probes(bencher: divan::Bencher) {
     let hops = run::run(input(200)).world.hops.len() as u64;
-    bencher.counter(ItemsCount::new(hops)).with_inputs(|| input(200)).bench_values(|i| run::run(i).world.hops.len());
+    bencher
+        .counter(ItemsCount::new(hops))
+        .with_inputs(|| input(200))
+        .bench_values(|i| run::run(i).world.hops.len());
 }

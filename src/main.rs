@@ -47,6 +47,13 @@ enum Command {
     ///   kube-netsim validate scenarios/pod-to-pod.yaml
     #[command(verbatim_doc_comment)]
     Validate(cli::validate::ValidateArgs),
+    /// Trace a packet through a real `iptables-save` dump, or check one.
+    ///
+    /// Examples:
+    ///   kube-netsim iptables check --rules node.rules
+    ///   kube-netsim iptables trace --rules node.rules --src 10.244.1.6 --dst 10.96.100.10:80 --in cni0 --local-ip 192.168.56.11
+    #[command(subcommand, verbatim_doc_comment)]
+    Iptables(cli::iptables::IptablesCmd),
 }
 
 fn main() -> ExitCode {
@@ -56,6 +63,7 @@ fn main() -> ExitCode {
         Command::Trace(a) => cli::trace::run(a),
         Command::Show(a) => cli::show::run(a),
         Command::Validate(a) => cli::validate::run(a),
+        Command::Iptables(c) => u8::try_from(cli::iptables::run(c)).unwrap_or(cli::EXIT_BAD_INPUT),
     };
     ExitCode::from(code)
 }

@@ -6,10 +6,11 @@
 //! The agent is this test binary itself: `ip netns exec NS env KNS_TWIN_AGENT=1
 //! <this test> --exact twin_agent_entry ... twin-agent client tcp ...`.
 
-#[path = "../src/twin/mod.rs"]
-mod twin;
 #[path = "../sim-net/tests/common/mod.rs"]
 mod common;
+#[path = "../src/twin/mod.rs"]
+#[allow(dead_code, unused_imports)] // the CLI uses what these tests do not
+mod twin;
 
 use std::io::Write;
 use std::net::Ipv4Addr;
@@ -46,7 +47,14 @@ fn addr(ns: &str, dev: &str, a: &str) -> NetOp {
     NetOp::AddAddr { netns: s(ns), dev: s(dev), addr: a.parse().unwrap() }
 }
 fn veth(a: &str, an: &str, m: u8, b: &str, bn: &str) -> NetOp {
-    NetOp::AddVeth { netns: s(a), name: s(an), mac: mac(m), peer_netns: s(b), peer_name: s(bn), peer_mac: mac(m + 1) }
+    NetOp::AddVeth {
+        netns: s(a),
+        name: s(an),
+        mac: mac(m),
+        peer_netns: s(b),
+        peer_name: s(bn),
+        peer_mac: mac(m + 1),
+    }
 }
 fn route(ns: &str, dst: &str, via: &str) -> NetOp {
     NetOp::AddRoute { netns: s(ns), route: RouteSpec::new(dst.parse().unwrap()).via(via.parse().unwrap()) }
@@ -59,7 +67,11 @@ fn ip(x: &str) -> Ipv4Addr {
 /// pod c on node-2's.
 fn cluster_ops() -> Vec<NetOp> {
     let mut ops: Vec<NetOp> = ["underlay", "node-1", "node-2", "pod-a", "pod-b", "pod-c"].map(netns).to_vec();
-    ops.extend([NetOp::AddBridge { netns: s("underlay"), name: s("br0"), mac: mac(0x01) }, up("underlay", "br0")]);
+    ops.extend([
+        NetOp::AddBridge { netns: s("underlay"), name: s("br0"), mac: mac(0x01) },
+        up("underlay", "br0"),
+        up("underlay", "lo"),
+    ]);
     for (i, node) in ["node-1", "node-2"].iter().enumerate() {
         let i8 = i as u8;
         let port = format!("n{}", i + 1);
@@ -76,9 +88,13 @@ fn cluster_ops() -> Vec<NetOp> {
             NetOp::Sysctl { netns: s(node), key: s("net.ipv4.ip_forward"), value: s("1") },
         ]);
     }
-    for (j, (pod, node, a)) in [("pod-a", "node-1", "10.244.0.2"), ("pod-b", "node-1", "10.244.0.3"), ("pod-c", "node-2", "10.244.1.2")]
-        .into_iter()
-        .enumerate()
+    for (j, (pod, node, a)) in [
+        ("pod-a", "node-1", "10.244.0.2"),
+        ("pod-b", "node-1", "10.244.0.3"),
+        ("pod-c", "node-2", "10.244.1.2"),
+    ]
+    .into_iter()
+    .enumerate()
     {
         let hv = format!("veth{pod}");
         let gw = if node == "node-1" { "10.244.0.1" } else { "10.244.1.1" };
@@ -92,12 +108,23 @@ fn cluster_ops() -> Vec<NetOp> {
             route(pod, "0.0.0.0/0", gw),
         ]);
     }
-    ops.extend([route("node-1", "10.244.1.0/24", "192.168.1.12"), route("node-2", "10.244.0.0/24", "192.168.1.11")]);
+    ops.extend([
+        route("node-1", "10.244.1.0/24", "192.168.1.12"),
+        route("node-2", "10.244.0.0/24", "192.168.1.11"),
+    ]);
     ops
 }
 
 fn probe(name: &str, from: &str, proto: IpProto, dst: &str, dport: u16, secs: u64) -> TwinProbe {
-    TwinProbe { name: s(name), from: s(from), proto, dst: ip(dst), dport, timeout: Duration::from_secs(secs), after_op: usize::MAX }
+    TwinProbe {
+        name: s(name),
+        from: s(from),
+        proto,
+        dst: ip(dst),
+        dport,
+        timeout: Duration::from_secs(secs),
+        after_op: usize::MAX,
+    }
 }
 
 /// Runs `ops`, listeners and probes in the simulator, then in the kernel twin.
@@ -111,19 +138,38 @@ fn run_both(ops: &[NetOp], listeners: &[TwinListener], probes: &[TwinProbe]) -> 
     h.apply(ops);
     for l in listeners {
         let owner = format!("twin {}", l.port);
-        h.net.netns_mut(&l.netns).unwrap().stack.listen(Listener { proto: l.proto, port: l.port, owner }).unwrap();
+        h.net
+            .netns_mut(&l.netns)
+            .unwrap()
+            .stack
+            .listen(Listener { proto: l.proto, port: l.port, owner })
+            .unwrap();
     }
     let sim_results: Vec<SimProbeResult> = probes.iter().map(|p| sim_probe(&mut h, p)).collect();
-    let probes: Vec<TwinProbe> = probes.iter().map(|p| TwinProbe { after_op: ops.len(), ..p.clone() }).collect();
-    let listeners: Vec<TwinListener> = listeners.iter().map(|l| TwinListener { after_op: ops.len(), ..l.clone() }).collect();
+    let probes: Vec<TwinProbe> =
+        probes.iter().map(|p| TwinProbe { after_op: ops.len(), ..p.clone() }).collect();
+    let listeners: Vec<TwinListener> =
+        listeners.iter().map(|l| TwinListener { after_op: ops.len(), ..l.clone() }).collect();
     let now = h.now();
     let sim_state = |ns: &str, r| show::render(&h.net, ns, r, now);
-    let input = TwinInput { ops, listeners: &listeners, probes: &probes, sim_results: &sim_results, sim_state: &sim_state };
+    let input = TwinInput {
+        ops,
+        listeners: &listeners,
+        probes: &probes,
+        sim_results: &sim_results,
+        sim_state: &sim_state,
+    };
     let exe = std::env::current_exe().unwrap().display().to_string();
     let opts = TwinOptions {
-        agent: [exe.as_str(), "--exact", "twin_agent_entry", "--nocapture", "--quiet"].map(str::to_string).to_vec(),
+        agent: [exe.as_str(), "--exact", "twin_agent_entry", "--nocapture", "--quiet"]
+            .map(str::to_string)
+            .to_vec(),
         agent_env: vec![(s("KNS_TWIN_AGENT"), s("1"))],
-        allowlist: Allowlist::load(std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/twin-allowlist.txt"))).unwrap(),
+        allowlist: Allowlist::load(std::path::Path::new(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/twin-allowlist.txt"
+        )))
+        .unwrap(),
         ..TwinOptions::default()
     };
     let report = twin::run_twin(&input, &opts).unwrap_or_else(|e| panic!("{e}"));
@@ -134,7 +180,8 @@ fn run_both(ops: &[NetOp], listeners: &[TwinListener], probes: &[TwinProbe]) -> 
 fn sim_probe(h: &mut Harness, p: &TwinProbe) -> SimProbeResult {
     let before = h.events.len();
     let timeout = SimDuration::from_millis(p.timeout.as_millis() as u64);
-    let (outcome, detail, seen_src) = h.probe_with_timeout(&p.from, p.proto, &p.dst.to_string(), p.dport, timeout);
+    let (outcome, detail, seen_src) =
+        h.probe_with_timeout(&p.from, p.proto, &p.dst.to_string(), p.dport, timeout);
     let responder = h.events[before..].iter().find_map(|e| match &e.kind {
         SocketEventKind::Answered { responder, .. } => Some(h.net.ns(*responder).name.clone()),
         _ => None,
@@ -197,6 +244,11 @@ fn the_twin_finds_the_known_simulator_differences() {
     let mut got = differing(&report);
     got.sort();
     assert_eq!(got, want, "{}", report.to_text());
-    assert!(report.items.iter().any(|i| i.key == "probe a-udp-b-closed outcome" && i.kernel.starts_with("refused")));
+    assert!(
+        report
+            .items
+            .iter()
+            .any(|i| i.key == "probe a-udp-b-closed outcome" && i.kernel.starts_with("refused"))
+    );
     assert!(report.items.iter().all(|i| !matches!(i.status, Status::Allowed { .. })));
 }

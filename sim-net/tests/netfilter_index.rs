@@ -17,7 +17,9 @@ fn rule() -> impl Strategy<Value = String> {
     let dst = prop::sample::select(&DSTS[..]);
     let port = prop::sample::select(&PORTS[..]);
     let proto = prop::sample::select(&["tcp", "udp"][..]);
-    let target = prop::sample::select(&["-j SUB", "-j MARK --or-mark 0x4000", "-j ACCEPT", "-j RETURN", "", "-g SUB", "-j DROP"][..]);
+    let target = prop::sample::select(
+        &["-j SUB", "-j MARK --or-mark 0x4000", "-j ACCEPT", "-j RETURN", "", "-g SUB", "-j DROP"][..],
+    );
     prop_oneof![
         // keyed: kube-proxy's service rule
         6 => (dst.clone(), proto.clone(), port.clone(), target.clone()).prop_map(|(d, p, n, t)| format!("-m comment --comment x -m {p} -p {p} -d {d} --dport {n} {t}")),
@@ -42,7 +44,10 @@ fn rule() -> impl Strategy<Value = String> {
 }
 
 fn packet() -> impl Strategy<Value = Ipv4Packet> {
-    let dst = prop_oneof![prop::sample::select(&DSTS[..]).prop_map(|d| d.parse::<Ipv4Addr>().unwrap()), Just(Ipv4Addr::new(8, 8, 8, 8))];
+    let dst = prop_oneof![
+        prop::sample::select(&DSTS[..]).prop_map(|d| d.parse::<Ipv4Addr>().unwrap()),
+        Just(Ipv4Addr::new(8, 8, 8, 8))
+    ];
     let port = prop_oneof![prop::sample::select(&PORTS[..]), Just(81u16), Just(444u16)];
     (dst, port, 0..3u8).prop_map(|(dst, dport, kind)| {
         let src = Ipv4Addr::new(10, 244, 1, 6);
@@ -105,9 +110,15 @@ proptest! {
 fn index_is_used_for_a_long_kube_services_chain() {
     // 200 services: the indexed lookup visits the matching service rule and the
     // final addrtype barrier, and still reports the right rule number.
-    let mut s = String::from("*nat\n:KUBE-SERVICES - [0:0]\n:KUBE-NODEPORTS - [0:0]\n-A PREROUTING -j KUBE-SERVICES\n");
+    let mut s = String::from(
+        "*nat\n:KUBE-SERVICES - [0:0]\n:KUBE-NODEPORTS - [0:0]\n-A PREROUTING -j KUBE-SERVICES\n",
+    );
     for i in 0..200u32 {
-        s += &format!("-A KUBE-SERVICES -m tcp -p tcp -d 10.96.{}.{} --dport 80 -j ACCEPT\n", i / 250, i % 250 + 1);
+        s += &format!(
+            "-A KUBE-SERVICES -m tcp -p tcp -d 10.96.{}.{} --dport 80 -j ACCEPT\n",
+            i / 250,
+            i % 250 + 1
+        );
     }
     s += "-A KUBE-SERVICES -m addrtype --dst-type LOCAL -j KUBE-NODEPORTS\nCOMMIT\n";
     let mut nf = Netfilter::new();
@@ -118,6 +129,11 @@ fn index_is_used_for_a_long_kube_services_chain() {
         L4::Tcp(TcpSegment { sport: 1, dport: 80, flags: TcpFlags::SYN, ..TcpSegment::default() }),
     );
     let mut d = ScriptedDecider::default();
-    let e = nf.evaluate(TableName::Nat, Hook::Prerouting, &PacketInfo::new(&ip), &mut EvalContext { now: SimTime::ZERO, decider: &mut d, addr_type: &local });
+    let e = nf.evaluate(
+        TableName::Nat,
+        Hook::Prerouting,
+        &PacketInfo::new(&ip),
+        &mut EvalContext { now: SimTime::ZERO, decider: &mut d, addr_type: &local },
+    );
     assert_eq!(e.hits.last().map(|h| (h.chain.as_str(), h.num)), Some(("KUBE-SERVICES", 150)));
 }

@@ -1,6 +1,7 @@
 //! One module per command. Commands return the process exit code:
 //! 0 ok, 1 an expectation failed, 2 bad input.
 
+pub mod iptables;
 pub mod run;
 pub mod show;
 pub mod trace;

@@ -62,7 +62,9 @@ pub fn client_args(proto: IpProto, dst: Ipv4Addr, port: u16, timeout: Duration) 
 }
 
 pub fn serve_args(proto: IpProto, port: u16, lifetime: Duration) -> Vec<String> {
-    ["serve", proto_word(proto), &port.to_string(), &lifetime.as_millis().to_string()].map(str::to_string).to_vec()
+    ["serve", proto_word(proto), &port.to_string(), &lifetime.as_millis().to_string()]
+        .map(str::to_string)
+        .to_vec()
 }
 
 fn proto_word(p: IpProto) -> &'static str {
@@ -94,7 +96,9 @@ pub fn main(args: &[String]) -> i32 {
 }
 
 fn usage(args: &[String]) -> i32 {
-    eprintln!("twin-agent: bad arguments {args:?}\nusage: twin-agent client tcp|udp|icmp DST PORT TIMEOUT_MS | serve tcp|udp PORT LIFETIME_MS");
+    eprintln!(
+        "twin-agent: bad arguments {args:?}\nusage: twin-agent client tcp|udp|icmp DST PORT TIMEOUT_MS | serve tcp|udp PORT LIFETIME_MS"
+    );
     2
 }
 
@@ -190,7 +194,8 @@ fn serve_tcp(port: u16, alive: &dyn Fn() -> bool) -> std::io::Result<()> {
         match l.accept() {
             Ok((s, peer)) => {
                 let local = s.local_addr().ok().map(|a| a.to_string());
-                AgentLine { peer: Some(peer.to_string()), local, ..line("accepted", None, String::new()) }.emit();
+                AgentLine { peer: Some(peer.to_string()), local, ..line("accepted", None, String::new()) }
+                    .emit();
             }
             Err(e) if e.kind() == ErrorKind::WouldBlock => std::thread::sleep(Duration::from_millis(10)),
             Err(e) => return Err(e),
@@ -208,7 +213,8 @@ fn serve_udp(port: u16, alive: &dyn Fn() -> bool) -> std::io::Result<()> {
         match s.recv_from(&mut buf) {
             Ok((n, peer)) => {
                 let _ = s.send_to(&buf[..n], peer);
-                AgentLine { peer: Some(peer.to_string()), ..line("received", None, format!("{n} bytes")) }.emit();
+                AgentLine { peer: Some(peer.to_string()), ..line("received", None, format!("{n} bytes")) }
+                    .emit();
             }
             Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
             Err(e) => return Err(e),

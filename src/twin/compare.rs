@@ -27,9 +27,14 @@ pub enum Status {
     Agree,
     Differ,
     /// Differs, and the allowlist accepts it.
-    Allowed { reason: String, doc: String },
+    Allowed {
+        reason: String,
+        doc: String,
+    },
     /// Not compared, and why.
-    Skipped { why: String },
+    Skipped {
+        why: String,
+    },
 }
 
 /// One compared thing, with both sides.
@@ -60,10 +65,17 @@ impl Allowlist {
             }
             let parts: Vec<&str> = l.split('|').map(str::trim).collect();
             match parts.as_slice() {
-                [pat, reason, doc] if !pat.is_empty() && !reason.is_empty() && doc.starts_with("docs/fidelity.md") => {
+                [pat, reason, doc]
+                    if !pat.is_empty() && !reason.is_empty() && doc.starts_with("docs/fidelity.md") =>
+                {
                     entries.push((pat.to_string(), reason.to_string(), doc.to_string()))
                 }
-                _ => return Err(format!("line {}: want `ITEM | reason | docs/fidelity.md#anchor`, found {raw:?}", n + 1)),
+                _ => {
+                    return Err(format!(
+                        "line {}: want `ITEM | reason | docs/fidelity.md#anchor`, found {raw:?}",
+                        n + 1
+                    ));
+                }
             }
         }
         Ok(Allowlist { entries })
@@ -86,7 +98,9 @@ fn glob(pat: &str, s: &str) -> bool {
     match pat.split_once('*') {
         None => pat == s,
         Some((head, rest)) => {
-            s.starts_with(head) && (0..=s.len() - head.len()).any(|i| s.is_char_boundary(head.len() + i) && glob(rest, &s[head.len() + i..]))
+            s.starts_with(head)
+                && (0..=s.len() - head.len())
+                    .any(|i| s.is_char_boundary(head.len() + i) && glob(rest, &s[head.len() + i..]))
         }
     }
 }
@@ -104,10 +118,16 @@ pub fn compare(input: &TwinInput<'_>, k: &KernelRun, opts: &TwinOptions) -> Twin
         let key = format!("netns {ns} {}", r.command());
         let Some(ours) = (input.sim_state)(ns, *r) else {
             let why = "the simulator has no rendering of this yet".to_string();
-            items.push(Item { key, status: Status::Skipped { why }, sim: String::new(), kernel: text.clone().unwrap_or_default() });
+            items.push(Item {
+                key,
+                status: Status::Skipped { why },
+                sim: String::new(),
+                kernel: text.clone().unwrap_or_default(),
+            });
             continue;
         };
-        let kernel = text.as_deref().map(|t| normalize(*r, t, "")).unwrap_or_else(|| "(command failed)".into());
+        let kernel =
+            text.as_deref().map(|t| normalize(*r, t, "")).unwrap_or_else(|| "(command failed)".into());
         items.push(item(key, normalize(*r, &ours, ""), kernel));
     }
     for it in &mut items {
@@ -125,13 +145,19 @@ fn item(key: String, sim: String, kernel: String) -> Item {
     Item { key, status, sim, kernel }
 }
 
-fn probe_items(p: &TwinProbe, sim: &SimProbeResult, k: &KernelProbe, owners: &[(Ipv4Addr, String)]) -> Vec<Item> {
+fn probe_items(
+    p: &TwinProbe,
+    sim: &SimProbeResult,
+    k: &KernelProbe,
+    owners: &[(Ipv4Addr, String)],
+) -> Vec<Item> {
     let key = |what: &str| format!("probe {} {what}", p.name);
     let Some(res) = &k.result else {
         return vec![item(key("outcome"), sim.outcome.word().into(), "(the agent did not report)".into())];
     };
     let kernel_outcome = res.outcome.clone().unwrap_or_else(|| "error".into());
-    let mut v = vec![item(key("outcome"), sim.outcome.word().into(), format!("{kernel_outcome} ({})", res.detail))];
+    let mut v =
+        vec![item(key("outcome"), sim.outcome.word().into(), format!("{kernel_outcome} ({})", res.detail))];
     v[0].status = if sim.outcome.word() == kernel_outcome { Status::Agree } else { Status::Differ };
     v[0].sim = format!("{} ({})", sim.outcome.word(), sim.detail);
     let served = k.served.iter().find(|(_, l)| l.agent == "accepted" || l.agent == "received");
@@ -140,7 +166,9 @@ fn probe_items(p: &TwinProbe, sim: &SimProbeResult, k: &KernelProbe, owners: &[(
             let from = res.peer.as_deref().and_then(|a| a.parse::<Ipv4Addr>().ok());
             (from.and_then(|a| owners.iter().find(|(ip, _)| *ip == a)).map(|(_, ns)| ns.clone()), None)
         }
-        (_, Some((ns, l))) => (Some(ns.clone()), l.peer.as_deref().and_then(|a| a.split(':').next()).map(str::to_string)),
+        (_, Some((ns, l))) => {
+            (Some(ns.clone()), l.peer.as_deref().and_then(|a| a.split(':').next()).map(str::to_string))
+        }
         _ => (None, None),
     };
     let show = |o: Option<String>| o.unwrap_or_else(|| "-".into());
@@ -148,7 +176,12 @@ fn probe_items(p: &TwinProbe, sim: &SimProbeResult, k: &KernelProbe, owners: &[(
     if p.proto == IpProto::Icmp {
         if sim.seen_src.is_some() {
             let why = "no server sees an ICMP echo in the twin".to_string();
-            v.push(Item { key: key("seen-src"), status: Status::Skipped { why }, sim: show(sim.seen_src.map(|a| a.to_string())), kernel: "-".into() });
+            v.push(Item {
+                key: key("seen-src"),
+                status: Status::Skipped { why },
+                sim: show(sim.seen_src.map(|a| a.to_string())),
+                kernel: "-".into(),
+            });
         }
     } else {
         v.push(item(key("seen-src"), show(sim.seen_src.map(|a| a.to_string())), show(seen)));

@@ -134,7 +134,11 @@ impl Default for TwinOptions {
         TwinOptions {
             keep: false,
             prefix: format!("kns-{}-", std::process::id()),
-            agent: vec![std::env::current_exe().map(|p| p.display().to_string()).unwrap_or_else(|_| "kube-netsim".into())],
+            agent: vec![
+                std::env::current_exe()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_else(|_| "kube-netsim".into()),
+            ],
             agent_env: Vec::new(),
             allowlist: Allowlist::default(),
             command_timeout: Duration::from_secs(10),

@@ -71,11 +71,15 @@ pub fn check_prerequisites(ops: &[NetOp], probes: &[TwinProbe]) -> Result<(), Tw
     if ops.iter().any(|o| matches!(o, NetOp::IptablesRestore { .. })) {
         let v = run_cmd(&argv("iptables-restore --version"), None, Duration::from_secs(2));
         if !v.stdout.contains("nf_tables") {
-            return fail("iptables-restore with the nf_tables backend is needed (install iptables; iptables-nft)");
+            return fail(
+                "iptables-restore with the nf_tables backend is needed (install iptables; iptables-nft)",
+            );
         }
     }
     if !std::path::Path::new("/proc/sys/net/bridge/bridge-nf-call-iptables").exists() {
-        return fail("br_netfilter is not loaded (the model assumes bridge-nf-call-iptables=1): run `modprobe br_netfilter`");
+        return fail(
+            "br_netfilter is not loaded (the model assumes bridge-nf-call-iptables=1): run `modprobe br_netfilter`",
+        );
     }
     let vxlan = ops.iter().any(|o| matches!(o, NetOp::AddVxlan { .. }));
     if vxlan && !std::path::Path::new("/sys/module/vxlan").exists() && !has("modprobe") {
@@ -127,7 +131,11 @@ fn cleanup(reg: &mut Registry) {
         eprintln!("  ip netns list | grep '^{}' | cut -d' ' -f1 | xargs -rn1 ip netns del", reg.prefix);
     } else {
         for n in names.iter().rev() {
-            let _ = run_cmd(&["ip".into(), "netns".into(), "del".into(), n.clone()], None, Duration::from_secs(5));
+            let _ = run_cmd(
+                &["ip".into(), "netns".into(), "del".into(), n.clone()],
+                None,
+                Duration::from_secs(5),
+            );
         }
     }
     reg.netns.clear();
@@ -152,7 +160,9 @@ struct Server {
 impl Run {
     pub fn start(opts: &TwinOptions) -> Result<Run, TwinError> {
         let p = &opts.prefix;
-        let valid = p.starts_with("kns-") && p.ends_with('-') && p.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
+        let valid = p.starts_with("kns-")
+            && p.ends_with('-')
+            && p.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
         if !valid || p.len() > 20 {
             return Err(TwinError::Setup(format!("bad namespace prefix {p:?}: want kns-<id>-")));
         }
@@ -182,7 +192,8 @@ impl Run {
     /// Replays the ops, starting servers and running probes at their place in the stream,
     /// then captures the state of every namespace that still exists.
     pub fn execute(&mut self, input: &TwinInput<'_>) -> Result<KernelRun, TwinError> {
-        let mut out = KernelRun { probes: vec![KernelProbe::default(); input.probes.len()], ..KernelRun::default() };
+        let mut out =
+            KernelRun { probes: vec![KernelProbe::default(); input.probes.len()], ..KernelRun::default() };
         for at in 0..=input.ops.len() {
             for l in input.listeners.iter().filter(|l| l.after_op == at) {
                 self.start_server(&l.netns, l.proto, l.port)?;
@@ -284,24 +295,31 @@ impl Run {
         self.servers.push(Server { netns: netns.to_string(), child, lines });
         let server = self.servers.last().expect("just pushed");
         for _ in 0..300 {
-            if server.lines.lock().unwrap_or_else(|p| p.into_inner()).iter().any(|l| l.contains("\"ready\"")) {
+            if server.lines.lock().unwrap_or_else(|p| p.into_inner()).iter().any(|l| l.contains("\"ready\""))
+            {
                 return Ok(());
             }
             std::thread::sleep(Duration::from_millis(10));
         }
-        Err(TwinError::Setup(format!("twin-agent server {proto:?}/{port} in {netns} did not start: {}", args.join(" "))))
+        Err(TwinError::Setup(format!(
+            "twin-agent server {proto:?}/{port} in {netns} did not start: {}",
+            args.join(" ")
+        )))
     }
 
     fn probe(&mut self, p: &TwinProbe) -> KernelProbe {
-        let marks: Vec<usize> = self.servers.iter().map(|s| s.lines.lock().unwrap_or_else(|e| e.into_inner()).len()).collect();
+        let marks: Vec<usize> =
+            self.servers.iter().map(|s| s.lines.lock().unwrap_or_else(|e| e.into_inner()).len()).collect();
         let args = self.agent_cmd(&p.from, &agent::client_args(p.proto, p.dst, p.dport, p.timeout));
-        let res = run_cmd(&args, None, p.timeout + Duration::from_secs(5));
+        let res = run_cmd_tracked(&args, None, p.timeout + Duration::from_secs(5), true);
         let result = res.stdout.lines().filter_map(AgentLine::parse).find(|l| l.agent == "client");
         std::thread::sleep(Duration::from_millis(150));
         let mut served = Vec::new();
         for (s, mark) in self.servers.iter().zip(marks) {
             let lines = s.lines.lock().unwrap_or_else(|e| e.into_inner());
-            served.extend(lines[mark..].iter().filter_map(|l| AgentLine::parse(l)).map(|l| (s.netns.clone(), l)));
+            served.extend(
+                lines[mark..].iter().filter_map(|l| AgentLine::parse(l)).map(|l| (s.netns.clone(), l)),
+            );
         }
         KernelProbe { result, served }
     }
@@ -379,6 +397,12 @@ impl CmdResult {
 
 /// Runs a command with a timeout (polled every 10 ms; killed when it expires).
 pub fn run_cmd(args: &[String], stdin: Option<&str>, timeout: Duration) -> CmdResult {
+    run_cmd_tracked(args, stdin, timeout, false)
+}
+
+/// `track`: the process id is in the registry while it runs, so Ctrl-C kills it (never
+/// used from `cleanup`, which holds the registry).
+fn run_cmd_tracked(args: &[String], stdin: Option<&str>, timeout: Duration, track: bool) -> CmdResult {
     let fail = |e: String| CmdResult { status: None, stdout: String::new(), stderr: e };
     let spawned = Command::new(&args[0])
         .args(&args[1..])
@@ -390,6 +414,10 @@ pub fn run_cmd(args: &[String], stdin: Option<&str>, timeout: Duration) -> CmdRe
         Ok(c) => c,
         Err(e) => return fail(format!("{}: {e}", args[0])),
     };
+    let pid = child.id();
+    if track {
+        with_registry(|r| r.agents.push(pid));
+    }
     if let (Some(input), Some(mut w)) = (stdin, child.stdin.take()) {
         let _ = w.write_all(input.as_bytes());
     }
@@ -415,6 +443,9 @@ pub fn run_cmd(args: &[String], stdin: Option<&str>, timeout: Duration) -> CmdRe
     if status.is_none() {
         let _ = child.kill();
         let _ = child.wait();
+    }
+    if track {
+        with_registry(|r| r.agents.retain(|p| *p != pid));
     }
     let mut stderr = err.join().unwrap_or_default();
     if status.is_none() {

@@ -73,7 +73,8 @@ impl TwinReport {
             #[serde(flatten)]
             report: &'a TwinReport,
         }
-        serde_json::to_string_pretty(&Json { summary: self.summary(), report: self }).expect("the report serialises")
+        serde_json::to_string_pretty(&Json { summary: self.summary(), report: self })
+            .expect("the report serialises")
     }
 }
 
@@ -93,7 +94,9 @@ fn row(i: &Item, width: usize) -> String {
 /// Both sides, indented; a line present on one side only is marked.
 fn both_sides(i: &Item) -> String {
     let mut out = String::new();
-    for (label, text, other, mark) in [("simulator", &i.sim, &i.kernel, '-'), ("kernel", &i.kernel, &i.sim, '+')] {
+    for (label, text, other, mark) in
+        [("simulator", &i.sim, &i.kernel, '-'), ("kernel", &i.kernel, &i.sim, '+')]
+    {
         let _ = writeln!(out, "    {label}:");
         if text.is_empty() {
             out.push_str("      (empty)\n");

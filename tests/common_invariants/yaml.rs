@@ -7,7 +7,6 @@
 use std::fmt::{self, Write as _};
 
 use sim_k8s::model::DEFAULT_NAMESPACE;
-use sim_net::packet::IpProto;
 
 use super::cluster::{GenCluster, GenPod};
 use super::probes::{Case, PlannedProbe};
@@ -118,14 +117,5 @@ fn pod_yaml(y: &mut String, pod: &GenPod, node: usize) {
         for (port, proto) in &c.ports {
             let _ = writeln!(y, "        - {{containerPort: {port}, protocol: {}}}", proto.as_str());
         }
-    }
-}
-
-/// `icmp` / `tcp` / `udp` for messages.
-pub fn proto_name(p: IpProto) -> &'static str {
-    match p {
-        IpProto::Icmp => "icmp",
-        IpProto::Tcp => "tcp",
-        IpProto::Udp => "udp",
     }
 }

@@ -10,9 +10,10 @@
 //! binding). [`trace`] runs a whole hook walk for one new connection and lists every
 //! possible outcome of random choices.
 //!
-//! Modules: [`rule`]/[`matches`] (data), [`spec`] + `spec_match`/`spec_target`/`values`
-//! (argument parsing), [`parse`] + `apply`/`validate` (restore), [`save`], [`eval`] +
-//! `matching`/`recent`/[`decider`], [`index`], [`trace`].
+//! Modules: [`rule`], [`target`], [`matches`] (data); [`spec`] with `spec_match`,
+//! `spec_match_opts`, `spec_target`, `values` (argument parsing); [`parse`] with
+//! `apply`, `validate` (restore); [`save`]; [`eval`] with `matching`, [`recent`],
+//! [`decider`]; [`index`]; [`trace`] with `trace_text`.
 //! Differences from Linux are listed in each module's doc and in
 //! `docs/concepts/netfilter.md`.
 
@@ -28,8 +29,11 @@ pub mod rule;
 pub mod save;
 pub mod spec;
 mod spec_match;
+mod spec_match_opts;
 mod spec_target;
+pub mod target;
 pub mod trace;
+mod trace_text;
 mod validate;
 mod values;
 

@@ -26,7 +26,7 @@ pub fn table(t: &Table) -> String {
     for name in &names {
         let _ = writeln!(out, ":{name} - [0:0]");
     }
-    let ordered = builtins.map(|(n, c)| (n, c)).chain(names.iter().map(|n| (*n, &t.chains[*n])));
+    let ordered = builtins.chain(names.iter().map(|n| (*n, &t.chains[*n])));
     for (name, chain) in ordered {
         for r in &chain.rules {
             let _ = writeln!(out, "-A {name}{}", rule_spec(r));

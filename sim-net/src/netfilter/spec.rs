@@ -46,7 +46,7 @@ impl<'a> Args<'a> {
     pub fn new(toks: &'a [Tok]) -> Self {
         Args { toks, pos: 0 }
     }
-    pub fn next(&mut self) -> Option<&'a Tok> {
+    pub fn next_tok(&mut self) -> Option<&'a Tok> {
         let t = self.toks.get(self.pos)?;
         self.pos += 1;
         Some(t)
@@ -56,7 +56,7 @@ impl<'a> Args<'a> {
     }
     /// The value of option `opt`; a missing value or a `!` in its place is an error.
     pub fn value(&mut self, opt: &Tok) -> Result<&'a Tok, SpecError> {
-        match self.next() {
+        match self.next_tok() {
             Some(t) if t.text == "!" => Err(SpecError::at(
                 t,
                 format!(
@@ -89,7 +89,7 @@ pub struct ParsedRule {
 pub fn parse_rule(toks: &[Tok]) -> Result<ParsedRule, SpecError> {
     let mut b = RuleBuilder::default();
     let mut args = Args::new(toks);
-    while let Some(tok) = args.next() {
+    while let Some(tok) = args.next_tok() {
         let neg = tok.text == "!";
         let opt = if neg { next_after_bang(&mut args, tok)? } else { tok };
         b.option(opt, neg, &mut args)?;
@@ -98,7 +98,7 @@ pub fn parse_rule(toks: &[Tok]) -> Result<ParsedRule, SpecError> {
 }
 
 fn next_after_bang<'a>(args: &mut Args<'a>, bang: &Tok) -> Result<&'a Tok, SpecError> {
-    match args.next() {
+    match args.next_tok() {
         Some(t) if t.text == "!" => Err(SpecError::at(t, "multiple `!' flags not allowed")),
         Some(t) => Ok(t),
         None => Err(SpecError::at(bang, "`!' must be followed by an option")),

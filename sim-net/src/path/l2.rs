@@ -120,7 +120,7 @@ impl Network {
                     tag,
                     Step::Bridge,
                     |n| format!("FDB hit {} -> port {}", f.dst, n.ns(ns).dev_name(p)),
-                    || String::new(),
+                    String::new,
                 );
                 self.dev_xmit(ns, p, frame, tag)
             }
@@ -153,7 +153,7 @@ impl Network {
                     if names.is_empty() { "no ports".to_string() } else { names.join(", ") }
                 )
             },
-            || String::new(),
+            String::new,
         );
         for p in ports {
             self.dev_xmit(ns, p, frame.clone(), tag);
@@ -189,7 +189,7 @@ impl Network {
                     tag,
                     Step::Bridge,
                     |_| format!("{} is the bridge's own MAC -> up to the host", f.dst),
-                    || String::new(),
+                    String::new,
                 );
                 if brnf {
                     return self.bridge_ipv4(ns, br, port, None, frame, tag);
@@ -204,7 +204,7 @@ impl Network {
                     tag,
                     Step::Bridge,
                     |n| format!("FDB hit {} -> port {}", f.dst, n.ns(ns).dev_name(out)),
-                    || String::new(),
+                    String::new,
                 );
                 if brnf {
                     return self.bridge_ipv4(ns, br, port, Some(out), frame, tag);
@@ -300,7 +300,7 @@ impl Network {
                         n.ns(ns).dev_name(out)
                     )
                 },
-                || String::new(),
+                String::new,
             );
         }
         let hairpin = self.ns(ns).devices.get(&out).is_some_and(|d| d.hairpin);

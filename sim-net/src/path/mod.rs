@@ -34,10 +34,13 @@ pub use local::{ProbeError, ProbeSpec};
 pub(crate) struct Skb {
     pub pkt: Ipv4Packet,
     pub tag: u32,
+    /// `skb->mark`; read by the netfilter hooks once the iptables engine is wired in.
+    #[allow(dead_code)]
     pub mark: u32,
     /// ifindex of the (logical) input device; the bridge for frames from a port.
     pub in_dev: Option<u32>,
     /// ifindex of the bridge port the frame came in on (`-m physdev --physdev-in`).
+    #[allow(dead_code)]
     pub physdev_in: Option<u32>,
 }
 

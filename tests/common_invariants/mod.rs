@@ -1,0 +1,309 @@
+//! Helpers for `tests/invariants.rs`: generated clusters (`cluster`), the probes each
+//! property sends (`probes`), the scenario YAML a counterexample prints as (`yaml`),
+//! reading a probe's trace (`trace`), and here the harness: run a case, then apply a
+//! property's checks to every probe, failing with the step, the reason and its trace.
+
+pub mod cluster;
+pub mod probes;
+pub mod trace;
+pub mod yaml;
+
+use proptest::strategy::Strategy;
+use proptest::test_runner::{
+    Config, FileFailurePersistence, TestCaseError, TestError, TestRunner, contextualize_config,
+};
+use sim_core::StopReason;
+use sim_k8s::run::{ExpectedResult, RunReport, StepReport, run};
+use sim_net::packet::IpProto;
+use sim_net::stack::ProbeOutcome;
+
+use probes::{Case, End, PlannedProbe};
+use trace::{Addrs, Leg};
+
+/// Shrinking steps after a failure (proptest's default scales with the case count,
+/// which leaves a 32-case run with 128 steps: too few to reach a small cluster).
+const MAX_SHRINK_ITERS: u32 = 4096;
+
+/// Runs a property: `cases` generated cases by default (`PROPTEST_CASES` overrides it),
+/// failures saved next to `source_file` as `<file>.proptest-regressions` and replayed
+/// first on later runs. On failure, panics with the reason and the shrunk case as a
+/// scenario file.
+pub fn check_property(
+    source_file: &'static str,
+    name: &str,
+    cases: u32,
+    strategy: impl Strategy<Value = Case>,
+    test: impl Fn(&Case) -> Result<(), String>,
+) {
+    let config = contextualize_config(Config {
+        cases,
+        source_file: Some(source_file),
+        failure_persistence: Some(Box::new(FileFailurePersistence::WithSource("proptest-regressions"))),
+        max_shrink_iters: MAX_SHRINK_ITERS,
+        ..Config::default()
+    });
+    let mut runner = TestRunner::new(config);
+    match runner.run(&strategy, |case| test(&case).map_err(TestCaseError::fail)) {
+        Ok(()) => {}
+        Err(TestError::Fail(why, case)) => panic!(
+            "property {name:?} does not hold.\n{why}\n\nMinimal failing case, as a scenario \
+             (save it as a file and run `kube-netsim run FILE`):\n---\n{case:#?}"
+        ),
+        Err(TestError::Abort(why)) => panic!("property {name:?} aborted: {why}"),
+    }
+}
+
+/// Runs a case; the run must stop by itself (idle or time limit), not on its event budget,
+/// and every probe must have started and finished.
+pub fn run_case(case: &Case) -> Result<RunReport, String> {
+    let report = run(case.run_input());
+    if report.stop == StopReason::EventBudget {
+        return Err(format!("the run hit its event budget ({})", sim_k8s::run::EVENT_BUDGET));
+    }
+    for s in &report.steps {
+        if let Some(e) = &s.probe.error {
+            return Err(format!("step {} ({}) could not start: {e}", s.index, s.label));
+        }
+        if s.probe.outcome.is_none() {
+            return Err(format!("step {} ({}) never finished", s.index, s.label));
+        }
+    }
+    Ok(report)
+}
+
+/// One probe of a finished run, as the checks see it.
+pub struct Probe<'a> {
+    pub case: &'a Case,
+    pub report: &'a RunReport,
+    pub plan: &'a PlannedProbe,
+    pub step: &'a StepReport,
+}
+
+pub type Check = fn(&Probe<'_>) -> Result<(), String>;
+
+/// Runs `case` and applies every check to every probe; the first failure is returned
+/// with the step, what the probe saw and its trace.
+pub fn check_probes(case: &Case, checks: &[Check]) -> Result<(), String> {
+    let report = run_case(case)?;
+    for (plan, step) in case.probes.iter().zip(&report.steps) {
+        let probe = Probe { case, report: &report, plan, step };
+        for check in checks {
+            check(&probe).map_err(|why| probe.explain(&why))?;
+        }
+    }
+    Ok(())
+}
+
+impl Probe<'_> {
+    fn explain(&self, why: &str) -> String {
+        let p = &self.step.probe;
+        let outcome = p.outcome.map_or("unfinished", ProbeOutcome::word);
+        let seen = p.seen_src.map_or("nothing".into(), |s| s.to_string());
+        let responder = p.responder.as_deref().unwrap_or("nobody");
+        let failed: Vec<String> = self
+            .step
+            .checks
+            .iter()
+            .filter(|c| !c.ok)
+            .map(|c| format!("\n  expect {}: expected {}, got {}", c.what, c.expected, c.got))
+            .collect();
+        format!(
+            "step {} ({}): {why}\n  outcome {outcome} ({}), answered by {responder}, which saw source {seen}{}\n  \
+             trace of this probe:\n{}",
+            self.step.index,
+            self.step.label,
+            p.detail,
+            failed.concat(),
+            trace::render(&self.step.hops)
+        )
+    }
+
+    fn legs(&self) -> Result<Vec<Leg<'_>>, String> {
+        trace::legs(&self.step.hops)
+    }
+
+    /// The network namespace the target lives in, and its label.
+    fn target_netns(&self) -> String {
+        match self.plan.to {
+            End::Node(i) => cluster::GenCluster::node_name(i),
+            End::Pod(i) => {
+                let (_, pod) = self.case.cluster.pod(i);
+                let status = self.report.world.store.pod(&pod.namespace, &pod.name).map(|(_, s)| s);
+                status.and_then(|s| s.netns.clone()).unwrap_or_default()
+            }
+        }
+    }
+
+    fn pod_ip(&self, i: usize) -> Option<std::net::Ipv4Addr> {
+        let (_, pod) = self.case.cluster.pod(i);
+        self.report.world.store.pod(&pod.namespace, &pod.name).and_then(|(_, s)| s.pod_ip)
+    }
+
+    fn client_netns(&self) -> &str {
+        self.step.probe.src_netns.as_deref().unwrap_or_default()
+    }
+
+    fn port(&self) -> Option<u16> {
+        (self.plan.proto != IpProto::Icmp).then_some(self.plan.port)
+    }
+}
+
+// ---------------------------------------------------------------------------------
+// Checks
+
+/// The probe got the answer a correct network gives (and the step's `expect` held).
+pub fn outcome_is_expected(p: &Probe<'_>) -> Result<(), String> {
+    let want = p.plan.expect;
+    let got = p.step.probe.outcome;
+    let ok = match want {
+        ExpectedResult::Reached => got == Some(ProbeOutcome::Reached),
+        ExpectedResult::Refused => got == Some(ProbeOutcome::Refused),
+        ExpectedResult::Unreachable => got == Some(ProbeOutcome::Unreachable),
+        ExpectedResult::Dropped | ExpectedResult::Timeout => got == Some(ProbeOutcome::Timeout),
+    };
+    if !ok {
+        return Err(format!("expected {}, got {}", want.word(), got.map_or("nothing", ProbeOutcome::word)));
+    }
+    match p.step.checks.iter().find(|c| !c.ok) {
+        Some(c) => Err(format!("expect {}: expected {}, got {}", c.what, c.expected, c.got)),
+        None => Ok(()),
+    }
+}
+
+/// The target itself answered (not some other pod or node).
+pub fn target_answered(p: &Probe<'_>) -> Result<(), String> {
+    let want = p.case.end_label(p.plan.to);
+    match &p.step.probe.responder {
+        Some(r) if *r == want => Ok(()),
+        other => Err(format!("expected {want} to answer, got {}", other.as_deref().unwrap_or("nobody"))),
+    }
+}
+
+/// The request left with the sender's own address and the probed destination, kept
+/// them on every hop, reached the target's stack, and the target saw that source.
+pub fn request_arrives_unchanged(p: &Probe<'_>) -> Result<(), String> {
+    let legs = p.legs()?;
+    let req = &legs[0];
+    sender_address_is_own(p, req.sent)?;
+    let dst = p.step.probe.dst.ok_or("the probe has no resolved destination")?;
+    if req.sent.dst != dst || req.sent.dport != p.port() {
+        return Err(format!("the request was sent as {}, not to {dst} port {:?}", req.sent, p.port()));
+    }
+    trace::leg_unchanged(req)?;
+    let netns = p.target_netns();
+    let hop = trace::delivered_in(req, &netns).ok_or(format!("the request never reached {netns}'s stack"))?;
+    let at_target = trace::parse_packet(&hop.packet)?;
+    if at_target != Some(req.sent) {
+        return Err(format!("{netns} got {at_target:?}, not the packet sent as {}", req.sent));
+    }
+    if p.plan.expect == ExpectedResult::Reached && p.step.probe.seen_src != Some(req.sent.src) {
+        return Err(format!(
+            "the target saw source {:?}, the packet was sent from {}",
+            p.step.probe.seen_src, req.sent.src
+        ));
+    }
+    Ok(())
+}
+
+/// A pod sends from its pod IP as the API reports it; a node from one of its own addresses.
+fn sender_address_is_own(p: &Probe<'_>, sent: Addrs) -> Result<(), String> {
+    match p.plan.from {
+        End::Pod(i) => match p.pod_ip(i) {
+            Some(ip) if ip == sent.src => Ok(()),
+            ip => Err(format!("the pod's status says IP {ip:?} but it sent {sent}")),
+        },
+        End::Node(i) => {
+            let name = cluster::GenCluster::node_name(i);
+            let ns = p.report.world.net.netns(&name).ok_or(format!("no netns {name}"))?;
+            if ns.is_local(sent.src) {
+                Ok(())
+            } else {
+                Err(format!("{name} sent {sent}, not from an address of its own"))
+            }
+        }
+    }
+}
+
+/// Every packet after the request (the answer, an ICMP error, the client's RST) kept
+/// its addresses on every hop; the answer is the request's reverse, or an ICMP error
+/// from the probed address to the sender.
+pub fn answers_travel_unchanged(p: &Probe<'_>) -> Result<(), String> {
+    let legs = p.legs()?;
+    let req = legs[0].sent;
+    let answer = legs.get(1).ok_or("nothing was sent back")?;
+    let want = match p.plan.expect {
+        ExpectedResult::Unreachable => Addrs { src: req.dst, sport: None, dst: req.src, dport: None },
+        _ => req.reversed(),
+    };
+    if answer.sent != want {
+        return Err(format!("the answer to {req} was sent as {}, expected {want}", answer.sent));
+    }
+    for leg in &legs[1..] {
+        trace::leg_unchanged(leg)?;
+        if leg.sent != want && leg.sent != req {
+            return Err(format!("a packet of this flow was sent as {} (request {req})", leg.sent));
+        }
+    }
+    Ok(())
+}
+
+/// The answer the client received comes from the address and port it sent to, back to
+/// the address and port it sent from.
+pub fn answer_comes_from_the_probed_address(p: &Probe<'_>) -> Result<(), String> {
+    let req = p.legs()?[0].sent;
+    let client = p.client_netns();
+    let hop = trace::client_receive(&p.step.hops, client)
+        .ok_or(format!("the client in {client} received nothing"))?;
+    let got = trace::parse_packet(&hop.packet)?.ok_or("the client received a packet without IPv4")?;
+    let dst = p.step.probe.dst.ok_or("the probe has no resolved destination")?;
+    let icmp_error = p.plan.expect == ExpectedResult::Unreachable;
+    let want_sport = if icmp_error { None } else { p.port() };
+    if got.src != dst || got.sport != want_sport {
+        return Err(format!("the client sent to {dst} port {:?} but its answer came as {got}", p.port()));
+    }
+    let back_to = if icmp_error { (req.src, None) } else { (req.src, req.sport) };
+    if (got.dst, got.dport) != back_to {
+        return Err(format!("the answer came back as {got}, but the request left as {req}"));
+    }
+    Ok(())
+}
+
+/// The pod's own address is the one the API reports: configured in its namespace,
+/// what it sends from, and what reaches it when it probes itself.
+pub fn own_ip_is_the_reported_ip(p: &Probe<'_>) -> Result<(), String> {
+    let End::Pod(i) = p.plan.from else { return Ok(()) };
+    let ip = p.pod_ip(i).ok_or("the pod has no IP in its status")?;
+    let client = p.client_netns();
+    let ns = p.report.world.net.netns(client).ok_or(format!("no netns {client}"))?;
+    if !ns.is_local(ip) {
+        return Err(format!("the status IP {ip} is not an address of {client}"));
+    }
+    let sent = p.legs()?[0].sent;
+    if sent.src != ip || sent.dst != ip || p.step.probe.seen_src != Some(ip) {
+        return Err(format!("probing itself at {ip}: sent {sent}, seen source {:?}", p.step.probe.seen_src));
+    }
+    Ok(())
+}
+
+/// Runs a case twice and compares every hop line and probe outcome.
+pub fn same_trace_twice(case: &Case) -> Result<(), String> {
+    let render = |r: &RunReport| {
+        let hops: Vec<String> = r.world.hops.iter().map(|h| h.line()).collect();
+        let probes: Vec<String> = r.world.probes.iter().map(|p| format!("{p:?}")).collect();
+        (hops, probes)
+    };
+    let (a, b) = (run_case(case)?, run_case(case)?);
+    let ((ha, pa), (hb, pb)) = (render(&a), render(&b));
+    if let Some(i) = (0..ha.len().max(hb.len())).find(|&i| ha.get(i) != hb.get(i)) {
+        return Err(format!(
+            "the traces differ at line {}:\n  first:  {}\n  second: {}",
+            i + 1,
+            ha.get(i).map_or("(end)", String::as_str),
+            hb.get(i).map_or("(end)", String::as_str)
+        ));
+    }
+    if pa != pb {
+        return Err(format!("the probe records differ:\n  first:  {pa:?}\n  second: {pb:?}"));
+    }
+    Ok(())
+}
