@@ -43,6 +43,9 @@ pub enum NetEvent {
     Arrive { ns: NsId, ifindex: u32, frame: Frame, tag: u32 },
     /// ARP retransmit/give-up timer for a next hop.
     NeighTimer { ns: NsId, ifindex: u32, ip: std::net::Ipv4Addr },
+    /// A packet sent to a local address comes back in through `lo`, keeping its
+    /// connection (`skb->_nfct` survives the loopback in Linux).
+    Loopback { ns: NsId, pkt: crate::packet::Ipv4Packet, tag: u32, mark: u32, ct: Box<crate::hooks::Ct> },
     /// A probe client's timeout.
     SocketTimer { ns: NsId, tag: u32 },
 }
@@ -242,6 +245,11 @@ impl Network {
         self.names.insert(name.to_string(), id);
         self.spaces.insert(id, Netns::new(id, name));
         self.ns_rng.insert(id, self.rngs.stream(&format!("netns/{name}")));
+        let nf = crate::hooks::NetfilterState::new(
+            self.rngs.stream(&format!("netfilter/{name}")),
+            self.rngs.stream(&format!("nat/{name}")),
+        );
+        self.ns_mut(id).nf = nf;
         Ok(())
     }
 

@@ -22,16 +22,36 @@ pub(crate) enum InputRoute {
 }
 
 impl Network {
-    /// ip_rcv: PREROUTING (unless br_netfilter already ran it), then routing.
-    pub(crate) fn ip_rcv(&mut self, ns: NsId, mut skb: Skb, prerouted: bool) {
-        debug_assert!(!prerouted);
+    /// ip_rcv: PREROUTING, then routing. (Frames from a bridge port with br_netfilter
+    /// on have had PREROUTING at bridge level and enter at `ip_rcv_routed`.)
+    pub(crate) fn ip_rcv(&mut self, ns: NsId, mut skb: Skb) {
         let Some(ct) = self.hook_prerouting(ns, &mut skb) else { return };
         self.ip_rcv_routed(ns, skb, ct)
     }
 
-    /// The output device of the input route for `skb` (used by bridged DNAT).
+    /// A packet looped back through `lo`: it keeps its connection from OUTPUT.
+    pub(crate) fn loopback_rx(&mut self, ns: NsId, pkt: Ipv4Packet, tag: u32, mark: u32, ct: Ct) {
+        let Some(lo) = self.ns(ns).ifindex("lo") else { return };
+        let mut skb = Skb { pkt, tag, mark, in_dev: Some(lo), physdev_in: None };
+        if !self.ns(ns).devices[&lo].up {
+            return self.drop_pkt(ns, Some(lo), &skb, DropReason::LinkDown, |_| String::new());
+        }
+        let Some(ct) = self.hook_prerouting_loopback(ns, &mut skb, ct) else { return };
+        self.ip_rcv_routed(ns, skb, ct)
+    }
+
+    /// The output device of the input route for `skb` (used by bridged DNAT). With
+    /// forwarding off on the input device the kernel's input route is an "unreachable"
+    /// route on loopback, so the frame is not bridged but handed to the IP stack, which
+    /// drops it (br_nf_pre_routing_finish; checked on a real kernel).
     pub(crate) fn input_route_dev(&self, ns: NsId, skb: &Skb) -> Option<u32> {
         let n = self.ns(ns);
+        if let Some(in_dev) = skb.in_dev
+            && !n.sysctl.forwarding(n.dev_name(in_dev))
+            && !n.is_local(skb.pkt.dst)
+        {
+            return None;
+        }
         let r = n.routes.lookup(skb.pkt.dst, |r| self.route_usable(ns, r))?;
         if r.kind != RouteType::Unicast {
             return None;
@@ -104,7 +124,7 @@ impl Network {
     }
 
     /// After PREROUTING: route, then INPUT or FORWARD.
-    pub(crate) fn ip_rcv_routed(&mut self, ns: NsId, mut skb: Skb, ct: Ct) {
+    pub(crate) fn ip_rcv_routed(&mut self, ns: NsId, mut skb: Skb, mut ct: Ct) {
         match self.route_input(ns, &skb) {
             InputRoute::Local => {
                 let d = skb.pkt.dst;
@@ -116,7 +136,7 @@ impl Network {
                     |_| format!("{d} is local -> INPUT"),
                     String::new,
                 );
-                if !self.hook_input(ns, &mut skb, ct) {
+                if !self.hook_input(ns, &mut skb, &mut ct) {
                     return;
                 }
                 self.local_deliver(ns, skb)
@@ -140,7 +160,7 @@ impl Network {
     }
 
     /// ip_forward: TTL, MTU, FORWARD hook, POSTROUTING, neighbour output.
-    fn ip_forward(&mut self, ns: NsId, mut skb: Skb, route: Route, ct: Ct) {
+    fn ip_forward(&mut self, ns: NsId, mut skb: Skb, route: Route, mut ct: Ct) {
         let out_dev =
             route.dev.as_deref().and_then(|d| self.ns(ns).ifindex(d)).expect("forward routes have a device");
         let r = &route;
@@ -176,10 +196,10 @@ impl Network {
             |_| format!("ttl {}->{ttl}", ttl + 1),
             String::new,
         );
-        if !self.hook_forward(ns, &mut skb, out_dev, None, ct) {
+        if !self.hook_forward(ns, &mut skb, out_dev, None, &mut ct) {
             return;
         }
-        if !self.hook_postrouting(ns, &mut skb, out_dev, None, ct) {
+        if !self.hook_postrouting(ns, &mut skb, out_dev, None, &mut ct) {
             return;
         }
         let nexthop = route.via.unwrap_or(skb.pkt.dst);
@@ -220,7 +240,7 @@ impl Network {
         let p = &skb.pkt;
         self.trace(ns, None, tag, Step::Send, |_| String::new(), || p.to_string());
         let orig_dst = skb.pkt.dst;
-        let Some(ct) = self.hook_output(ns, &mut skb, &route) else { return Ok(()) };
+        let Some(mut ct) = self.hook_output(ns, &mut skb, &route) else { return Ok(()) };
         let route = if skb.pkt.dst != orig_dst {
             // ip_route_me_harder: new output route, source address unchanged.
             match self.output_route(ns, skb.pkt.dst) {
@@ -237,21 +257,24 @@ impl Network {
         let out_dev = route.dev.as_deref().and_then(|d| self.ns(ns).ifindex(d)).unwrap_or(1);
         let r = &route;
         self.trace(ns, Some(out_dev), tag, Step::Route, |_| format!("output: {r}"), String::new);
-        if !self.hook_output_filter(ns, &mut skb, out_dev, ct) {
+        if !self.hook_output_filter(ns, &mut skb, out_dev, &mut ct) {
             return Ok(());
         }
-        if !self.hook_postrouting(ns, &mut skb, out_dev, None, ct) {
+        if !self.hook_postrouting(ns, &mut skb, out_dev, None, &mut ct) {
             return Ok(());
         }
         if route.kind == RouteType::Local {
             let lo = self.ns(ns).ifindex("lo").expect("every namespace has lo");
-            let frame = crate::packet::Frame {
-                src: crate::packet::Mac::ZERO,
-                dst: crate::packet::Mac::ZERO,
-                body: crate::packet::FrameBody::Ipv4(skb.pkt),
-            };
             self.trace(ns, Some(lo), tag, Step::DevTx, |_| "loopback".into(), String::new);
-            self.dev_xmit(ns, lo, frame, tag);
+            let at = self.now;
+            let ev = crate::network::NetEvent::Loopback {
+                ns,
+                pkt: skb.pkt,
+                tag,
+                mark: skb.mark,
+                ct: Box::new(ct),
+            };
+            self.schedule(at, ev);
             return Ok(());
         }
         let nexthop = route.via.unwrap_or(skb.pkt.dst);

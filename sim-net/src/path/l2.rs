@@ -56,7 +56,7 @@ impl Network {
             FrameBody::Arp(arp) => self.arp_rcv(ns, ifindex, frame.src, arp, tag),
             FrameBody::Ipv4(pkt) => {
                 let skb = Skb { pkt, tag, mark: 0, in_dev: Some(ifindex), physdev_in };
-                self.ip_rcv(ns, skb, false)
+                self.ip_rcv(ns, skb)
             }
         }
     }
@@ -247,7 +247,7 @@ impl Network {
         let FrameBody::Ipv4(pkt) = frame.body else { unreachable!("bridge_ipv4 is called for IPv4 frames") };
         let orig_dst = pkt.dst;
         let mut skb = Skb { pkt, tag, mark: 0, in_dev: Some(br), physdev_in: Some(port) };
-        let Some(ct) = self.hook_prerouting(ns, &mut skb) else { return };
+        let Some(mut ct) = self.hook_prerouting(ns, &mut skb) else { return };
         let dnat = skb.pkt.dst != orig_dst;
         let route_dev = if dnat { self.input_route_dev(ns, &skb) } else { None };
         let bridged_dnat = dnat && route_dev == Some(br);
@@ -317,10 +317,10 @@ impl Network {
             );
             return;
         }
-        if !self.hook_forward(ns, &mut skb, br, Some(out), ct) {
+        if !self.hook_forward(ns, &mut skb, br, Some(out), &mut ct) {
             return;
         }
-        if !self.hook_postrouting(ns, &mut skb, br, Some(out), ct) {
+        if !self.hook_postrouting(ns, &mut skb, br, Some(out), &mut ct) {
             return;
         }
         let src = self.ns(ns).devices.get(&port).map(|_| frame.src).unwrap_or(Mac::ZERO);
@@ -333,11 +333,11 @@ impl Network {
     /// Bridged DNAT to a neighbour the host has not resolved yet: the model runs the
     /// bridge-level FORWARD/POSTROUTING hooks and lets the host's neighbour layer on the
     /// bridge resolve and send it.
-    pub(crate) fn bridge_dnat_resolve(&mut self, ns: NsId, br: u32, mut skb: Skb, ct: crate::hooks::Ct) {
-        if !self.hook_forward(ns, &mut skb, br, None, ct) {
+    pub(crate) fn bridge_dnat_resolve(&mut self, ns: NsId, br: u32, mut skb: Skb, mut ct: crate::hooks::Ct) {
+        if !self.hook_forward(ns, &mut skb, br, None, &mut ct) {
             return;
         }
-        if !self.hook_postrouting(ns, &mut skb, br, None, ct) {
+        if !self.hook_postrouting(ns, &mut skb, br, None, &mut ct) {
             return;
         }
         let dst = skb.pkt.dst;

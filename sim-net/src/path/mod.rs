@@ -34,13 +34,11 @@ pub use local::{ProbeError, ProbeSpec};
 pub(crate) struct Skb {
     pub pkt: Ipv4Packet,
     pub tag: u32,
-    /// `skb->mark`; read by the netfilter hooks once the iptables engine is wired in.
-    #[allow(dead_code)]
+    /// `skb->mark` (`-m mark`, `MARK`).
     pub mark: u32,
     /// ifindex of the (logical) input device; the bridge for frames from a port.
     pub in_dev: Option<u32>,
     /// ifindex of the bridge port the frame came in on (`-m physdev --physdev-in`).
-    #[allow(dead_code)]
     pub physdev_in: Option<u32>,
 }
 
@@ -66,6 +64,11 @@ impl Network {
                 }
             }
             NetEvent::SocketTimer { ns, tag } => self.probe_timeout(ns, tag),
+            NetEvent::Loopback { ns, pkt, tag, mark, ct } => {
+                if self.spaces.contains_key(&ns) {
+                    self.loopback_rx(ns, pkt, tag, mark, *ct)
+                }
+            }
         }
     }
 
