@@ -321,11 +321,7 @@ impl Network {
             Manip::Dst => format!("DNAT {}:{} -> {}:{}", b.dst, b.dport, a.dst, a.dport),
             Manip::Src => format!("SNAT {}:{} -> {}:{}", b.src, b.sport, a.src, a.sport),
         };
-        let detail = format!(
-            "{what} ({} {})",
-            if at.hook == Hook::Prerouting || at.hook == Hook::Output { "nat" } else { "nat" },
-            hook_label(at.hook)
-        );
+        let detail = format!("{what} (nat {})", hook_label(at.hook));
         let n = self.ns(ns);
         self.tracer.hops.push(crate::hop::Hop {
             time: self.now,
