@@ -2,9 +2,11 @@
 //! returns [`Action`]s, never touching the dataplane or the store directly. `NetOp`s
 //! are the only way they change the network, exactly like their real counterparts.
 
+pub mod allocators;
 pub mod cni;
 pub mod hostgw;
 pub mod infra;
+pub mod kube_proxy;
 pub mod kubelet;
 pub mod scheduler;
 

@@ -8,10 +8,13 @@
 //! `manifest` and kept as k8s-openapi objects until their model types arrive.
 
 pub mod field;
+pub mod endpointslice;
 mod meta;
 pub mod names;
 pub mod node;
 pub mod pod;
+pub mod selector;
+pub mod service;
 
 pub use field::{FieldError, FieldErrorKind, FieldPath, PathSeg};
 pub use node::Node;
