@@ -33,7 +33,9 @@ pub struct Netns {
 }
 
 impl Netns {
-    /// A fresh namespace: only `lo` (ifindex 1), down, as after `ip netns add`.
+    /// A fresh namespace: only `lo` (ifindex 1), down and without an address, as after
+    /// `ip netns add` (Linux gives `lo` 127.0.0.1/8 the first time it comes up; see
+    /// [`Netns::loopback_up`]).
     pub fn new(id: NsId, name: &str) -> Self {
         let mut ns = Netns {
             id,
@@ -46,10 +48,22 @@ impl Netns {
             stack: Stack::default(),
             nf: crate::hooks::NetfilterState::default(),
         };
-        let lo = ns.add_device("lo", Mac::ZERO, DeviceKind::Loopback).expect("fresh namespace has no lo");
-        ns.devices[&lo].addrs.push("127.0.0.1/8".parse().expect("valid literal"));
-        ns.add_local_routes(lo, "127.0.0.1/8".parse().expect("valid literal"));
+        ns.add_device("lo", Mac::ZERO, DeviceKind::Loopback).expect("fresh namespace has no lo");
         ns
+    }
+
+    /// devinet.c `inetdev_event(NETDEV_UP)` on a loopback device: it (re)gets
+    /// 127.0.0.1/8 unless it already has it, inserted after any other loopback
+    /// (host-scope) primary address and before the global ones (`__inet_insert_ifa`).
+    /// The address stays when `lo` goes down again.
+    pub fn loopback_up(&mut self, ifindex: u32) {
+        let lo: Ipv4Net = "127.0.0.1/8".parse().expect("valid literal");
+        let dev = self.devices.get_mut(&ifindex).expect("device exists");
+        if !matches!(dev.kind, DeviceKind::Loopback) || dev.addrs.contains(&lo) {
+            return;
+        }
+        let at = dev.addrs.iter().take_while(|a| a.addr().is_loopback()).count();
+        dev.addrs.insert(at, lo);
     }
 
     pub fn ifindex(&self, name: &str) -> Option<u32> {
@@ -109,40 +123,85 @@ impl Netns {
         self.routes.lookup(ip, |_| true).is_some_and(|r| r.kind == RouteType::Local)
     }
 
-    /// The kernel routes an address brings (fib_add_ifaddr): `local` always; the
-    /// connected prefix and the broadcast route only while the device is up.
+    /// The primary address of `addr`'s subnet on device `ifindex` (`__inet_insert_ifa`:
+    /// the first address with the same prefix length whose subnet holds it); `addr`
+    /// itself when it is the primary. `None` if the device does not have `addr`.
+    pub fn primary_of(&self, ifindex: u32, addr: Ipv4Net) -> Option<Ipv4Net> {
+        let dev = self.devices.get(&ifindex)?;
+        if !dev.addrs.contains(&addr) {
+            return None;
+        }
+        dev.addrs.iter().find(|p| p.prefix_len() == addr.prefix_len() && p.trunc() == addr.trunc()).copied()
+    }
+
+    /// The kernel routes an address brings (fib.c `fib_add_ifaddr`), all with the
+    /// primary address of the subnet as `src`: `local ADDR` always; while the device is
+    /// up and only for a primary address, the prefix route (in table main; in table
+    /// local as type `local` on a loopback device) and the subnet's broadcast route. A
+    /// secondary address (same subnet as an earlier one) adds its `local` route only.
     pub fn add_local_routes(&mut self, ifindex: u32, addr: Ipv4Net) {
+        let Some(prim) = self.primary_of(ifindex, addr) else { return };
         let dev = &self.devices[&ifindex];
         let (name, up, loopback) = (dev.name.clone(), dev.up, matches!(dev.kind, DeviceKind::Loopback));
-        let local_dst =
-            if loopback { addr.trunc() } else { Ipv4Net::new(addr.addr(), 32).expect("32 is valid") };
-        let mut specs = vec![kernel_route(Table::Local, RouteType::Local, local_dst, &name, addr.addr())];
-        if loopback && addr.prefix_len() < 32 {
-            specs.push(kernel_route(
-                Table::Local,
-                RouteType::Local,
-                Ipv4Net::new(addr.addr(), 32).expect("32"),
-                &name,
-                addr.addr(),
-            ));
-        }
-        if up || loopback {
+        let src = prim.addr();
+        let host = Ipv4Net::new(addr.addr(), 32).expect("32 is valid");
+        let mut specs = vec![kernel_route(Table::Local, RouteType::Local, host, &name, src)];
+        let secondary = prim != addr;
+        let zeronet = addr.trunc().addr().octets()[0] == 0;
+        if up && !secondary && !zeronet && addr.prefix_len() < 32 {
+            specs.push(if loopback {
+                kernel_route(Table::Local, RouteType::Local, addr.trunc(), &name, src)
+            } else {
+                kernel_route(Table::Main, RouteType::Unicast, addr.trunc(), &name, src)
+            });
             if addr.prefix_len() < 31 {
                 let bcast = Ipv4Net::new(addr.broadcast(), 32).expect("32 is valid");
-                specs.push(kernel_route(Table::Local, RouteType::Broadcast, bcast, &name, addr.addr()));
-            }
-            if addr.prefix_len() < 32 && !loopback {
-                specs.push(kernel_route(Table::Main, RouteType::Unicast, addr.trunc(), &name, addr.addr()));
+                specs.push(kernel_route(Table::Local, RouteType::Broadcast, bcast, &name, src));
             }
         }
         for spec in specs {
-            // An identical route may already exist (two addresses in one subnet): the
-            // kernel keeps the first, as we do.
+            // An identical route may already exist (the same address on two devices, or
+            // a device coming up again): the kernel keeps the first, as we do.
             let _ = self.routes.add(Route::from_spec(&spec));
         }
     }
 
-    /// Removes the kernel routes of `addr` on `dev`.
+    /// `ip addr del ADDR dev DEV` (devinet.c `__inet_del_ifa`, `fib_del_ifaddr`): removes
+    /// the address and its kernel routes. Deleting a primary address also deletes its
+    /// secondaries (`promote_secondaries` is 0 by default). Returns the addresses
+    /// removed; "Cannot assign requested address" if the device does not have `addr`.
+    pub fn del_addr(&mut self, ifindex: u32, addr: Ipv4Net) -> Result<Vec<Ipv4Net>, OpError> {
+        let prim = self.primary_of(ifindex, addr).ok_or(OpError::CannotAssignAddress)?;
+        let dev = &self.devices[&ifindex];
+        let name = dev.name.clone();
+        let gone: Vec<Ipv4Net> = if prim == addr {
+            dev.addrs
+                .iter()
+                .filter(|a| a.prefix_len() == addr.prefix_len() && a.trunc() == addr.trunc())
+                .copied()
+                .collect()
+        } else {
+            vec![addr]
+        };
+        for a in &gone {
+            // A secondary's only route: `local ADDR ... src PRIMARY`.
+            let host = Ipv4Net::new(a.addr(), 32).expect("32 is valid");
+            self.routes.remove_where(|r| {
+                r.proto == RouteProto::Kernel
+                    && r.kind == RouteType::Local
+                    && r.dev.as_deref() == Some(name.as_str())
+                    && r.dst == host
+            });
+        }
+        if prim == addr {
+            self.remove_local_routes(&name, addr);
+        }
+        self.devices[&ifindex].addrs.retain(|a| !gone.contains(a));
+        Ok(gone)
+    }
+
+    /// Removes the kernel routes whose `src` is `addr` on `dev` (a primary address's
+    /// local, prefix and broadcast routes).
     pub fn remove_local_routes(&mut self, dev: &str, addr: Ipv4Net) {
         self.routes.remove_where(|r| {
             r.proto == RouteProto::Kernel && r.dev.as_deref() == Some(dev) && r.src == Some(addr.addr())

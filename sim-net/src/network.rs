@@ -196,11 +196,8 @@ impl Network {
             }
             DelAddr { netns, dev, addr } => {
                 let ns = self.space(netns)?;
-                let d = ns.dev_mut(dev)?;
-                let pos = d.addrs.iter().position(|a| a == addr).ok_or(OpError::CannotAssignAddress)?;
-                d.addrs.remove(pos);
-                ns.remove_local_routes(dev, *addr);
-                Ok(())
+                let idx = ns.dev(dev)?.ifindex;
+                ns.del_addr(idx, *addr).map(|_| ())
             }
             AddRoute { netns, route } => self.space(netns)?.add_route(route),
             DelRoute { netns, route } => {
@@ -294,13 +291,14 @@ impl Network {
         {
             return Err(OpError::Exists);
         }
+        // veth_newlink registers the peer first: in one namespace it gets the lower ifindex.
         let placeholder = PeerRef { netns: String::new(), ifindex: 0 };
-        let ia = self.ns_mut(a).add_device(name, mac, DeviceKind::Veth { peer: placeholder.clone() })?;
-        let ib = match self.ns_mut(b).add_device(peer_name, peer_mac, DeviceKind::Veth { peer: placeholder })
-        {
+        let ib =
+            self.ns_mut(b).add_device(peer_name, peer_mac, DeviceKind::Veth { peer: placeholder.clone() })?;
+        let ia = match self.ns_mut(a).add_device(name, mac, DeviceKind::Veth { peer: placeholder }) {
             Ok(i) => i,
             Err(e) => {
-                self.ns_mut(a).remove_device(ia);
+                self.ns_mut(b).remove_device(ib);
                 return Err(e);
             }
         };
@@ -332,9 +330,12 @@ impl Network {
             return Ok(());
         }
         d.up = up;
-        let (idx, addrs, name) = (d.ifindex, d.addrs.clone(), d.name.clone());
+        let (idx, name) = (d.ifindex, d.name.clone());
         if up {
-            for a in addrs {
+            // NETDEV_UP: lo gets 127.0.0.1/8 (inetdev_event), then every address its
+            // routes (fib_netdev_event → fib_add_ifaddr).
+            ns.loopback_up(idx);
+            for a in ns.devices[&idx].addrs.clone() {
                 ns.add_local_routes(idx, a);
             }
         } else {

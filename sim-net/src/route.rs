@@ -93,12 +93,9 @@ impl fmt::Display for Route {
         if self.proto != RouteProto::Boot {
             write!(f, " proto {}", self.proto.keyword())?;
         }
-        let default_scope = match (self.kind, self.via) {
-            (RouteType::Local, _) => Scope::Host,
-            (RouteType::Broadcast, _) => Scope::Link,
-            _ => Scope::Global,
-        };
-        if self.scope != default_scope {
+        // iproute2 `print_route` prints any scope but universe (global), also the
+        // implied `scope host` of a local route and `scope link` of a broadcast route.
+        if self.scope != Scope::Global {
             write!(f, " scope {}", self.scope.keyword())?;
         }
         if let Some(src) = self.src {
@@ -129,11 +126,12 @@ impl Routes {
         self.routes.iter()
     }
 
-    /// Routes of one table in `ip route show` order: the kernel dumps its trie in
-    /// ascending key order (prefix address, then prefix length), then metric.
+    /// Routes of one table in `ip route show` order: fib_trie dumps its leaves in
+    /// ascending key (prefix address) order; one leaf holds its prefixes longest first
+    /// (ascending suffix length), then by metric.
     pub fn table(&self, table: Table) -> Vec<&Route> {
         let mut v: Vec<&Route> = self.routes.iter().filter(|r| r.table == table).collect();
-        v.sort_by_key(|r| (u32::from(r.dst.addr()), r.dst.prefix_len(), r.metric));
+        v.sort_by_key(|r| (u32::from(r.dst.addr()), std::cmp::Reverse(r.dst.prefix_len()), r.metric));
         v
     }
 
@@ -251,5 +249,50 @@ mod tests {
         );
         let d = RouteSpec::new(net("0.0.0.0/0")).via(ip("192.168.1.1")).dev("eth0");
         assert_eq!(Route::from_spec(&d).to_string(), "default via 192.168.1.1 dev eth0");
+    }
+
+    fn kernel(table: Table, kind: RouteType, dst: &str, dev: &str, src: &str) -> Route {
+        let mut s = RouteSpec::new(net(dst)).dev(dev).kind(kind).src(ip(src));
+        s.table = table;
+        s.proto = RouteProto::Kernel;
+        Route::from_spec(&s)
+    }
+
+    /// iproute2 prints every scope but universe, also the implied ones of local and
+    /// broadcast routes (`ip route show table local` on Linux).
+    #[test]
+    fn local_and_broadcast_routes_render_their_scope() {
+        let local = kernel(Table::Local, RouteType::Local, "10.1.0.1/32", "cni0", "10.1.0.1");
+        assert_eq!(local.to_string(), "local 10.1.0.1 dev cni0 proto kernel scope host src 10.1.0.1");
+        let bcast = kernel(Table::Local, RouteType::Broadcast, "10.1.0.255/32", "cni0", "10.1.0.1");
+        assert_eq!(bcast.to_string(), "broadcast 10.1.0.255 dev cni0 proto kernel scope link src 10.1.0.1");
+        let lo = kernel(Table::Local, RouteType::Local, "127.0.0.0/8", "lo", "127.0.0.1");
+        assert_eq!(lo.to_string(), "local 127.0.0.0/8 dev lo proto kernel scope host src 127.0.0.1");
+        for r in [&local, &bcast, &lo] {
+            assert_eq!(format!("{r} "), crate::show::route_line(r, false));
+        }
+        let bh = Route::from_spec(&RouteSpec::new(net("10.9.0.0/16")).kind(RouteType::Blackhole));
+        assert_eq!(bh.to_string(), "blackhole 10.9.0.0/16");
+    }
+
+    /// fib_trie dumps one leaf's prefixes longest first: `ip route show` prints
+    /// 10.0.0.0/25 before 10.0.0.0/24 (Linux 6.18).
+    #[test]
+    fn table_order_is_address_then_longest_prefix_then_metric() {
+        let mut t = Routes::default();
+        for (dst, metric) in [("10.0.0.0/24", 0), ("10.0.0.0/8", 0), ("10.0.0.0/25", 0), ("9.0.0.0/8", 0)] {
+            let mut spec = RouteSpec::new(net(dst)).dev("x0");
+            spec.metric = metric;
+            t.add(Route::from_spec(&spec)).unwrap();
+        }
+        let mut m = RouteSpec::new(net("10.0.0.0/24")).dev("x0");
+        m.metric = 100;
+        t.add(Route::from_spec(&m)).unwrap();
+        let order: Vec<String> =
+            t.table(Table::Main).iter().map(|r| format!("{} {}", r.dst, r.metric)).collect();
+        assert_eq!(
+            order,
+            ["9.0.0.0/8 0", "10.0.0.0/25 0", "10.0.0.0/24 0", "10.0.0.0/24 100", "10.0.0.0/8 0"]
+        );
     }
 }

@@ -68,7 +68,8 @@ impl Render {
 }
 
 /// Our rendering of `what` for namespace `ns` at `now`; `None` if the namespace does not
-/// exist or the model has no renderer for it yet (`iptables-save` lives with netfilter).
+/// exist. `iptables-save` is the netfilter engine's (`Netfilter::save`, byte-compatible
+/// with iptables-nft 1.8.9; empty while no table exists, as in a fresh namespace).
 pub fn render(net: &Network, ns: &str, what: Render, now: SimTime) -> Option<String> {
     let n = net.netns(ns)?;
     Some(match what {
@@ -79,7 +80,7 @@ pub fn render(net: &Network, ns: &str, what: Render, now: SimTime) -> Option<Str
         Render::IpLinkDetails => ip_link_details(net, n),
         Render::IpNeigh => ip_neigh(n, now),
         Render::BridgeFdb => bridge_fdb(n, now),
-        Render::IptablesSave => return None,
+        Render::IptablesSave => n.nf.tables.save(),
     })
 }
 
@@ -94,11 +95,8 @@ pub fn ip_route_table_local(net: &Network, ns: &Netns) -> String {
 }
 
 fn routes(net: &Network, ns: &Netns, table: Table) -> String {
-    let mut v = ns.routes.table(table);
-    // fib_trie dumps leaves in key (address) order; one leaf holds its prefixes longest
-    // first (ascending suffix length), then by metric.
-    v.sort_by_key(|r| (u32::from(r.dst.addr()), std::cmp::Reverse(r.dst.prefix_len()), r.metric));
-    v.iter().map(|r| route_line(r, linkdown(net, ns, r)) + "\n").collect()
+    // `Routes::table` is the kernel's dump order.
+    ns.routes.table(table).iter().map(|r| route_line(r, linkdown(net, ns, r)) + "\n").collect()
 }
 
 /// One route as iproute2 prints it (ip/iproute.c `print_route`), with its trailing space.

@@ -13,14 +13,6 @@ use sim_net::show::{self, Render};
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/iproute2");
 
-/// Renderings where the simulator's *state* (not the renderer) differs from Linux; each
-/// is reported to the lead with its fix. This test fails once a difference is fixed, so
-/// that the entry gets removed.
-const KNOWN_SIM_DIFFERENCES: [(&str, Render, &str); 2] = [
-    ("stb", Render::IpAddrBrief, "lo gets 127.0.0.1/8 only when first brought up (devinet.c NETDEV_UP)"),
-    ("stb", Render::IpRouteLocal, "no local routes for 127.0.0.0/8 before lo was ever up"),
-];
-
 fn file(r: Render) -> &'static str {
     match r {
         Render::IpRoute => "route",
@@ -134,9 +126,8 @@ fn states_ops() -> Vec<NetOp> {
         down("st", "lo"),
         NetOp::AddBridge { netns: s("st"), name: s("br0"), mac: mac(0x50) },
         up("st", "br0"),
-        // `ip link add x0 type veth peer name x1`: Linux registers the peer first, so x1
-        // gets the lower ifindex; the model registers NAME first, hence swapped here.
-        veth("st", "x1", 0x52, "st", "x0", 0x51),
+        // `ip link add x0 type veth peer name x1`: the peer x1 is registered first.
+        veth("st", "x0", 0x51, "st", "x1", 0x52),
         up("st", "x0"),
         veth("st", "y0", 0x53, "stb", "y0", 0x54),
         master("st", "y0", "br0"),
@@ -179,27 +170,12 @@ fn renderers_print_what_iproute2_prints_for_the_recorded_topology() {
     let mut failures = Vec::new();
     for ns in ["host", "peer", "p1", "p2", "st", "stb"] {
         for r in Render::ALL.into_iter().filter(|r| *r != Render::IptablesSave) {
-            if KNOWN_SIM_DIFFERENCES.iter().any(|(n, k, _)| *n == ns && *k == r) {
-                continue;
-            }
             if let Err(e) = compare(&h, ns, r) {
                 failures.push(e);
             }
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
-}
-
-#[test]
-fn known_simulator_differences_still_differ() {
-    let h = recorded_topology();
-    for (ns, r, why) in KNOWN_SIM_DIFFERENCES {
-        assert!(
-            compare(&h, ns, r).is_err(),
-            "{ns} {} now agrees ({why}): remove it from the list",
-            r.command()
-        );
-    }
 }
 
 #[test]

@@ -49,7 +49,10 @@ pub struct Item {
 }
 
 /// Accepted differences: `ITEM-PATTERN | reason | docs/fidelity.md#anchor` per line,
-/// `*` matches any text, `#` starts a comment.
+/// `*` matches any text, `#` starts a comment. A pattern matches an item's key
+/// (`probe step-3-udp outcome`), or the key with the first word of each side,
+/// `KEY: SIM -> KERNEL` (`probe *-udp outcome: unreachable -> refused`), so that an
+/// entry can accept one particular difference of outcome classes and nothing else.
 #[derive(Clone, Debug, Default)]
 pub struct Allowlist {
     entries: Vec<(String, String, String)>,
@@ -86,11 +89,23 @@ impl Allowlist {
         Allowlist::parse(&text).map_err(|e| format!("{}: {e}", path.display()))
     }
 
-    fn find(&self, key: &str) -> Option<Status> {
+    /// The entry accepting `it`, as an `Allowed` status.
+    pub fn find(&self, it: &Item) -> Option<Status> {
+        let word = |t: &str| t.split_whitespace().next().unwrap_or("(empty)").to_string();
+        let long = format!("{}: {} -> {}", it.key, word(&it.sim), word(&it.kernel));
         self.entries
             .iter()
-            .find(|(p, _, _)| glob(p, key))
+            .find(|(p, _, _)| glob(p, &it.key) || glob(p, &long))
             .map(|(_, r, d)| Status::Allowed { reason: r.clone(), doc: d.clone() })
+    }
+
+    /// `(pattern, reason, docs/fidelity.md#anchor)` of every entry.
+    pub fn entries(&self) -> &[(String, String, String)] {
+        &self.entries
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
     }
 }
 
@@ -108,8 +123,23 @@ fn glob(pat: &str, s: &str) -> bool {
 pub fn compare(input: &TwinInput<'_>, k: &KernelRun, opts: &TwinOptions) -> TwinReport {
     let owners = address_owners(k);
     let mut items = Vec::new();
-    for f in &k.op_failures {
-        items.push(item(format!("op {}", f.index), "applied".into(), format!("{}: {}", f.command, f.stderr)));
+    for (i, op) in input.ops.iter().enumerate() {
+        let sim = input.op_errors.get(i).and_then(|e| e.as_deref());
+        let kernel = k.op_failures.iter().find(|f| f.index == i);
+        if sim.is_none() && kernel.is_none() {
+            continue;
+        }
+        let side = |e: Option<&str>| match e {
+            Some(e) => format!("refused: {}: {e}", op.command("")),
+            None => "applied".to_string(),
+        };
+        let mut it = item(format!("op {i}"), side(sim), side(kernel.map(|f| f.stderr.as_str())));
+        // Both refused it: the messages differ in wording (the simulator's are Linux's
+        // errno texts, iproute2 adds its own prefixes); the class agrees.
+        if sim.is_some() && kernel.is_some() {
+            it.status = Status::Agree;
+        }
+        items.push(it);
     }
     for ((p, sim), kp) in input.probes.iter().zip(input.sim_results).zip(&k.probes) {
         items.extend(probe_items(p, sim, kp, &owners));
@@ -132,7 +162,7 @@ pub fn compare(input: &TwinInput<'_>, k: &KernelRun, opts: &TwinOptions) -> Twin
     }
     for it in &mut items {
         if it.status == Status::Differ
-            && let Some(allowed) = opts.allowlist.find(&it.key)
+            && let Some(allowed) = opts.allowlist.find(it)
         {
             it.status = allowed;
         }

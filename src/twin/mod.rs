@@ -104,6 +104,10 @@ pub struct SimProbeResult {
 pub struct TwinInput<'a> {
     /// Ops in issue order, exactly as `Network::apply` received them.
     pub ops: &'a [NetOp],
+    /// The simulator's error for each op it refused (same order as `ops`; missing
+    /// entries, e.g. an empty slice, mean applied). An op refused on one side only is a
+    /// difference (`op N`).
+    pub op_errors: &'a [Option<String>],
     pub listeners: &'a [TwinListener],
     pub probes: &'a [TwinProbe],
     pub sim_results: &'a [SimProbeResult],
