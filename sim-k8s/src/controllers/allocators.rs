@@ -294,7 +294,11 @@ fn node_ports(
                 r
             }
             (None, None) => {
-                let sibling = svc.ports[i..].iter().find(|p| p.port == port).and_then(|p| p.node_port);
+                let sibling = svc
+                    .ports
+                    .iter()
+                    .find(|p| p.port == port && p.node_port.is_some())
+                    .and_then(|p| p.node_port);
                 let np = match sibling {
                     Some(r) => alloc.allocate(r).map(|_| r).map_err(|e| node_port_error(i, r, e))?,
                     None => alloc

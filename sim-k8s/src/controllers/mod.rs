@@ -4,6 +4,7 @@
 
 pub mod allocators;
 pub mod cni;
+pub mod endpointslice;
 pub mod hostgw;
 pub mod infra;
 pub mod kube_proxy;

@@ -7,6 +7,7 @@
 //! turns the path into `file:line:col`. Service, Deployment and friends are parsed by
 //! `manifest` and kept as k8s-openapi objects until their model types arrive.
 
+pub mod deployment;
 pub mod field;
 pub mod endpointslice;
 mod meta;
