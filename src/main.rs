@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use kube_netsim::cli;
+use kube_netsim::{cli, twin};
 
 #[derive(Parser)]
 #[command(name = "kube-netsim", version, about = "Trace every hop a packet takes through a simulated Kubernetes cluster", long_about = None)]
@@ -54,6 +54,26 @@ enum Command {
     ///   kube-netsim iptables trace --rules node.rules --src 10.244.1.6 --dst 10.96.100.10:80 --in cni0 --local-ip 192.168.56.11
     #[command(subcommand, verbatim_doc_comment)]
     Iptables(cli::iptables::IptablesCmd),
+    /// Replay a scenario in real network namespaces and compare with the simulator (root).
+    ///
+    /// Runs the scenario in the simulator, replays every dataplane op it issued in real
+    /// Linux network namespaces (prefix kns-<pid>-, deleted afterwards), runs the same
+    /// probes with real sockets, and compares outcomes and `ip`/`bridge`/`iptables-save`
+    /// state item by item. See docs/kernel-twin.md.
+    ///
+    /// Examples:
+    ///   sudo kube-netsim twin scenarios/pod-to-pod.yaml
+    ///   sudo kube-netsim twin scenarios/pod-to-pod.yaml --format json
+    ///   sudo kube-netsim twin scenarios/pod-to-pod.yaml --keep
+    ///   sudo kube-netsim twin FILE --allowlist tests/twin-allowlist.txt
+    ///
+    /// Exit status: 0 agreement (or only allowed differences), 1 a difference,
+    /// 2 bad input or the machine cannot host the twin (the message says why).
+    #[command(verbatim_doc_comment)]
+    Twin(twin::TwinArgs),
+    /// The kernel twin's probe client and server, run inside a namespace.
+    #[command(hide = true)]
+    TwinAgent(twin::TwinAgentArgs),
 }
 
 fn main() -> ExitCode {
@@ -64,6 +84,8 @@ fn main() -> ExitCode {
         Command::Show(a) => cli::show::run(a),
         Command::Validate(a) => cli::validate::run(a),
         Command::Iptables(c) => u8::try_from(cli::iptables::run(c)).unwrap_or(cli::EXIT_BAD_INPUT),
+        Command::Twin(a) => twin::scenario::cli(a),
+        Command::TwinAgent(a) => u8::try_from(twin::agent::main(&a.args)).unwrap_or(cli::EXIT_BAD_INPUT),
     };
     ExitCode::from(code)
 }

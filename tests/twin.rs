@@ -1,33 +1,34 @@
 //! The kernel twin: the same op stream runs in the simulator and in real network
 //! namespaces, and the twin must agree (or the difference must be in
 //! tests/twin-allowlist.txt, explained in docs/fidelity.md).
-//! Topologies are built directly with `sim_net` NetOps.
+//! - topologies built directly with `sim_net` NetOps, in process;
+//! - every scenario in scenarios/, through `kube-netsim twin FILE` (the binary).
 //!
 //! Needs root, iproute2, iptables and ping; otherwise each test prints SKIPPED and why
 //! (straight to the terminal, past the test harness's capture).
 //!
 //! In process, the agent is this test binary itself: `ip netns exec NS env
-//! KNS_TWIN_AGENT=1 <this test> --exact twin_agent_entry ... twin-agent client tcp ...`.
+//! KNS_TWIN_AGENT=1 <this test> --exact twin_agent_entry ... twin-agent client tcp ...`;
+//! the binary runs itself as `kube-netsim twin-agent`.
 
 #[path = "../sim-net/tests/common/mod.rs"]
 mod common;
-#[path = "../src/twin/mod.rs"]
-#[allow(dead_code, unused_imports)] // the CLI uses what these tests do not
-mod twin;
 
 use std::io::Write;
 use std::net::Ipv4Addr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Duration;
 
 use common::{Harness, mac, s};
+use kube_netsim::twin::{
+    self, Allowlist, SimProbeResult, Status, TwinInput, TwinListener, TwinOptions, TwinProbe,
+};
 use sim_core::SimDuration;
 use sim_net::ops::{NetOp, RouteSpec};
 use sim_net::packet::IpProto;
 use sim_net::show;
 use sim_net::stack::{Listener, SocketEventKind};
-use twin::{Allowlist, SimProbeResult, Status, TwinInput, TwinListener, TwinOptions, TwinProbe};
 
 const ALLOWLIST: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/twin-allowlist.txt");
 
@@ -258,6 +259,55 @@ fn the_kernel_agrees_on_fresh_lo_secondary_addresses_and_same_namespace_veths() 
         );
     }
     assert_eq!(report.exit_code(), 0);
+}
+
+fn scenario_files() -> Vec<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .expect("scenarios/ exists")
+        .map(|e| e.expect("readable dir entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .collect();
+    files.sort();
+    assert!(!files.is_empty(), "no scenarios in {}", dir.display());
+    files
+}
+
+/// Every scenario through `kube-netsim twin FILE --allowlist tests/twin-allowlist.txt`:
+/// exit 0 (agreement, or differences the allowlist explains) is required; exit 2 with
+/// "cannot run here" is a SKIPPED machine.
+#[test]
+fn every_scenario_agrees_with_the_kernel() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    for path in scenario_files() {
+        let name = path.file_stem().unwrap().to_string_lossy().to_string();
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_kube-netsim"))
+            .arg("twin")
+            .arg(&path)
+            .args(["--format", "json", "--allowlist", ALLOWLIST])
+            .output()
+            .expect("kube-netsim runs");
+        let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        if out.status.code() == Some(2) && stderr.contains("cannot run here") {
+            let _ = writeln!(std::io::stderr(), "SKIPPED kernel twin of scenario {name}: {}", stderr.trim());
+            return;
+        }
+        let report: serde_json::Value = serde_json::from_str(&stdout).unwrap_or_else(|e| {
+            panic!("{name}: exit {:?}, no JSON report ({e})\n{stdout}\n{stderr}", out.status)
+        });
+        let items = report["items"].as_array().expect("items");
+        let differing: Vec<String> = items
+            .iter()
+            .filter(|i| i["status"] == "differ")
+            .map(|i| format!("{}\n  simulator: {}\n  kernel:    {}", i["key"], i["sim"], i["kernel"]))
+            .collect();
+        assert!(differing.is_empty(), "{name}: the kernel differs:\n{}\n{stderr}", differing.join("\n"));
+        assert_eq!(out.status.code(), Some(0), "{name}\n{stdout}\n{stderr}");
+        let probes =
+            items.iter().filter(|i| i["key"].as_str().is_some_and(|k| k.ends_with(" outcome"))).count();
+        assert!(probes > 0 && report["summary"]["agree"].as_u64() > Some(20), "{name}: {stdout}");
+        let _ = writeln!(std::io::stderr(), "kernel twin of scenario {name}: {}", report["summary"]);
+    }
 }
 
 /// GitHub's heading anchors: lower case, punctuation other than `-` and `_` dropped,

@@ -72,6 +72,16 @@ pub struct CommandRecord {
     pub error: Option<String>,
 }
 
+/// A listener an application opened (`Action::Listen`) and the number of `commands`
+/// issued before it: the kernel twin starts its server at that point of the op stream.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ListenerRecord {
+    pub netns: String,
+    pub proto: IpProto,
+    pub port: u16,
+    pub after_op: usize,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TimelineEntry {
     pub time: SimTime,
@@ -95,6 +105,7 @@ pub struct KubeWorld {
     pub store: Store,
     controllers: Vec<Box<dyn Controller>>,
     pub commands: Vec<CommandRecord>,
+    pub listeners: Vec<ListenerRecord>,
     pub timeline: Vec<TimelineEntry>,
     pub probes: Vec<ProbeRecord>,
     pub hops: Vec<Hop>,
@@ -129,6 +140,7 @@ impl KubeWorld {
             store: Store::default(),
             controllers,
             commands: vec![],
+            listeners: vec![],
             timeline: vec![],
             probes: vec![],
             hops: vec![],
@@ -234,7 +246,10 @@ impl KubeWorld {
                         .netns_mut(&netns)
                         .map(|n| n.stack.listen(Listener { proto, port, owner: owner.clone() }));
                     match res {
-                        Some(Ok(())) => {}
+                        Some(Ok(())) => {
+                            let after_op = self.commands.len();
+                            self.listeners.push(ListenerRecord { netns, proto, port, after_op });
+                        }
                         Some(Err(other)) => self.log(
                             now,
                             component,

@@ -2,8 +2,10 @@
 //! `ip netns exec NS kube-netsim twin-agent ...`). Arguments are positional words (no
 //! dashes), so the same words work after any launcher:
 //!
-//!     twin-agent client tcp|udp|icmp DST PORT TIMEOUT_MS
-//!     twin-agent serve tcp|udp PORT LIFETIME_MS
+//! ```text
+//! twin-agent client tcp|udp|icmp DST PORT TIMEOUT_MS
+//! twin-agent serve tcp|udp PORT LIFETIME_MS
+//! ```
 //!
 //! Output: JSON lines on stdout, one object each with an `agent` field:
 //! `client` (the probe's outcome, as Linux reports it to the application), `ready`,

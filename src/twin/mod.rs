@@ -21,6 +21,7 @@ pub mod agent;
 pub mod compare;
 pub mod replay;
 pub mod report;
+pub mod scenario;
 
 use std::net::Ipv4Addr;
 use std::path::PathBuf;

@@ -1,0 +1,178 @@
+//! `kube-netsim twin FILE`: a scenario runs in the simulator (`sim_k8s::run::run` on
+//! `sim_k8s::plan::plan`), then its record goes through the kernel twin:
+//!
+//! - ops: `world.commands`, every `NetOp` in issue order (with the simulator's error for
+//!   the ones it refused);
+//! - servers: `world.listeners`, each started after the ops issued before it listened;
+//! - probes: `world.probes` that started (source namespace and address resolved), each
+//!   run after the ops issued before its start time (the event queue runs equal times
+//!   first in, first out, and a probe is queued before the run starts, so ops issued
+//!   at its start time come after it; the bootstrap at 0 s comes before everything).
+//!   A probe runs on its own in the kernel: ops the simulator issued while the probe was
+//!   in flight are replayed after it has finished;
+//! - state: `sim_net::show::render` of every namespace at the end of the run.
+
+use std::path::Path;
+use std::time::Duration;
+
+use sim_core::SimTime;
+use sim_k8s::run::RunReport;
+use sim_k8s::world::KubeWorld;
+use sim_net::ops::NetOp;
+use sim_net::packet::IpProto;
+
+use super::compare::{Allowlist, Item, Status};
+use super::{Format, SimProbeResult, TwinArgs, TwinError, TwinInput, TwinListener, TwinOptions, TwinProbe};
+use super::{TwinReport, run_twin};
+
+/// Everything the twin needs from a scenario run, owned.
+#[derive(Clone, Debug, Default)]
+pub struct ScenarioInput {
+    pub ops: Vec<NetOp>,
+    pub op_errors: Vec<Option<String>>,
+    pub listeners: Vec<TwinListener>,
+    pub probes: Vec<TwinProbe>,
+    pub sim_results: Vec<SimProbeResult>,
+    /// Probes the twin cannot run because they did not run in the simulation either
+    /// (`skipped` items of the report).
+    pub not_run: Vec<Item>,
+    /// The end of the simulated run: the time the renderings are taken at.
+    pub end: SimTime,
+}
+
+/// Probe names: `step-N-PROTO` (N counts from 1, as `kube-netsim run` numbers steps), so
+/// allowlist patterns can name a protocol (`probe *-udp outcome: ...`).
+pub fn probe_name(index: usize, proto: IpProto) -> String {
+    let p = match proto {
+        IpProto::Tcp => "tcp",
+        IpProto::Udp => "udp",
+        IpProto::Icmp => "icmp",
+    };
+    format!("step-{}-{p}", index + 1)
+}
+
+/// What the twin replays and expects, from a finished run.
+pub fn input_from(report: &RunReport) -> ScenarioInput {
+    let w = &report.world;
+    let ops: Vec<NetOp> = w.commands.iter().map(|c| c.op.clone()).collect();
+    let op_errors = w.commands.iter().map(|c| c.error.clone()).collect();
+    let listeners = w
+        .listeners
+        .iter()
+        .map(|l| TwinListener { netns: l.netns.clone(), proto: l.proto, port: l.port, after_op: l.after_op })
+        .collect();
+    let mut input = ScenarioInput { ops, op_errors, listeners, ..ScenarioInput::default() };
+    let mut end = w.commands.last().map(|c| c.time).unwrap_or(SimTime::ZERO);
+    for (i, p) in w.probes.iter().enumerate() {
+        let name = probe_name(i, p.plan.proto);
+        let (Some(from), Some(dst), Some(outcome), None) = (&p.src_netns, p.dst, p.outcome, &p.error) else {
+            let why = match (&p.error, p.outcome) {
+                (Some(e), _) => format!("the probe did not run in the simulation: {e}"),
+                _ => "the probe did not finish in the simulation".to_string(),
+            };
+            input.not_run.push(Item {
+                key: format!("probe {name} outcome"),
+                status: Status::Skipped { why },
+                sim: String::new(),
+                kernel: String::new(),
+            });
+            continue;
+        };
+        end = end.max(p.finished.unwrap_or(p.started));
+        let after_op = w.commands.iter().filter(|c| c.time < p.started || c.time == SimTime::ZERO).count();
+        input.probes.push(TwinProbe {
+            name,
+            from: from.clone(),
+            proto: p.plan.proto,
+            dst,
+            dport: p.plan.port,
+            timeout: Duration::from_nanos(p.plan.timeout.as_nanos()),
+            after_op,
+        });
+        input.sim_results.push(SimProbeResult {
+            outcome,
+            responder: p.responder.as_deref().map(|r| responder_netns(w, &input.ops, r)),
+            seen_src: p.seen_src,
+            detail: p.detail.clone(),
+        });
+    }
+    input.end = end;
+    input
+}
+
+/// `pod/NAME`, `node/NAME`, `router` → the namespace the world gave that owner.
+fn responder_netns(w: &KubeWorld, ops: &[NetOp], owner: &str) -> String {
+    ops.iter()
+        .filter_map(|op| match op {
+            NetOp::AddNetns { name } => Some(name),
+            _ => None,
+        })
+        .find(|ns| w.owner_of(ns) == Some(owner))
+        .cloned()
+        .unwrap_or_else(|| owner.to_string())
+}
+
+/// Why `twin FILE` could not produce a report.
+#[derive(Debug, thiserror::Error)]
+pub enum ScenarioTwinError {
+    /// The scenario or the allowlist does not load (already printed for a scenario).
+    #[error("{0}")]
+    Input(String),
+    #[error(transparent)]
+    Twin(#[from] TwinError),
+}
+
+/// Runs the scenario at `path` in the simulator and then in the kernel twin.
+pub fn run_file(path: &Path, opts: &TwinOptions) -> Result<TwinReport, ScenarioTwinError> {
+    let s = sim_k8s::scenario::load(path).map_err(|e| ScenarioTwinError::Input(e.to_string()))?;
+    let report = sim_k8s::run::run(sim_k8s::plan::plan(&s, false));
+    run_report(&report, opts)
+}
+
+/// The kernel twin of a finished run.
+pub fn run_report(report: &RunReport, opts: &TwinOptions) -> Result<TwinReport, ScenarioTwinError> {
+    let input = input_from(report);
+    let net = &report.world.net;
+    let sim_state = |ns: &str, r| sim_net::show::render(net, ns, r, input.end);
+    let twin_input = TwinInput {
+        ops: &input.ops,
+        op_errors: &input.op_errors,
+        listeners: &input.listeners,
+        probes: &input.probes,
+        sim_results: &input.sim_results,
+        sim_state: &sim_state,
+    };
+    let mut twin = run_twin(&twin_input, opts)?;
+    twin.items.splice(0..0, input.not_run);
+    Ok(twin)
+}
+
+/// `kube-netsim twin FILE [--keep] [--format text|json] [--allowlist FILE]`. Exit status:
+/// 0 the kernel agrees (or every difference is allowed), 1 a difference nobody
+/// explained, 2 bad input or the machine cannot host the twin (the message says why).
+pub fn cli(a: TwinArgs) -> u8 {
+    let allowlist = match &a.allowlist {
+        None => Allowlist::default(),
+        Some(p) => match Allowlist::load(p) {
+            Ok(l) => l,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return 2;
+            }
+        },
+    };
+    let opts = TwinOptions { keep: a.keep, allowlist, ..TwinOptions::default() };
+    match run_file(&a.file, &opts) {
+        Ok(report) => {
+            match a.format {
+                Format::Text => print!("{}", report.to_text()),
+                Format::Json => println!("{}", report.to_json()),
+            }
+            report.exit_code()
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            2
+        }
+    }
+}
