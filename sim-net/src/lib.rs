@@ -15,5 +15,7 @@ pub mod packet;
 pub mod path;
 pub mod route;
 pub mod show;
+pub mod socket;
 pub mod stack;
 pub mod sysctl;
+pub mod wire;

@@ -48,6 +48,8 @@ pub enum NetEvent {
     Loopback { ns: NsId, pkt: crate::packet::Ipv4Packet, tag: u32, mark: u32, ct: Box<crate::hooks::Ct> },
     /// A probe client's timeout.
     SocketTimer { ns: NsId, tag: u32 },
+    /// The namespace's socket layer wants to be polled (retransmit, TIME_WAIT, ...).
+    TransportTimer { ns: NsId },
 }
 
 pub struct Network {
@@ -58,6 +60,7 @@ pub struct Network {
     pub tracer: Tracer,
     pub(crate) scheduled: Vec<(SimTime, NetEvent)>,
     pub(crate) socket_events: Vec<SocketEvent>,
+    pub(crate) sock_events: Vec<crate::socket::SockEvent>,
     rngs: RngStreams,
     /// Per-namespace random streams (ephemeral ports, ISNs, NAT port choice).
     pub(crate) ns_rng: IndexMap<NsId, SimRng>,
@@ -74,6 +77,7 @@ impl Network {
             tracer: Tracer::default(),
             scheduled: Vec::new(),
             socket_events: Vec::new(),
+            sock_events: Vec::new(),
             rngs,
             ns_rng: IndexMap::new(),
             now: SimTime::ZERO,

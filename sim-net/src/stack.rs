@@ -1,11 +1,11 @@
-//! The transport end of a namespace: what the kernel answers by itself (ICMP echo, TCP
-//! RST for a closed port, ICMP port unreachable for UDP), listening sockets of the
-//! built-in applications, and probe clients (ping, a TCP connect, a UDP exchange).
+//! The transport end of a namespace, as the rest of the path sees it: the smoltcp
+//! socket layer ([`crate::socket::Transport`], created lazily), listeners registered
+//! before it exists, ping clients, and the events probes and applications read.
 //!
-//! Differences from Linux, until the smoltcp socket layer lands (see docs/fidelity.md):
-//! a TCP listener completes the handshake statelessly (SYN → SYN-ACK), and the probe
-//! client closes with RST right after the SYN-ACK (like `connect` then `close` with
-//! `SO_LINGER` 0), so a trace shows SYN, SYN-ACK, RST. UDP listeners echo the datagram.
+//! What the kernel answers by itself (ICMP echo, TCP RST for a closed port, ICMP port
+//! unreachable for UDP) is in `path::local`; connections are smoltcp's. A listener
+//! registered with [`Stack::listen`] has no application: it accepts, reads and
+//! discards, closes when the peer closes, and echoes UDP datagrams.
 
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
@@ -28,6 +28,8 @@ pub struct Listener {
 /// A probe client in flight.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ProbeSocket {
+    /// The TCP or UDP socket of the probe (ICMP probes have none).
+    pub sock: Option<crate::socket::SockId>,
     pub tag: u32,
     pub proto: IpProto,
     pub local: Ipv4Addr,
@@ -89,24 +91,29 @@ pub struct SocketEvent {
 }
 
 /// Per-namespace transport state.
-#[derive(Clone, Debug, Default)]
+#[derive(Debug, Default)]
 pub struct Stack {
-    pub listeners: BTreeMap<(IpProto, u16), Listener>,
+    /// Listeners registered before the socket layer exists (see [`Stack::listen`]).
+    pub pending: Vec<Listener>,
+    /// The smoltcp socket layer, created when a socket first needs it.
+    pub transport: Option<Box<crate::socket::Transport>>,
     pub probes: BTreeMap<u32, ProbeSocket>,
 }
 
 impl Stack {
-    /// Binds a listener; `Err` with the current owner if the port is taken (EADDRINUSE).
+    /// Registers a listener without an application; its sockets are created with the
+    /// transport. `Err` with the current owner if the port is taken (EADDRINUSE).
     pub fn listen(&mut self, l: Listener) -> Result<(), String> {
-        if let Some(old) = self.listeners.get(&(l.proto, l.port)) {
+        if let Some(old) = self.pending.iter().find(|p| p.proto == l.proto && p.port == l.port) {
             return Err(old.owner.clone());
         }
-        self.listeners.insert((l.proto, l.port), l);
+        if let Some(t) = &self.transport
+            && t.port_in_use(l.proto, l.port)
+        {
+            return Err(t.port_owner(l.proto, l.port));
+        }
+        self.pending.push(l);
         Ok(())
-    }
-
-    pub fn listener(&self, proto: IpProto, port: u16) -> Option<&Listener> {
-        self.listeners.get(&(proto, port))
     }
 
     /// The probe a packet from `remote:rport` to `local:lport` answers, if any.
@@ -122,6 +129,7 @@ impl Stack {
             .values()
             .find(|p| {
                 p.proto == proto
+                    && p.sock.is_none()
                     && p.local == local
                     && p.local_port == lport
                     && p.remote == remote
@@ -130,9 +138,10 @@ impl Stack {
             .map(|p| p.tag)
     }
 
-    /// Whether a local port is in use by a probe (ephemeral port selection skips them).
+    /// Whether a local port is in use (ephemeral port selection skips them).
     pub fn port_in_use(&self, proto: IpProto, port: u16) -> bool {
-        self.listeners.contains_key(&(proto, port))
+        self.pending.iter().any(|l| l.proto == proto && l.port == port)
+            || self.transport.as_ref().is_some_and(|t| t.port_in_use(proto, port))
             || self.probes.values().any(|p| p.proto == proto && p.local_port == port)
     }
 }

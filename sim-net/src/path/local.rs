@@ -1,7 +1,9 @@
-//! Local delivery (after INPUT) and probe clients. What the kernel answers by itself
-//! follows Linux: ICMP echo reply from the address that was pinged, TCP RST for a
-//! segment no socket wants (never in answer to a RST), ICMP port unreachable for UDP
-//! to a closed port. See `crate::stack` for the listener/probe model.
+//! Local delivery (after INPUT) and probe clients. TCP and UDP go to the socket layer
+//! (`crate::socket`, smoltcp) when a socket owns the packet. What the kernel answers by
+//! itself is ours and follows Linux exactly: ICMP echo reply from the address that was
+//! pinged (`icmp_echo`), a RST for a segment no socket wants (`tcp_v4_send_reset`,
+//! never in answer to a RST), ICMP port unreachable for UDP to a closed port. ICMP
+//! errors are handed to the socket whose packet they quote.
 
 use std::net::Ipv4Addr;
 
@@ -13,12 +15,10 @@ use crate::network::{NetEvent, Network};
 use crate::packet::{
     Icmp, IpProto, Ipv4Packet, L4, TcpFlags, TcpSegment, UdpDatagram, UdpPayload, UnreachCode,
 };
+use crate::socket::{EPHEMERAL_PORTS as EPHEMERAL, SockId};
 use crate::stack::{ProbeOutcome, ProbeSocket, SocketEvent, SocketEventKind};
 
 use super::Skb;
-
-/// Linux `net.ipv4.ip_local_port_range` default.
-const EPHEMERAL: (u16, u16) = (32768, 60999);
 
 /// A probe to start from a namespace.
 #[derive(Clone, Debug)]
@@ -65,39 +65,21 @@ impl Network {
             );
             return Ok(());
         };
-        let port = self.ephemeral_port(ns, spec.proto);
-        let isn = (self.rng_u64(ns) & 0xffff_ffff) as u32;
-        let ident = port;
-        let body = match spec.proto {
-            IpProto::Icmp => L4::Icmp(Icmp::EchoRequest { ident, seq: 1, data: spec.payload.clone() }),
-            IpProto::Tcp => L4::Tcp(TcpSegment {
-                sport: port,
-                dport: spec.dport,
-                seq: isn,
-                flags: TcpFlags::SYN,
-                window: 64240,
-                mss: Some(1460),
-                window_scale: Some(7),
-                sack_permitted: true,
-                ..TcpSegment::default()
-            }),
-            IpProto::Udp => L4::Udp(UdpDatagram {
-                sport: port,
-                dport: spec.dport,
-                payload: UdpPayload::Data(spec.payload.clone()),
-            }),
-        };
-        let (local_port, remote_port) =
-            if spec.proto == IpProto::Icmp { (ident, ident) } else { (port, spec.dport) };
+        if spec.proto != IpProto::Icmp {
+            return self.start_socket_probe(ns, src, spec, now);
+        }
+        let ident = self.ephemeral_port(ns, spec.proto);
+        let body = L4::Icmp(Icmp::EchoRequest { ident, seq: 1, data: spec.payload.clone() });
         let sock = ProbeSocket {
+            sock: None,
             tag: spec.tag,
             proto: spec.proto,
             local: src,
-            local_port,
+            local_port: ident,
             remote: spec.dst,
-            remote_port,
+            remote_port: ident,
             started: now,
-            isn,
+            isn: 0,
         };
         self.ns_mut(ns).stack.probes.insert(spec.tag, sock);
         self.schedule(now + spec.timeout, NetEvent::SocketTimer { ns, tag: spec.tag });
@@ -110,6 +92,50 @@ impl Network {
         Ok(())
     }
 
+    /// A TCP connect (then close) or a UDP datagram (then wait for one back) on a real
+    /// socket; the outcome comes from what the socket sees.
+    fn start_socket_probe(
+        &mut self,
+        ns: NsId,
+        src: Ipv4Addr,
+        spec: ProbeSpec,
+        now: sim_core::SimTime,
+    ) -> Result<(), ProbeError> {
+        let dst = std::net::SocketAddrV4::new(spec.dst, spec.dport);
+        let owner = crate::socket::Owner::Probe;
+        let n = match self.open_client(ns, spec.proto, dst, spec.tag, owner) {
+            Ok(n) => n,
+            Err(e) => {
+                self.report(spec.tag, ProbeOutcome::Unreachable, e.to_string());
+                return Ok(());
+            }
+        };
+        let sock = SockId { ns, n };
+        let local_port =
+            self.ns(ns).stack.transport.as_ref().and_then(|t| t.entries[&n].local).map(|l| l.port());
+        self.ns_mut(ns).stack.probes.insert(
+            spec.tag,
+            ProbeSocket {
+                sock: Some(sock),
+                tag: spec.tag,
+                proto: spec.proto,
+                local: src,
+                local_port: local_port.unwrap_or(0),
+                remote: spec.dst,
+                remote_port: spec.dport,
+                started: now,
+                isn: 0,
+            },
+        );
+        self.schedule(now + spec.timeout, NetEvent::SocketTimer { ns, tag: spec.tag });
+        if spec.proto == IpProto::Udp {
+            let _ = self.send(sock, &spec.payload, now);
+        } else {
+            self.run_transport(ns);
+        }
+        Ok(())
+    }
+
     fn rng_u64(&mut self, ns: NsId) -> u64 {
         use rand_core::Rng;
         self.rng(ns).next_u64()
@@ -117,7 +143,7 @@ impl Network {
 
     /// A free port from `ip_local_port_range`, random start then upward (like
     /// `inet_hash_connect`'s scan), from the namespace's seeded stream.
-    fn ephemeral_port(&mut self, ns: NsId, proto: IpProto) -> u16 {
+    pub(crate) fn ephemeral_port(&mut self, ns: NsId, proto: IpProto) -> u16 {
         let span = u64::from(EPHEMERAL.1 - EPHEMERAL.0) + 1;
         let start = below(self.rng(ns), span);
         for i in 0..span {
@@ -138,7 +164,7 @@ impl Network {
     }
 
     /// Reports an outcome for a probe that never got a socket (send-time failure).
-    fn report(&mut self, tag: u32, outcome: ProbeOutcome, detail: String) {
+    pub(crate) fn report(&mut self, tag: u32, outcome: ProbeOutcome, detail: String) {
         let time = self.now;
         self.socket_events.push(SocketEvent {
             time,
@@ -151,7 +177,12 @@ impl Network {
         if !self.spaces.contains_key(&ns) || !self.ns(ns).stack.probes.contains_key(&tag) {
             return;
         }
+        let sock = self.ns(ns).stack.probes[&tag].sock;
         self.finish(tag, ns, ProbeOutcome::Timeout, "no answer".into());
+        if let Some(sock) = sock {
+            // The client gives up: a connect still in SYN_SENT just goes away.
+            let _ = self.abort(sock, self.now);
+        }
     }
 
     fn answered(&mut self, ns: NsId, skb: &Skb, owner: Option<String>) {
@@ -205,6 +236,9 @@ impl Network {
                 let (sport, dport) = original.ports();
                 let tag =
                     self.ns(ns).stack.probe_for(original.proto(), original.src, sport, original.dst, dport);
+                if tag.is_none() && self.sock_icmp_error(ns, original, &icmp, skb.pkt.src) {
+                    return;
+                }
                 let outcome = if code == UnreachCode::Port && original.proto() == IpProto::Tcp {
                     ProbeOutcome::Refused
                 } else {
@@ -218,6 +252,9 @@ impl Network {
                 let (sport, dport) = original.ports();
                 let tag =
                     self.ns(ns).stack.probe_for(original.proto(), original.src, sport, original.dst, dport);
+                if tag.is_none() && self.sock_icmp_error(ns, original, &icmp, skb.pkt.src) {
+                    return;
+                }
                 let from = skb.pkt.src;
                 self.client_result(ns, &skb, tag, ProbeOutcome::Unreachable, || {
                     format!("time exceeded from {from}")
@@ -256,56 +293,12 @@ impl Network {
     }
 
     fn tcp_rcv(&mut self, ns: NsId, skb: Skb, seg: TcpSegment) {
-        let f = seg.flags;
-        let probe = self.ns(ns).stack.probe_for(IpProto::Tcp, skb.pkt.dst, seg.dport, skb.pkt.src, seg.sport);
-        if let Some(tag) = probe {
-            if f.has(TcpFlags::RST) {
-                return self.client_result(ns, &skb, Some(tag), ProbeOutcome::Refused, || {
-                    "connection refused (RST)".into()
-                });
-            }
-            if f.has(TcpFlags::SYN) && f.has(TcpFlags::ACK) {
-                self.client_result(ns, &skb, Some(tag), ProbeOutcome::Reached, || {
-                    "connected (SYN-ACK)".into()
-                });
-                // close() with SO_LINGER 0: a RST with the acknowledged sequence number.
-                let rst = TcpSegment {
-                    sport: seg.dport,
-                    dport: seg.sport,
-                    seq: seg.ack,
-                    flags: TcpFlags::RST,
-                    ..TcpSegment::default()
-                };
-                return self.reply(ns, &skb, L4::Tcp(rst));
-            }
+        if self.tcp_deliver(ns, &skb, &seg) {
             return;
         }
+        let f = seg.flags;
         if f.has(TcpFlags::RST) {
-            return; // never answer a RST
-        }
-        let listening = self.ns(ns).stack.listener(IpProto::Tcp, seg.dport).map(|l| l.owner.clone());
-        if f.has(TcpFlags::SYN)
-            && !f.has(TcpFlags::ACK)
-            && let Some(owner) = listening
-        {
-            self.answered(ns, &skb, Some(owner));
-            let isn = (self.rng_u64(ns) & 0xffff_ffff) as u32;
-            let synack = TcpSegment {
-                sport: seg.dport,
-                dport: seg.sport,
-                seq: isn,
-                ack: seg.seq.wrapping_add(1),
-                flags: TcpFlags::SYN.with(TcpFlags::ACK),
-                window: 65160,
-                mss: Some(1460),
-                window_scale: Some(7),
-                sack_permitted: seg.sack_permitted,
-                ..TcpSegment::default()
-            };
-            return self.reply(ns, &skb, L4::Tcp(synack));
-        }
-        if listening.is_some() {
-            return; // handshake completion or data for the stateless listener
+            return self.drop_pkt(ns, skb.in_dev, &skb, DropReason::NoSocket, |_| "RST for no socket".into());
         }
         // tcp_v4_send_reset: no socket.
         let (seq, ack, flags) = if f.has(TcpFlags::ACK) {
@@ -334,15 +327,8 @@ impl Network {
         {
             return;
         }
-        let probe =
-            self.ns(ns).stack.probe_for(IpProto::Udp, skb.pkt.dst, dgram.dport, skb.pkt.src, dgram.sport);
-        if probe.is_some() {
-            return self.client_result(ns, &skb, probe, ProbeOutcome::Reached, || "datagram received".into());
-        }
-        if let Some(owner) = self.ns(ns).stack.listener(IpProto::Udp, dgram.dport).map(|l| l.owner.clone()) {
-            self.answered(ns, &skb, Some(owner));
-            let echo = UdpDatagram { sport: dgram.dport, dport: dgram.sport, payload: dgram.payload };
-            return self.reply(ns, &skb, L4::Udp(echo));
+        if self.udp_deliver(ns, &skb, dgram.dport) {
+            return;
         }
         let port = dgram.dport;
         self.trace(

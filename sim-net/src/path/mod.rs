@@ -64,6 +64,7 @@ impl Network {
                 }
             }
             NetEvent::SocketTimer { ns, tag } => self.probe_timeout(ns, tag),
+            NetEvent::TransportTimer { ns } => self.transport_timer(ns),
             NetEvent::Loopback { ns, pkt, tag, mark, ct } => {
                 if self.spaces.contains_key(&ns) {
                     self.loopback_rx(ns, pkt, tag, mark, *ct)

@@ -43,6 +43,14 @@ impl Harness {
         self.events.extend(self.net.poll_socket_events());
     }
 
+    /// Moves scheduled events in, then runs until idle.
+    pub fn pump_and_run(&mut self) {
+        for (t, ev) in self.net.poll_scheduled() {
+            self.queue.push(t, ev);
+        }
+        self.run();
+    }
+
     /// Runs until idle; panics after 100k events.
     pub fn run(&mut self) {
         for _ in 0..100_000 {
