@@ -160,3 +160,39 @@ fn show_pods_is_like_kubectl_get_pods_wide() {
     assert!(first.starts_with("NAMESPACE   NAME   READY   STATUS    IP"), "{text}");
     assert!(text.contains("10.244.1.2"), "{text}");
 }
+
+#[test]
+fn iptables_trace_lists_every_outcome_of_a_random_split() {
+    let rules = root().join("sim-net/tests/fixtures/netfilter/kube-proxy-basic.rules");
+    let out = bin()
+        .args(["iptables", "trace", "--rules"])
+        .arg(&rules)
+        .args([
+            "--src",
+            "10.244.1.6",
+            "--dst",
+            "10.96.100.10:80",
+            "--in",
+            "cni0",
+            "--local-ip",
+            "192.168.56.11",
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(text.contains("10.244.1.5:8080   50.0%  ACCEPT"), "{text}");
+    assert!(text.contains("10.244.2.7:8080   50.0%  ACCEPT"), "{text}");
+}
+
+#[test]
+fn iptables_check_of_a_non_dump_exits_2_with_a_position() {
+    let out = bin()
+        .args(["iptables", "check", "--rules"])
+        .arg(root().join("scenarios/pod-to-pod.yaml"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("pod-to-pod.yaml:1:1:"), "{err}");
+}

@@ -1,7 +1,7 @@
 //! Names and lookups for the machines of a cluster (the resolved `cluster:` section of
 //! a scenario): nodes on one L2 node network, a router at its first address.
 
-pub use crate::scenario::{ClusterConfig, ClusterNode, NetworkBackend};
+pub use crate::scenario::{ClientNode, ClusterConfig, ClusterNode, NetworkBackend};
 
 /// The node named `name`.
 pub fn node<'a>(c: &'a ClusterConfig, name: &str) -> Option<&'a ClusterNode> {
@@ -23,3 +23,11 @@ pub fn pod_netns(namespace: &str, name: &str) -> String {
 pub const UNDERLAY_NETNS: &str = "underlay";
 /// The namespace of the router between the node network and the outside.
 pub const ROUTER_NETNS: &str = "router";
+
+/// Name of a client's network namespace: `client-NAME`.
+pub fn client_netns(name: &str) -> String {
+    format!("client-{name}")
+}
+
+/// The namespace of the switch of the outside network (router `eth1` and the clients).
+pub const OUTSIDE_NETNS: &str = "outside";

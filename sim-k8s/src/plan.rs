@@ -11,6 +11,7 @@ fn target(r: &Ref) -> Target {
     match r {
         Ref::Pod { namespace, name, .. } => Target::Pod { namespace: namespace.clone(), name: name.clone() },
         Ref::Node { name, .. } => Target::Node(name.clone()),
+        Ref::Client { name, .. } => Target::Client(name.clone()),
         Ref::Ip { addr, .. } => Target::Ip(*addr),
     }
 }
@@ -21,6 +22,7 @@ fn origin(r: &Ref) -> Option<Origin> {
             Some(Origin::Pod { namespace: namespace.clone(), name: name.clone() })
         }
         Ref::Node { name, .. } => Some(Origin::Node(name.clone())),
+        Ref::Client { name, .. } => Some(Origin::Client(name.clone())),
         Ref::Ip { .. } => None,
     }
 }
@@ -28,7 +30,7 @@ fn origin(r: &Ref) -> Option<Origin> {
 fn proto(p: ProbeProto) -> IpProto {
     match p {
         ProbeProto::Icmp => IpProto::Icmp,
-        ProbeProto::Tcp => IpProto::Tcp,
+        ProbeProto::Tcp | ProbeProto::Http => IpProto::Tcp,
         ProbeProto::Udp => IpProto::Udp,
     }
 }
@@ -67,8 +69,9 @@ pub fn plan(s: &Scenario, trace: bool) -> RunInput {
             at: step.at,
             from,
             to: target(&p.to),
-            port: p.to.port().unwrap_or(0),
+            port: p.to.port().unwrap_or(if p.proto == ProbeProto::Http { 80 } else { 0 }),
             proto: proto(p.proto),
+            http: p.proto == ProbeProto::Http,
             timeout: p.timeout,
         };
         steps.push(StepPlan { probe, expect: step.expect.as_ref().map(expect), label });

@@ -194,6 +194,7 @@ pub fn target_label(t: &Target) -> String {
     match t {
         Target::Pod { namespace, name } => pod_label(namespace, name),
         Target::Node(n) => format!("node/{n}"),
+        Target::Client(c) => format!("client/{c}"),
         Target::Ip(ip) => ip.to_string(),
     }
 }
@@ -202,6 +203,7 @@ fn resolve_ip(world: &KubeWorld, t: &Target) -> Option<Ipv4Addr> {
     match t {
         Target::Ip(ip) => Some(*ip),
         Target::Node(n) => crate::cluster::node(&world.cluster, n).map(|n| n.ip),
+        Target::Client(c) => world.cluster.clients.iter().find(|x| &x.name == c).map(|x| x.ip),
         Target::Pod { namespace, name } => world.store.pod(namespace, name).and_then(|(_, s)| s.pod_ip),
     }
 }

@@ -34,6 +34,8 @@ pub struct PodStatus {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NodeStatus {
     pub ip: Ipv4Addr,
+    /// `metadata.annotations` (flannel publishes its VTEP here).
+    pub annotations: BTreeMap<String, String>,
     /// `spec.podCIDR`, assigned by the node IPAM controller.
     pub pod_cidr: Ipv4Net,
 }

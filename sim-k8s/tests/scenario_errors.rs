@@ -170,7 +170,7 @@ fn a_bad_reference_lists_the_forms() {
     let text = with_steps("- {at: 1s, probe: {from: a, to: pod/b, proto: icmp}}\n");
     assert_eq!(
         error(&text),
-        "s.yaml:5:26: steps[0].probe.from: invalid reference \"a\": expected pod/NAME, pod/NAMESPACE/NAME, node/NAME (each with an optional :PORT), an IPv4 address, IP:PORT or localhost:PORT (did you mean pod/a?)"
+        "s.yaml:5:26: steps[0].probe.from: invalid reference \"a\": expected pod/NAME, pod/NAMESPACE/NAME, node/NAME, client/NAME (each with an optional :PORT), an IPv4 address, IP:PORT or localhost:PORT (did you mean pod/a?)"
     );
 }
 
@@ -178,7 +178,7 @@ fn a_bad_reference_lists_the_forms() {
 fn an_unknown_network_backend_lists_the_accepted_ones() {
     assert_eq!(
         error("cluster:\n  network: calico\n"),
-        "s.yaml:2:12: cluster.network: unknown network backend \"calico\": expected one of: host-gw"
+        "s.yaml:2:12: cluster.network: unknown network backend \"calico\": expected one of: flannel-vxlan, flannel-host-gw, host-gw"
     );
 }
 
@@ -187,7 +187,7 @@ fn an_unknown_protocol_and_result_list_the_accepted_ones() {
     let text = with_steps("- {at: 1s, probe: {from: pod/a, to: pod/b, proto: sctp}}\n");
     assert_eq!(
         error(&text),
-        "s.yaml:5:51: steps[0].probe.proto: unknown protocol \"sctp\": expected one of: icmp, tcp, udp"
+        "s.yaml:5:51: steps[0].probe.proto: unknown protocol \"sctp\": expected one of: icmp, tcp, udp, http"
     );
     let text = with_steps("- {at: 1s, probe: {from: pod/a, to: pod/b, proto: icmp}, expect: {result: ok}}\n");
     assert_eq!(
@@ -252,4 +252,18 @@ fn errors_from_several_places_are_all_reported_in_file_order() {
     let e = error(text);
     assert_eq!(e.lines().count(), 2, "{e}");
     assert!(e.lines().next().unwrap().starts_with("s.yaml:3:"), "{e}");
+}
+
+#[test]
+fn a_client_inside_a_cluster_network_is_refused() {
+    assert_eq!(
+        error("clients:\n  - {name: x, ip: 10.244.3.3}\n"),
+        "s.yaml:2:19: clients[0].ip: 10.244.3.3 is inside cluster.podNetwork 10.244.0.0/16: a client lives outside the cluster"
+    );
+}
+
+#[test]
+fn an_unknown_client_in_a_probe_is_refused() {
+    let text = "manifests:\n  - {apiVersion: v1, kind: Pod, metadata: {name: a}, spec: {containers: [{name: c, image: i}]}}\nsteps:\n  - {at: 1s, probe: {from: client/nope, to: pod/a, proto: icmp}}\n";
+    assert_eq!(error(text), "s.yaml:4:28: steps[0].probe.from: client \"nope\" not found (clients: client)");
 }

@@ -168,7 +168,7 @@ impl Network {
         let ev = self.evaluate(ns, table, at, skb, ct);
         let label = format!("{} {}", table_label(table), hook_label(at.hook));
         for hit in &ev.hits {
-            let text = format!("{label}: {} #{}: {}", hit.chain, hit.num, hit.rule);
+            let text = format!("{} #{}: {}", table_label(table), hit.num, hit.rule);
             self.trace(ns, at.out_dev.or(skb.in_dev), skb.tag, Step::Rule, |_| text, String::new);
         }
         for log in &ev.logs {

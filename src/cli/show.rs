@@ -23,6 +23,10 @@ pub enum What {
     Neigh,
     /// `bridge fdb show`.
     Fdb,
+    /// `iptables-save` of a node or pod.
+    Iptables,
+    /// `conntrack -L` of a node or pod.
+    Conntrack,
     /// `kubectl get nodes -o wide`.
     Nodes,
     /// `kubectl get pods -o wide`.
@@ -64,6 +68,7 @@ pub fn run(a: ShowArgs) -> u8 {
         What::Links => Some(Render::IpLink),
         What::Neigh => Some(Render::IpNeigh),
         What::Fdb => Some(Render::BridgeFdb),
+        What::Iptables | What::Conntrack => Some(Render::IptablesSave),
         _ => None,
     };
     if let Some(r) = render {
@@ -93,8 +98,17 @@ pub fn run(a: ShowArgs) -> u8 {
         };
         let mut out = String::new();
         for (label, ns) in targets {
-            let text = ipshow::render(&w.net, &ns, r, now).unwrap_or_default();
-            let _ = writeln!(out, "# {label}: {}", r.command());
+            let text = match (a.what, w.net.netns(&ns)) {
+                (What::Iptables, Some(n)) => n.nf.tables.save(),
+                (What::Conntrack, Some(n)) => n.nf.conntrack.render_list(now),
+                _ => ipshow::render(&w.net, &ns, r, now).unwrap_or_default(),
+            };
+            let command = match a.what {
+                What::Iptables => "iptables-save",
+                What::Conntrack => "conntrack -L",
+                _ => r.command(),
+            };
+            let _ = writeln!(out, "# {label}: {command}");
             out.push_str(&text);
         }
         print!("{out}");

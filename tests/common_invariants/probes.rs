@@ -214,16 +214,17 @@ impl Case {
     }
 
     /// What the step's `expect:` says: the result; for reached probes who answers and,
-    /// when the sender is a pod, the source it must be seen with (its own pod IP). A
-    /// node's source depends on the route it uses (cni0's address for its own pods),
-    /// which the trace check covers instead.
+    /// between pods, the source the target must see (the sender's pod IP). The source a
+    /// node sees from a pod, or a pod from a node, depends on where the pod runs (own
+    /// node: no NAT; remote node: flannel masquerades; a node sends from cni0's address
+    /// to its own pods) and is checked on the trace instead.
     pub fn expect(&self, p: &PlannedProbe) -> Expect {
         let reached = p.expect == ExpectedResult::Reached;
         Expect {
             result: Some(p.expect),
             at: reached.then(|| self.end_label(p.to)),
-            source: match p.from {
-                End::Pod(i) if reached => Some(self.target(End::Pod(i))),
+            source: match (p.from, p.to) {
+                (End::Pod(i), End::Pod(_)) if reached => Some(self.target(End::Pod(i))),
                 _ => None,
             },
             via: Vec::new(),
@@ -244,7 +245,7 @@ impl Case {
         match self.target(e) {
             Target::Pod { namespace, name } => Origin::Pod { namespace, name },
             Target::Node(n) => Origin::Node(n),
-            Target::Ip(_) => unreachable!("ends are pods or nodes"),
+            Target::Ip(_) | Target::Client(_) => unreachable!("ends are pods or nodes"),
         }
     }
 
@@ -261,6 +262,7 @@ impl Case {
                     to: self.target(p.to),
                     port: p.port,
                     proto: p.proto,
+                    http: false,
                     timeout: DEFAULT_PROBE_TIMEOUT,
                 },
                 expect: Some(self.expect(p)),

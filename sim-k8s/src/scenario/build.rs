@@ -64,6 +64,7 @@ fn empty_doc() -> ScenarioDoc {
         description: None,
         seed: None,
         cluster: None,
+        clients: None,
         manifests: Vec::new(),
         steps: Vec::new(),
     }
@@ -163,7 +164,8 @@ impl Builder<'_> {
     fn scenario(&mut self, doc: ScenarioDoc, objects: Vec<ManifestObject>) -> Scenario {
         let cluster_doc = doc.cluster.unwrap_or_default();
         let manifest_nodes = self.model_nodes(&objects);
-        let cluster = self.cluster(&cluster_doc, manifest_nodes);
+        let mut cluster = self.cluster(&cluster_doc, manifest_nodes);
+        cluster.clients = self.clients(doc.clients.as_deref(), &cluster);
         self.check_duplicates(&objects);
         let pods = self.pods(&objects, &cluster);
         let mut steps = Vec::new();
@@ -350,6 +352,11 @@ impl Builder<'_> {
                 self.invalid(path, format!("node {name:?} not found ({names})"));
                 false
             }
+            Ref::Client { name, .. } if !world.cluster.clients.iter().any(|c| &c.name == name) => {
+                let names = list_names(world.cluster.clients.iter().map(|c| c.name.clone()), "clients");
+                self.invalid(path, format!("client {name:?} not found ({names})"));
+                false
+            }
             _ => true,
         }
     }
@@ -379,7 +386,9 @@ impl Builder<'_> {
     fn check_receiver(&mut self, path: &FieldPath, g: &Glob, world: &World<'_>) {
         let mut candidates = world.pods.iter().map(|p| pod_name(&p.namespace, &p.name));
         let mut nodes = world.cluster.nodes.iter().map(|n| format!("node/{}", n.name));
-        if candidates.any(|c| g.matches(&c)) || nodes.any(|c| g.matches(&c)) {
+        let mut clients = world.cluster.clients.iter().map(|c| format!("client/{}", c.name));
+        if candidates.any(|c| g.matches(&c)) || nodes.any(|c| g.matches(&c)) || clients.any(|c| g.matches(&c))
+        {
             return;
         }
         let (what, names) = if g.as_str().starts_with("node/") {

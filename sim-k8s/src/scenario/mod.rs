@@ -115,7 +115,20 @@ pub struct ClusterConfig {
     pub pod_network: Ipv4Net,
     pub service_network: Ipv4Net,
     pub network: NetworkBackend,
+    /// Hosts outside the cluster, behind the router (scenario key `clients`).
+    pub clients: Vec<ClientNode>,
 }
+
+/// A host outside the cluster: its own namespace `client-NAME` on the outside network
+/// behind the router, with the router as default gateway.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClientNode {
+    pub name: String,
+    pub ip: Ipv4Addr,
+}
+
+/// The client every scenario has unless it lists its own.
+pub const DEFAULT_CLIENT: (&str, Ipv4Addr) = ("client", Ipv4Addr::new(203, 0, 113, 10));
 
 /// One machine of the cluster.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -133,14 +146,23 @@ pub struct ClusterNode {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 #[non_exhaustive]
 pub enum NetworkBackend {
-    /// flannel's host-gw: a route per remote node's pod CIDR via that node's IP.
+    /// flanneld with the vxlan backend (the default, as in the stock kube-flannel.yml):
+    /// `flannel.1`, VNI 1, UDP 8472, MTU 1450.
+    FlannelVxlan,
+    /// flanneld with the host-gw backend: a route per remote node's pod CIDR via that
+    /// node's IP, plus flannel's masquerade rules.
+    FlannelHostGw,
+    /// Static host-gw routes and nothing else (no flanneld, no masquerade rules).
     HostGw,
 }
 
 impl NetworkBackend {
-    pub const ALL: [NetworkBackend; 1] = [NetworkBackend::HostGw];
+    pub const ALL: [NetworkBackend; 3] =
+        [NetworkBackend::FlannelVxlan, NetworkBackend::FlannelHostGw, NetworkBackend::HostGw];
     pub fn as_str(self) -> &'static str {
         match self {
+            NetworkBackend::FlannelVxlan => "flannel-vxlan",
+            NetworkBackend::FlannelHostGw => "flannel-host-gw",
             NetworkBackend::HostGw => "host-gw",
         }
     }
@@ -183,19 +205,22 @@ pub struct Probe {
 pub enum ProbeProto {
     /// An ICMP echo request (ping).
     Icmp,
-    /// A TCP connection attempt (SYN).
+    /// A TCP connection: connect, send, half-close, read until the server closes.
     Tcp,
     /// One UDP datagram.
     Udp,
+    /// An HTTP GET over TCP (port 80 unless given).
+    Http,
 }
 
 impl ProbeProto {
-    pub const ALL: [ProbeProto; 3] = [ProbeProto::Icmp, ProbeProto::Tcp, ProbeProto::Udp];
+    pub const ALL: [ProbeProto; 4] = [ProbeProto::Icmp, ProbeProto::Tcp, ProbeProto::Udp, ProbeProto::Http];
     pub fn as_str(self) -> &'static str {
         match self {
             ProbeProto::Icmp => "icmp",
             ProbeProto::Tcp => "tcp",
             ProbeProto::Udp => "udp",
+            ProbeProto::Http => "http",
         }
     }
 }

@@ -33,6 +33,11 @@ pub enum Ref {
         name: String,
         port: Option<u16>,
     },
+    /// A host outside the cluster (scenario key `clients`).
+    Client {
+        name: String,
+        port: Option<u16>,
+    },
     /// A literal address; `localhost` is `127.0.0.1`.
     Ip {
         addr: Ipv4Addr,
@@ -43,14 +48,20 @@ pub enum Ref {
 impl Ref {
     pub fn port(&self) -> Option<u16> {
         match self {
-            Ref::Pod { port, .. } | Ref::Node { port, .. } | Ref::Ip { port, .. } => *port,
+            Ref::Pod { port, .. }
+            | Ref::Node { port, .. }
+            | Ref::Client { port, .. }
+            | Ref::Ip { port, .. } => *port,
         }
     }
     /// The same reference without its port.
     pub fn without_port(&self) -> Ref {
         let mut r = self.clone();
         match &mut r {
-            Ref::Pod { port, .. } | Ref::Node { port, .. } | Ref::Ip { port, .. } => *port = None,
+            Ref::Pod { port, .. }
+            | Ref::Node { port, .. }
+            | Ref::Client { port, .. }
+            | Ref::Ip { port, .. } => *port = None,
         }
         r
     }
@@ -60,6 +71,7 @@ impl Ref {
         match self {
             Ref::Pod { namespace, name, .. } => Some(pod_name(namespace, name)),
             Ref::Node { name, .. } => Some(format!("node/{name}")),
+            Ref::Client { name, .. } => Some(format!("client/{name}")),
             Ref::Ip { .. } => None,
         }
     }
@@ -91,7 +103,7 @@ pub struct RefError {
     pub problem: String,
 }
 
-const FORMS: &str = "expected pod/NAME, pod/NAMESPACE/NAME, node/NAME (each with an optional :PORT), an IPv4 address, IP:PORT or localhost:PORT";
+const FORMS: &str = "expected pod/NAME, pod/NAMESPACE/NAME, node/NAME, client/NAME (each with an optional :PORT), an IPv4 address, IP:PORT or localhost:PORT";
 
 impl Expecting for Ref {
     const EXPECTING: &'static str =
@@ -122,6 +134,10 @@ impl FromStr for Ref {
         if let Some(name) = body.strip_prefix("node/") {
             check_name("node name", name, is_dns1123_subdomain).map_err(err)?;
             return Ok(Ref::Node { name: name.into(), port });
+        }
+        if let Some(name) = body.strip_prefix("client/") {
+            check_name("client name", name, is_dns1123_label).map_err(err)?;
+            return Ok(Ref::Client { name: name.into(), port });
         }
         if body == "localhost" {
             return Ok(Ref::Ip { addr: Ipv4Addr::LOCALHOST, port });
@@ -194,13 +210,16 @@ impl FromStr for Glob {
             Some(rest) => format!("pod/{rest}"),
             None => input.to_string(),
         };
-        let body = pattern.strip_prefix("pod/").or_else(|| pattern.strip_prefix("node/"));
+        let body = pattern
+            .strip_prefix("pod/")
+            .or_else(|| pattern.strip_prefix("node/"))
+            .or_else(|| pattern.strip_prefix("client/"));
         let valid = body.is_some_and(|b| {
             !b.is_empty()
                 && b.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "-./*".contains(c))
         });
         if !valid {
-            let problem = "expected a receiver pod/NAME, pod/NAMESPACE/NAME or node/NAME, where * matches any characters";
+            let problem = "expected a receiver pod/NAME, pod/NAMESPACE/NAME, node/NAME or client/NAME, where * matches any characters";
             return Err(RefError { input: input.to_string(), problem: problem.to_string() });
         }
         Ok(Glob { pattern })

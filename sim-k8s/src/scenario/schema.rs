@@ -26,6 +26,8 @@ pub struct ScenarioDoc {
     pub description: Option<String>,
     pub seed: Option<u64>,
     pub cluster: Option<ClusterDoc>,
+    /// Hosts outside the cluster, behind the router. Default: one, `client`.
+    pub clients: Option<Vec<ClientDoc>>,
     /// Shape only: each entry is read again from the position index by `build.rs`.
     #[serde(default)]
     pub manifests: Vec<de::IgnoredAny>,
@@ -55,6 +57,14 @@ pub enum NodesDoc {
 pub struct NodeDoc {
     pub name: String,
     pub ip: Option<Parsed<Ipv4Addr>>,
+}
+
+/// `clients: [{name: laptop, ip: 203.0.113.10}]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientDoc {
+    pub name: String,
+    pub ip: Parsed<Ipv4Addr>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -33,7 +33,8 @@ impl Builder<'_> {
             router_ip,
             pod_network,
             service_network,
-            network: doc.network.as_ref().map_or(NetworkBackend::HostGw, |n| n.0),
+            network: doc.network.as_ref().map_or(NetworkBackend::FlannelVxlan, |n| n.0),
+            clients: Vec::new(),
         };
         let specs = self.node_specs(doc, &manifest_nodes);
         config.nodes = self.place_nodes(&config, specs);
@@ -214,4 +215,54 @@ struct NodeSpec {
 fn first_host(net: Ipv4Net) -> Ipv4Addr {
     let n = u32::from(net.network());
     if net.prefix_len() >= 31 { net.network() } else { Ipv4Addr::from(n.saturating_add(1)) }
+}
+
+impl Builder<'_> {
+    /// `clients:`: names unique DNS labels, addresses outside every cluster network and
+    /// unique; the default is one client, `client` at 203.0.113.10.
+    pub(super) fn clients(
+        &mut self,
+        doc: Option<&[schema::ClientDoc]>,
+        c: &ClusterConfig,
+    ) -> Vec<ClientNode> {
+        let Some(list) = doc else {
+            return vec![ClientNode { name: DEFAULT_CLIENT.0.to_string(), ip: DEFAULT_CLIENT.1 }];
+        };
+        let path = FieldPath::root().key("clients");
+        let mut out: Vec<ClientNode> = Vec::new();
+        for (i, cd) in list.iter().enumerate() {
+            let p = path.index(i);
+            if !names::is_dns1123_label(&cd.name) || cd.name.len() > 40 {
+                self.invalid(
+                    &p.key("name"),
+                    format!(
+                        "{:?}: a client name must be a lowercase RFC 1123 label of at most 40 characters",
+                        cd.name
+                    ),
+                );
+            } else if out.iter().any(|o| o.name == cd.name) {
+                self.invalid(&p.key("name"), format!("duplicate client name {:?}", cd.name));
+            }
+            let ip = cd.ip.0;
+            let inside = [
+                ("nodeNetwork", c.node_network),
+                ("podNetwork", c.pod_network),
+                ("serviceNetwork", c.service_network),
+            ]
+            .into_iter()
+            .find(|(_, n)| n.contains(&ip));
+            if let Some((what, net)) = inside {
+                self.invalid(
+                    &p.key("ip"),
+                    format!("{ip} is inside cluster.{what} {net}: a client lives outside the cluster"),
+                );
+            } else if ip.is_loopback() || ip.is_unspecified() || ip.is_multicast() || ip.is_broadcast() {
+                self.invalid(&p.key("ip"), format!("{ip} cannot be a host address"));
+            } else if out.iter().any(|o| o.ip == ip) {
+                self.invalid(&p.key("ip"), format!("{ip} is already used by another client"));
+            }
+            out.push(ClientNode { name: cd.name.clone(), ip });
+        }
+        out
+    }
 }
