@@ -27,6 +27,7 @@ fn input(probes: u64) -> RunInput {
                 to: Target::Pod { namespace: "default".into(), name: "c".into() },
                 port: 80,
                 proto: IpProto::Tcp,
+                http: false,
                 timeout: SimDuration::from_secs(3),
             },
             expect: None,

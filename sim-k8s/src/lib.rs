@@ -2,6 +2,7 @@
 //! format, an in-process API store, and controllers (scheduler, kubelet + CNI, the pod
 //! network) that act on the dataplane only through `sim_net::ops::NetOp`.
 
+pub mod apps;
 pub mod cluster;
 pub mod controllers;
 pub mod manifest;

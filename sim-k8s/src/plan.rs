@@ -12,6 +12,9 @@ fn target(r: &Ref) -> Target {
         Ref::Pod { namespace, name, .. } => Target::Pod { namespace: namespace.clone(), name: name.clone() },
         Ref::Node { name, .. } => Target::Node(name.clone()),
         Ref::Client { name, .. } => Target::Client(name.clone()),
+        Ref::Service { namespace, name, .. } => {
+            Target::Service { namespace: namespace.clone(), name: name.clone() }
+        }
         Ref::Ip { addr, .. } => Target::Ip(*addr),
     }
 }
@@ -23,7 +26,7 @@ fn origin(r: &Ref) -> Option<Origin> {
         }
         Ref::Node { name, .. } => Some(Origin::Node(name.clone())),
         Ref::Client { name, .. } => Some(Origin::Client(name.clone())),
-        Ref::Ip { .. } => None,
+        Ref::Ip { .. } | Ref::Service { .. } => None,
     }
 }
 
@@ -82,7 +85,22 @@ pub fn plan(s: &Scenario, trace: bool) -> RunInput {
         seed: s.seed,
         cluster: s.cluster.clone(),
         pods: s.pods.iter().map(|p| p.value.clone()).collect(),
+        objects: objects(s),
         steps,
         trace,
     }
+}
+
+/// The objects other than pods a scenario creates at t = 0, in the order an apiserver
+/// would see them: services (with `default/kubernetes` and its slice), hand-written
+/// slices, ReplicaSets, Deployments.
+fn objects(s: &Scenario) -> Vec<crate::store::Object> {
+    use crate::store::Object;
+    let w = &s.workloads;
+    let mut out: Vec<Object> = w.services.iter().cloned().map(Object::Service).collect();
+    out.extend(crate::scenario::kubernetes_slice(&s.cluster).map(Object::EndpointSlice));
+    out.extend(w.endpoint_slices.iter().map(|e| Object::EndpointSlice(e.value.clone())));
+    out.extend(w.replica_sets.iter().map(|r| Object::ReplicaSet(r.value.clone())));
+    out.extend(w.deployments.iter().map(|d| Object::Deployment(d.value.clone())));
+    out
 }

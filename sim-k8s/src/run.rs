@@ -63,6 +63,8 @@ pub struct RunInput {
     pub seed: u64,
     pub cluster: ClusterConfig,
     pub pods: Vec<Pod>,
+    /// Services, Deployments, ReplicaSets and EndpointSlices to create at t = 0.
+    pub objects: Vec<crate::store::Object>,
     pub steps: Vec<StepPlan>,
     pub trace: bool,
 }
@@ -110,6 +112,9 @@ pub fn run(input: RunInput) -> RunReport {
     let (mut world, mut q) = KubeWorld::new(input.cluster.clone(), input.seed, input.trace);
     for pod in input.pods {
         world.create_pod(pod, SimTime::ZERO, &mut q);
+    }
+    for obj in input.objects {
+        world.create(obj, SimTime::ZERO, &mut q);
     }
     for s in &input.steps {
         world.add_probe(s.probe.clone(), &mut q);
@@ -195,6 +200,10 @@ pub fn target_label(t: &Target) -> String {
         Target::Pod { namespace, name } => pod_label(namespace, name),
         Target::Node(n) => format!("node/{n}"),
         Target::Client(c) => format!("client/{c}"),
+        Target::Service { namespace, name } if namespace == crate::model::DEFAULT_NAMESPACE => {
+            format!("svc/{name}")
+        }
+        Target::Service { namespace, name } => format!("svc/{namespace}/{name}"),
         Target::Ip(ip) => ip.to_string(),
     }
 }
@@ -204,6 +213,12 @@ fn resolve_ip(world: &KubeWorld, t: &Target) -> Option<Ipv4Addr> {
         Target::Ip(ip) => Some(*ip),
         Target::Node(n) => crate::cluster::node(&world.cluster, n).map(|n| n.ip),
         Target::Client(c) => world.cluster.clients.iter().find(|x| &x.name == c).map(|x| x.ip),
+        Target::Service { namespace, name } => {
+            match world.store.service(namespace, name).map(|s| &s.cluster_ip) {
+                Some(crate::model::service::ClusterIp::Ip(ip)) => Some(*ip),
+                _ => None,
+            }
+        }
         Target::Pod { namespace, name } => world.store.pod(namespace, name).and_then(|(_, s)| s.pod_ip),
     }
 }

@@ -9,6 +9,9 @@ use std::net::Ipv4Addr;
 use ipnet::Ipv4Net;
 use sim_core::SimTime;
 
+use crate::model::deployment::{Deployment, ReplicaSet};
+use crate::model::endpointslice::EndpointSlice;
+use crate::model::service::Service;
 use crate::model::{Node, Pod};
 
 /// Pod lifecycle as far as the network sees it.
@@ -44,6 +47,10 @@ pub struct NodeStatus {
 pub enum Object {
     Node(Node, NodeStatus),
     Pod(Pod, PodStatus),
+    Service(Service),
+    EndpointSlice(EndpointSlice),
+    Deployment(Deployment),
+    ReplicaSet(ReplicaSet),
 }
 
 impl Object {
@@ -51,6 +58,18 @@ impl Object {
         match self {
             Object::Node(n, _) => ObjKey { kind: "Node", namespace: String::new(), name: n.name.clone() },
             Object::Pod(p, _) => ObjKey { kind: "Pod", namespace: p.namespace.clone(), name: p.name.clone() },
+            Object::Service(s) => {
+                ObjKey { kind: "Service", namespace: s.namespace.clone(), name: s.name.clone() }
+            }
+            Object::EndpointSlice(s) => {
+                ObjKey { kind: "EndpointSlice", namespace: s.namespace.clone(), name: s.name.clone() }
+            }
+            Object::Deployment(d) => {
+                ObjKey { kind: "Deployment", namespace: d.0.namespace.clone(), name: d.0.name.clone() }
+            }
+            Object::ReplicaSet(r) => {
+                ObjKey { kind: "ReplicaSet", namespace: r.0.namespace.clone(), name: r.0.name.clone() }
+            }
         }
     }
 }
@@ -118,5 +137,28 @@ impl Store {
             Object::Pod(p, s) => Some((p, s)),
             _ => None,
         }
+    }
+
+    pub fn services(&self) -> impl Iterator<Item = &Service> {
+        self.objects.values().filter_map(|(_, o)| match o {
+            Object::Service(s) => Some(s),
+            _ => None,
+        })
+    }
+
+    pub fn endpoint_slices(&self) -> impl Iterator<Item = &EndpointSlice> {
+        self.objects.values().filter_map(|(_, o)| match o {
+            Object::EndpointSlice(s) => Some(s),
+            _ => None,
+        })
+    }
+
+    pub fn service(&self, namespace: &str, name: &str) -> Option<&Service> {
+        self.services().find(|s| s.namespace == namespace && s.name == name)
+    }
+
+    /// The highest resourceVersion handed out so far.
+    pub fn resource_version(&self) -> u64 {
+        self.resource_version
     }
 }

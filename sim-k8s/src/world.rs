@@ -13,8 +13,11 @@ use sim_net::network::{NetConfig, NetEvent, Network};
 use sim_net::ops::NetOp;
 use sim_net::packet::IpProto;
 use sim_net::path::ProbeSpec;
-use sim_net::stack::{Listener, ProbeOutcome, SocketEventKind};
+use sim_net::stack::{ProbeOutcome, SocketEventKind};
 
+mod apphost;
+
+use crate::apps;
 use crate::cluster::{ClusterConfig, pod_netns};
 use crate::controllers::{Action, Controller, hostgw::HostGw, infra, kubelet::Kubelet, scheduler::Scheduler};
 use crate::model::{Node, Pod};
@@ -24,8 +27,17 @@ use crate::store::{NodeStatus, Object, PodPhase, PodStatus, Store};
 /// Where a probe goes: resolved to an address when the probe starts.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Target {
-    Pod { namespace: String, name: String },
+    Pod {
+        namespace: String,
+        name: String,
+    },
     Node(String),
+    Client(String),
+    /// A Service's ClusterIP.
+    Service {
+        namespace: String,
+        name: String,
+    },
     Ip(Ipv4Addr),
 }
 
@@ -34,6 +46,7 @@ pub enum Target {
 pub enum Origin {
     Pod { namespace: String, name: String },
     Node(String),
+    Client(String),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -43,6 +56,8 @@ pub struct ProbePlan {
     pub to: Target,
     pub port: u16,
     pub proto: IpProto,
+    /// With `proto: Tcp`: speak HTTP (a GET) instead of the plain TCP client.
+    pub http: bool,
     pub timeout: SimDuration,
 }
 
@@ -62,6 +77,8 @@ pub struct ProbeRecord {
     /// `pod/NAME` or `node/NAME` that answered.
     pub responder: Option<String>,
     pub seen_src: Option<Ipv4Addr>,
+    /// The body of an HTTP answer.
+    pub answer: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -97,6 +114,8 @@ pub enum Event {
         watch: usize,
     },
     Probe(usize),
+    /// A probe's timeout (socket clients).
+    ProbeTimeout(usize),
 }
 
 pub struct KubeWorld {
@@ -109,6 +128,7 @@ pub struct KubeWorld {
     pub timeline: Vec<TimelineEntry>,
     pub probes: Vec<ProbeRecord>,
     pub hops: Vec<Hop>,
+    apps: apphost::AppHost,
     /// netns name → `pod/NAME` / `node/NAME` for naming responders.
     owners: BTreeMap<String, String>,
 }
@@ -119,21 +139,29 @@ impl KubeWorld {
         let rngs = RngStreams::new(seed);
         let mut net = Network::new(NetConfig::default(), rngs.clone());
         net.tracer.enabled = trace;
-        let mut controllers: Vec<Box<dyn Controller>> = vec![Box::new(Scheduler)];
+        let mut controllers: Vec<Box<dyn Controller>> = vec![
+            Box::new(Scheduler),
+            Box::new(crate::controllers::workloads::WorkloadController::new(
+                rngs.stream("replicaset-controller"),
+            )),
+            Box::new(crate::controllers::endpointslices::EndpointSliceController::new(
+                rngs.stream("endpointslice-controller"),
+            )),
+        ];
         for n in &cluster.nodes {
-            controllers.push(Box::new(Kubelet::new(
-                &n.name,
-                n.ip,
-                n.pod_cidr,
-                rngs.stream(&format!("kubelet/{}", n.name)),
-            )));
-            controllers.push(Box::new(HostGw::new(&n.name)));
+            controllers.extend(network_controllers(&cluster, n, &rngs));
+            let cfg =
+                crate::controllers::kube_proxy::ProxierConfig::new(&n.name, n.ip, Some(cluster.pod_network));
+            controllers.push(Box::new(crate::controllers::kube_proxy::proxier::KubeProxy::new(cfg)));
         }
         let mut owners = BTreeMap::new();
         for n in &cluster.nodes {
             owners.insert(n.name.clone(), format!("node/{}", n.name));
         }
         owners.insert(crate::cluster::ROUTER_NETNS.to_string(), "router".to_string());
+        for c in &cluster.clients {
+            owners.insert(crate::cluster::client_netns(&c.name), format!("client/{}", c.name));
+        }
         let mut w = KubeWorld {
             cluster,
             net,
@@ -144,6 +172,7 @@ impl KubeWorld {
             timeline: vec![],
             probes: vec![],
             hops: vec![],
+            apps: Default::default(),
             owners,
         };
         let mut q = EventQueue::new();
@@ -162,13 +191,22 @@ impl KubeWorld {
             ),
         );
         let nodes: Vec<_> = w.cluster.nodes.clone();
+        for n in &nodes {
+            let op = crate::controllers::kube_proxy::proxier::kubelet_rules(&n.name);
+            w.apply_net(&format!("kubelet/{}", n.name), op, SimTime::ZERO, &mut q);
+        }
         for n in nodes {
             let node = Node { name: n.name.clone(), ip: Some(n.ip), labels: Default::default() };
-            let status = NodeStatus { ip: n.ip, pod_cidr: n.pod_cidr };
+            let status = NodeStatus { ip: n.ip, pod_cidr: n.pod_cidr, annotations: Default::default() };
             w.log(SimTime::ZERO, "node-ipam", format!("{}: podCIDR {}", n.name, n.pod_cidr));
             w.write(Object::Node(node, status), SimTime::ZERO, &mut q);
         }
         (w, q)
+    }
+
+    /// Submits any object as `kubectl apply` would (services arrive already admitted).
+    pub fn create(&mut self, obj: Object, now: SimTime, q: &mut EventQueue<Event>) {
+        self.write(obj, now, q);
     }
 
     /// Submits a pod as `kubectl apply` would.
@@ -194,6 +232,7 @@ impl KubeWorld {
             detail: String::new(),
             responder: None,
             seen_src: None,
+            answer: None,
         });
         tag
     }
@@ -240,23 +279,9 @@ impl KubeWorld {
                     }
                     self.write(obj, now, q)
                 }
-                Action::Listen { netns, proto, port, owner } => {
-                    let res = self
-                        .net
-                        .netns_mut(&netns)
-                        .map(|n| n.stack.listen(Listener { proto, port, owner: owner.clone() }));
-                    match res {
-                        Some(Ok(())) => {
-                            let after_op = self.commands.len();
-                            self.listeners.push(ListenerRecord { netns, proto, port, after_op });
-                        }
-                        Some(Err(other)) => self.log(
-                            now,
-                            component,
-                            format!("{owner}: listen {proto}/{port}: address already in use (by {other})"),
-                        ),
-                        None => self.log(now, component, format!("{owner}: no network namespace {netns}")),
-                    }
+                Action::StartApp { netns, app } => {
+                    self.start_app(component, netns, app, now);
+                    self.pump(q);
                 }
                 Action::Log(text) => self.log(now, component, text),
             }
@@ -265,13 +290,19 @@ impl KubeWorld {
 
     /// Moves the network's scheduled events and socket observations in.
     fn pump(&mut self, q: &mut EventQueue<Event>) {
+        self.pump_sockets();
         for (t, ev) in self.net.poll_scheduled() {
             q.push(t, Event::Net(ev));
         }
         for ev in self.net.poll_socket_events() {
-            let Some(rec) = self.probes.get_mut(ev.tag as usize - 1) else { continue };
+            let Some(rec) = (ev.tag as usize).checked_sub(1).and_then(|i| self.probes.get_mut(i)) else {
+                continue;
+            };
             match ev.kind {
                 SocketEventKind::Answered { responder, seen_src, .. } => {
+                    if rec.responder.is_some() {
+                        continue; // the first answer of the probe's flow names the responder
+                    }
                     let name = self.net.ns(responder).name.clone();
                     rec.responder = Some(self.owners.get(&name).cloned().unwrap_or(name));
                     rec.seen_src = Some(seen_src);
@@ -289,6 +320,7 @@ impl KubeWorld {
     fn origin_netns(&self, o: &Origin) -> Result<String, String> {
         match o {
             Origin::Node(n) => Ok(n.clone()),
+            Origin::Client(c) => Ok(crate::cluster::client_netns(c)),
             Origin::Pod { namespace, name } => {
                 let (pod, st) =
                     self.store.pod(namespace, name).ok_or_else(|| format!("pod {name} does not exist"))?;
@@ -303,6 +335,20 @@ impl KubeWorld {
     fn target_ip(&self, t: &Target) -> Result<Ipv4Addr, String> {
         match t {
             Target::Ip(ip) => Ok(*ip),
+            Target::Service { namespace, name } => {
+                match self.store.service(namespace, name).map(|s| &s.cluster_ip) {
+                    Some(crate::model::service::ClusterIp::Ip(ip)) => Ok(*ip),
+                    Some(_) => Err(format!("service {name} has no ClusterIP (headless)")),
+                    None => Err(format!("service {name} does not exist")),
+                }
+            }
+            Target::Client(c) => self
+                .cluster
+                .clients
+                .iter()
+                .find(|x| &x.name == c)
+                .map(|x| x.ip)
+                .ok_or_else(|| format!("client {c} does not exist")),
             Target::Node(n) => crate::cluster::node(&self.cluster, n)
                 .map(|n| n.ip)
                 .ok_or_else(|| format!("node {n} does not exist")),
@@ -329,6 +375,16 @@ impl KubeWorld {
         };
         self.probes[idx].src_netns = Some(netns.clone());
         self.probes[idx].dst = Some(dst);
+        q.push(now + plan.timeout, Event::ProbeTimeout(idx));
+        if plan.proto != IpProto::Icmp {
+            let kind = match (plan.proto, plan.http) {
+                (IpProto::Udp, _) => apps::client::ClientKind::Udp,
+                (_, true) => apps::client::ClientKind::Http,
+                _ => apps::client::ClientKind::Tcp,
+            };
+            self.start_client(idx, &netns, std::net::SocketAddrV4::new(dst, plan.port), kind, now);
+            return self.pump(q);
+        }
         let spec = ProbeSpec {
             tag,
             proto: plan.proto,
@@ -373,6 +429,39 @@ impl World for KubeWorld {
                 self.run_actions(&name, actions, now, q);
             }
             Event::Probe(idx) => self.start_probe(idx, now, q),
+            Event::ProbeTimeout(idx) => self.probe_timeout(idx, now, q),
         }
     }
+}
+
+/// The per-node controllers of the pod network: the kubelet (with the CNI config the
+/// backend gives it) and the backend's own agent.
+fn network_controllers(
+    c: &ClusterConfig,
+    n: &crate::cluster::ClusterNode,
+    rngs: &RngStreams,
+) -> Vec<Box<dyn Controller>> {
+    use crate::cluster::NetworkBackend;
+    use crate::controllers::cni::bridge::BridgeConfig;
+    use crate::controllers::flannel::{FlannelBackend, Flanneld};
+    let flannel = match c.network {
+        NetworkBackend::FlannelVxlan => Some(FlannelBackend::Vxlan),
+        NetworkBackend::FlannelHostGw => Some(FlannelBackend::HostGw),
+        NetworkBackend::HostGw => None,
+    };
+    let cni = match flannel {
+        Some(b) => BridgeConfig { mtu: b.mtu(), routes: vec![c.pod_network] },
+        None => BridgeConfig::default(),
+    };
+    let kubelet = Kubelet::new(&n.name, n.ip, n.pod_cidr, cni, rngs.stream(&format!("kubelet/{}", n.name)));
+    let agent: Box<dyn Controller> = match flannel {
+        Some(b) => Box::new(Flanneld::new(
+            &n.name,
+            c.pod_network,
+            b,
+            &mut rngs.stream(&format!("flanneld/{}", n.name)),
+        )),
+        None => Box::new(HostGw::new(&n.name)),
+    };
+    vec![Box::new(kubelet), agent]
 }

@@ -9,6 +9,9 @@ pub mod text;
 pub enum Detail {
     /// One line per probe with its result and checks.
     Summary,
+    /// One line per packet where it leaves a socket or a stack (client and server
+    /// ends, both directions), plus every drop.
+    Packets,
     /// Every hop of every packet (default).
     Hops,
 }

@@ -5,6 +5,7 @@
 use std::fmt::Write;
 
 use sim_k8s::run::{RunReport, StepReport};
+use sim_net::hop::Step;
 
 use super::Detail;
 
@@ -49,8 +50,13 @@ pub fn report(r: &RunReport, detail: Detail) -> String {
 fn step(out: &mut String, s: &StepReport, detail: Detail) {
     let p = &s.probe;
     let _ = writeln!(out, "step {} at {}: probe {}", s.index, p.started, s.label);
-    if detail == Detail::Hops {
-        for h in &s.hops {
+    let shown = s.hops.iter().filter(|h| match detail {
+        Detail::Hops => true,
+        Detail::Packets => matches!(h.step, Step::Send | Step::Drop { .. }),
+        Detail::Summary => false,
+    });
+    {
+        for h in shown {
             for line in h.line().lines() {
                 let _ = writeln!(out, "  {line}");
             }

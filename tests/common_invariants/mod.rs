@@ -18,11 +18,15 @@ use sim_net::packet::IpProto;
 use sim_net::stack::ProbeOutcome;
 
 use probes::{Case, End, PlannedProbe};
-use trace::{Addrs, Leg};
+use trace::{Addrs, Phase};
 
 /// Shrinking steps after a failure (proptest's default scales with the case count,
 /// which leaves a 32-case run with 128 steps: too few to reach a small cluster).
 const MAX_SHRINK_ITERS: u32 = 4096;
+/// A cap on shrinking time: a run that hits its event budget costs seconds, so a
+/// runaway failure would otherwise shrink for a long time. Normal runs cost
+/// milliseconds, and shrinking finishes long before this.
+const MAX_SHRINK_TIME_MS: u32 = 60_000;
 
 /// Runs a property: `cases` generated cases by default (`PROPTEST_CASES` overrides it),
 /// failures saved next to `source_file` as `<file>.proptest-regressions` and replayed
@@ -40,6 +44,7 @@ pub fn check_property(
         source_file: Some(source_file),
         failure_persistence: Some(Box::new(FileFailurePersistence::WithSource("proptest-regressions"))),
         max_shrink_iters: MAX_SHRINK_ITERS,
+        max_shrink_time: MAX_SHRINK_TIME_MS,
         ..Config::default()
     });
     let mut runner = TestRunner::new(config);
@@ -118,8 +123,22 @@ impl Probe<'_> {
         )
     }
 
-    fn legs(&self) -> Result<Vec<Leg<'_>>, String> {
-        trace::legs(&self.step.hops)
+    fn request(&self) -> Result<Phase<'_>, String> {
+        trace::request_phase(&self.step.hops, &self.target_netns())
+    }
+
+    fn answer(&self) -> Result<Phase<'_>, String> {
+        let after = self.request()?.hops.len();
+        trace::answer_phase(&self.step.hops, after, &self.target_netns(), self.client_netns())
+    }
+
+    /// What the answer must look like: the request reversed, or for an ICMP error, from
+    /// the probed address to the sender without ports.
+    fn expected_answer(&self, req: Addrs) -> Addrs {
+        match self.plan.expect {
+            ExpectedResult::Unreachable => Addrs { src: req.dst, sport: None, dst: req.src, dport: None },
+            _ => req.reversed(),
+        }
     }
 
     /// The network namespace the target lives in, and its label.
@@ -182,20 +201,16 @@ pub fn target_answered(p: &Probe<'_>) -> Result<(), String> {
 /// The request left with the sender's own address and the probed destination, kept
 /// them on every hop, reached the target's stack, and the target saw that source.
 pub fn request_arrives_unchanged(p: &Probe<'_>) -> Result<(), String> {
-    let legs = p.legs()?;
-    let req = &legs[0];
-    sender_address_is_own(p, req.sent)?;
+    let first = p.step.hops.first().ok_or("the probe left no trace")?;
+    let sent = trace::parse_packet(&first.packet)?.ok_or("the probe's first hop shows no IPv4 packet")?;
+    sender_address_is_own(p, sent)?;
     let dst = p.step.probe.dst.ok_or("the probe has no resolved destination")?;
-    if req.sent.dst != dst || req.sent.dport != p.port() {
-        return Err(format!("the request was sent as {}, not to {dst} port {:?}", req.sent, p.port()));
+    if sent.dst != dst || sent.dport != p.port() {
+        let want = Addrs { dst, dport: p.port(), ..sent };
+        return Err(format!("the request was sent as {sent}, not as {want}"));
     }
-    trace::leg_unchanged(req)?;
-    let netns = p.target_netns();
-    let hop = trace::delivered_in(req, &netns).ok_or(format!("the request never reached {netns}'s stack"))?;
-    let at_target = trace::parse_packet(&hop.packet)?;
-    if at_target != Some(req.sent) {
-        return Err(format!("{netns} got {at_target:?}, not the packet sent as {}", req.sent));
-    }
+    let req = p.request()?;
+    trace::phase_unchanged(&req)?;
     if p.plan.expect == ExpectedResult::Reached && p.step.probe.seen_src != Some(req.sent.src) {
         return Err(format!(
             "the target saw source {:?}, the packet was sent from {}",
@@ -224,46 +239,70 @@ fn sender_address_is_own(p: &Probe<'_>, sent: Addrs) -> Result<(), String> {
     }
 }
 
-/// Every packet after the request (the answer, an ICMP error, the client's RST) kept
-/// its addresses on every hop; the answer is the request's reverse, or an ICMP error
-/// from the probed address to the sender.
+/// The answer (echo reply, SYN-ACK, RST, ICMP error) is the request reversed (or an
+/// ICMP error from the probed address to the sender) and keeps its addresses on every
+/// hop back to the client; every other packet of the flow shows one of those tuples.
 pub fn answers_travel_unchanged(p: &Probe<'_>) -> Result<(), String> {
-    let legs = p.legs()?;
-    let req = legs[0].sent;
-    let answer = legs.get(1).ok_or("nothing was sent back")?;
-    let want = match p.plan.expect {
-        ExpectedResult::Unreachable => Addrs { src: req.dst, sport: None, dst: req.src, dport: None },
-        _ => req.reversed(),
-    };
+    let req = p.request()?.sent;
+    let answer = p.answer()?;
+    let want = p.expected_answer(req);
     if answer.sent != want {
         return Err(format!("the answer to {req} was sent as {}, expected {want}", answer.sent));
     }
-    for leg in &legs[1..] {
-        trace::leg_unchanged(leg)?;
-        if leg.sent != want && leg.sent != req {
-            return Err(format!("a packet of this flow was sent as {} (request {req})", leg.sent));
-        }
-    }
-    Ok(())
+    trace::phase_unchanged(&answer)?;
+    trace::only_tuples(&p.step.hops, &[req, want])
 }
 
-/// The answer the client received comes from the address and port it sent to, back to
-/// the address and port it sent from.
+/// Pod ↔ node traffic is NAT-free between a pod and its own node. Across nodes flannel
+/// masquerades it (kube-flannel's `--ip-masq` rules: `-s POD_NET ! -d 224.0.0.0/4` and
+/// `! -s POD_NET -d POD_NET` get `MASQUERADE --random-fully`), and the Kubernetes model
+/// only promises that a node's agents reach the pods on that node. There the target
+/// must see an address of the sender (the pod's IP, or one of the sending node's
+/// addresses), and the answer must still come back from the probed address to the
+/// client's own address (conntrack un-NATs it).
+pub fn node_traffic_unchanged_except_masquerade(p: &Probe<'_>) -> Result<(), String> {
+    let (pod, node) = match (p.plan.from, p.plan.to) {
+        (End::Pod(i), End::Node(j)) | (End::Node(j), End::Pod(i)) => (i, cluster::GenCluster::node_name(j)),
+        _ => return request_arrives_unchanged(p).and_then(|()| answers_travel_unchanged(p)),
+    };
+    let (name, namespace) = (&p.case.cluster.pod(pod).1.name, &p.case.cluster.pod(pod).1.namespace);
+    let bound = p.report.world.store.pod(namespace, name).and_then(|(pod, _)| pod.node_name.clone());
+    let pod_node = bound.ok_or("the pod is not bound to a node")?;
+    if pod_node == node {
+        return request_arrives_unchanged(p).and_then(|()| answers_travel_unchanged(p));
+    }
+    let seen = p.step.probe.seen_src.ok_or("the target saw nothing")?;
+    let local_to = |netns: &str| p.report.world.net.netns(netns).is_some_and(|n| n.is_local(seen));
+    let own = match p.plan.from {
+        End::Pod(_) => p.pod_ip(pod) == Some(seen) || local_to(&pod_node),
+        End::Node(_) => local_to(&node),
+    };
+    if !own {
+        return Err(format!("the target saw source {seen}, not an address of the sender"));
+    }
+    answer_comes_from_the_probed_address(p)
+}
+
+/// The answer delivered to the client comes from the address and port it sent to, back
+/// to the address and port it sent from.
 pub fn answer_comes_from_the_probed_address(p: &Probe<'_>) -> Result<(), String> {
-    let req = p.legs()?[0].sent;
-    let client = p.client_netns();
-    let hop = trace::client_receive(&p.step.hops, client)
-        .ok_or(format!("the client in {client} received nothing"))?;
-    let got = trace::parse_packet(&hop.packet)?.ok_or("the client received a packet without IPv4")?;
+    let req = p.request()?.sent;
+    let answer = p.answer()?;
+    let last = answer.hops.last().expect("a phase has hops");
+    let got = trace::parse_packet(&last.packet)?.ok_or("the client got a packet without IPv4")?;
     let dst = p.step.probe.dst.ok_or("the probe has no resolved destination")?;
     let icmp_error = p.plan.expect == ExpectedResult::Unreachable;
     let want_sport = if icmp_error { None } else { p.port() };
     if got.src != dst || got.sport != want_sport {
-        return Err(format!("the client sent to {dst} port {:?} but its answer came as {got}", p.port()));
+        let sent_to = Addrs { src: req.src, sport: req.sport, dst, dport: p.port() };
+        return Err(format!("the client sent {sent_to} but its answer came as {got}:\n{}", last.line()));
     }
     let back_to = if icmp_error { (req.src, None) } else { (req.src, req.sport) };
     if (got.dst, got.dport) != back_to {
-        return Err(format!("the answer came back as {got}, but the request left as {req}"));
+        return Err(format!(
+            "the answer came back as {got}, but the request left as {req}:\n{}",
+            last.line()
+        ));
     }
     Ok(())
 }
@@ -278,7 +317,7 @@ pub fn own_ip_is_the_reported_ip(p: &Probe<'_>) -> Result<(), String> {
     if !ns.is_local(ip) {
         return Err(format!("the status IP {ip} is not an address of {client}"));
     }
-    let sent = p.legs()?[0].sent;
+    let sent = p.request()?.sent;
     if sent.src != ip || sent.dst != ip || p.step.probe.seen_src != Some(ip) {
         return Err(format!("probing itself at {ip}: sent {sent}, seen source {:?}", p.step.probe.seen_src));
     }

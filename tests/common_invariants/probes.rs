@@ -245,7 +245,7 @@ impl Case {
         match self.target(e) {
             Target::Pod { namespace, name } => Origin::Pod { namespace, name },
             Target::Node(n) => Origin::Node(n),
-            Target::Ip(_) | Target::Client(_) => unreachable!("ends are pods or nodes"),
+            Target::Ip(_) | Target::Client(_) | Target::Service { .. } => unreachable!("ends are pods or nodes"),
         }
     }
 
@@ -275,6 +275,7 @@ impl Case {
             seed: self.cluster.seed,
             cluster: self.cluster.config(),
             pods: self.cluster.model_pods(),
+            objects: Vec::new(),
             steps,
             trace: true,
         }

@@ -1,7 +1,9 @@
 //! Reading a probe's trace: the addresses in each hop's tcpdump-like `packet` text, and
-//! the probe's *legs*. A leg starts where a stack emits a packet (a `send` hop: the
-//! request, the answer, the client's closing RST, an ICMP error) and runs to the next
-//! one; every hop of a leg shows that one packet on its way.
+//! the two *phases* whose packet is alone in flight, so that every hop of a phase must
+//! show that one packet: the request (from the first `send` to its `deliver` in the
+//! target) and the answer (from the target's next `send` to its `deliver` in the
+//! client). Later packets of a flow (a TCP connection's ACKs, data, FINs) may overlap in
+//! time, so for them only the flow's two address tuples are allowed.
 //!
 //! The packet text grammar (sim-net `Display` impls): an optional Ethernet prefix
 //! `MAC > MAC, `, then `ARP, …` or an IPv4 header `SRC > DST: …` where SRC/DST are
@@ -75,40 +77,76 @@ pub fn parse_packet(text: &str) -> Result<Option<Addrs>, String> {
     Ok(Some(Addrs { src, sport, dst, dport }))
 }
 
-/// One packet's way: the `send` hop's addresses and the hops up to the next `send`.
-pub struct Leg<'a> {
+/// The hops of one packet that is alone in flight, with the addresses it was sent with.
+pub struct Phase<'a> {
     pub sent: Addrs,
     pub hops: &'a [Hop],
 }
 
-/// Splits a probe's hops into legs. Hops before the first `send` are an error.
-pub fn legs(hops: &[Hop]) -> Result<Vec<Leg<'_>>, String> {
-    let starts: Vec<usize> =
-        hops.iter().enumerate().filter(|(_, h)| h.step == Step::Send).map(|(i, _)| i).collect();
-    match starts.first() {
-        None => return Err("the trace has no send hop".into()),
-        Some(&first) if first > 0 => return Err(format!("hops before the first send: {}", hops[0].line())),
-        _ => {}
+/// From the probe's first hop (its `send`) to the request's `deliver` in `target`.
+pub fn request_phase<'a>(hops: &'a [Hop], target: &str) -> Result<Phase<'a>, String> {
+    let first = hops.first().ok_or("the probe left no trace")?;
+    if first.step != Step::Send {
+        return Err(format!("the trace does not start with a send: {}", first.line()));
     }
-    let mut out = Vec::new();
-    for (k, &s) in starts.iter().enumerate() {
-        let end = starts.get(k + 1).copied().unwrap_or(hops.len());
-        let sent = parse_packet(&hops[s].packet)?
-            .ok_or_else(|| format!("send hop without IPv4: {}", hops[s].line()))?;
-        out.push(Leg { sent, hops: &hops[s..end] });
+    let sent = parse_packet(&first.packet)?.ok_or_else(|| format!("send without IPv4: {}", first.line()))?;
+    // The destination is matched, not the source: a masqueraded request still ends here.
+    let to_dst = |h: &Hop| matches!(parse_packet(&h.packet), Ok(Some(a)) if (a.dst, a.dport) == (sent.dst, sent.dport));
+    let end = hops
+        .iter()
+        .position(|h| h.step == Step::Deliver && h.netns == target && to_dst(h))
+        .ok_or(format!("the request {sent} never reached {target}'s stack"))?;
+    Ok(Phase { sent, hops: &hops[..=end] })
+}
+
+/// After the request phase (`after` hops), from the next `send` in `target` to the first
+/// `deliver` in `client`: the answer (echo reply, SYN-ACK, RST, ICMP error, datagram).
+pub fn answer_phase<'a>(
+    hops: &'a [Hop],
+    after: usize,
+    target: &str,
+    client: &str,
+) -> Result<Phase<'a>, String> {
+    let rest = &hops[after..];
+    let start = rest
+        .iter()
+        .position(|h| h.step == Step::Send && h.netns == target)
+        .ok_or(format!("{target} sent nothing back"))?;
+    let sent = parse_packet(&rest[start].packet)?
+        .ok_or_else(|| format!("send without IPv4: {}", rest[start].line()))?;
+    let end = rest[start..]
+        .iter()
+        .position(|h| h.step == Step::Deliver && h.netns == client)
+        .ok_or(format!("the answer {sent} never reached the client in {client}"))?;
+    Ok(Phase { sent, hops: &rest[start..=start + end] })
+}
+
+/// Every hop of the probe that shows an IPv4 header shows one of `allowed`.
+pub fn only_tuples(hops: &[Hop], allowed: &[Addrs]) -> Result<(), String> {
+    for h in hops {
+        if let Some(a) = parse_packet(&h.packet)?
+            && !allowed.contains(&a)
+        {
+            let list: Vec<String> = allowed.iter().map(Addrs::to_string).collect();
+            return Err(format!(
+                "a packet of this flow shows {a}, not one of [{}]:\n{}",
+                list.join(", "),
+                h.line()
+            ));
+        }
     }
-    Ok(out)
+    Ok(())
 }
 
 /// Linux `net.ipv4.ip_default_ttl`: the TTL every stack in a generated cluster sends with.
 pub const DEFAULT_TTL: u8 = 64;
 
-/// No hop of the leg changed the sent packet's addresses or ports, none is a NAT step,
+/// No hop of the phase changed the sent packet's addresses or ports, none is a NAT step,
 /// and each router it crossed took exactly one off its TTL (`forward` hops read
 /// `ttl A->B`: the first starts at the default TTL, each next one where the last ended).
-pub fn leg_unchanged(leg: &Leg<'_>) -> Result<(), String> {
+pub fn phase_unchanged(phase: &Phase<'_>) -> Result<(), String> {
     let mut ttl = DEFAULT_TTL;
-    for h in leg.hops {
+    for h in phase.hops {
         if h.step == Step::Forward {
             let (a, b) = forward_ttl(&h.detail).ok_or_else(|| format!("no `ttl A->B` in:\n{}", h.line()))?;
             if a != ttl || b != a.wrapping_sub(1) {
@@ -119,13 +157,13 @@ pub fn leg_unchanged(leg: &Leg<'_>) -> Result<(), String> {
             }
             ttl = b;
         }
-        if matches!(h.step, Step::Nat) || h.before.is_some() {
-            return Err(format!("a hop rewrote the packet sent as {}:\n{}", leg.sent, h.line()));
+        if h.before.is_some() {
+            return Err(format!("a hop rewrote the packet sent as {}:\n{}", phase.sent, h.line()));
         }
         if let Some(a) = parse_packet(&h.packet)?
-            && a != leg.sent
+            && a != phase.sent
         {
-            return Err(format!("the packet sent as {} became {a} at:\n{}", leg.sent, h.line()));
+            return Err(format!("the packet sent as {} became {a} at:\n{}", phase.sent, h.line()));
         }
     }
     Ok(())
@@ -135,16 +173,6 @@ pub fn leg_unchanged(leg: &Leg<'_>) -> Result<(), String> {
 fn forward_ttl(detail: &str) -> Option<(u8, u8)> {
     let (a, b) = detail.strip_prefix("ttl ")?.split_once("->")?;
     Some((a.parse().ok()?, b.split_whitespace().next()?.parse().ok()?))
-}
-
-/// The hop where the client's probe socket got its answer.
-pub fn client_receive<'a>(hops: &'a [Hop], client_netns: &str) -> Option<&'a Hop> {
-    hops.iter().find(|h| h.step == Step::Receive && h.netns == client_netns)
-}
-
-/// The hop where the request was handed to the responder's stack.
-pub fn delivered_in<'a>(leg: &Leg<'a>, netns: &str) -> Option<&'a Hop> {
-    leg.hops.iter().find(|h| h.step == Step::Deliver && h.netns == netns)
 }
 
 pub fn render(hops: &[Hop]) -> String {

@@ -1,9 +1,10 @@
 //! The kubelet of one node: for each pod bound to its node it creates the sandbox
 //! (network namespace with `lo` up, then CNI ADD through the bridge plugin with
 //! host-local IPAM), reports the pod IP, and starts the containers' built-in
-//! applications: every declared `containerPort` gets a listener unless the pod's
-//! annotation `kube-netsim.io/app` is `none` (real programs listen without declaring
-//! ports; the simulator needs the declaration, see docs/fidelity.md).
+//! applications (`crate::apps`): every declared `containerPort` gets a server —
+//! `http-echo` on TCP, `udp-echo` on UDP — unless the pod's annotation
+//! `kube-netsim.io/app` picks another (`tcp-echo`, `none`). Real programs listen
+//! without declaring ports; the simulator needs the declaration (docs/fidelity.md).
 
 use std::collections::BTreeSet;
 
@@ -14,13 +15,16 @@ use sim_net::packet::IpProto;
 
 use super::cni::{bridge, host_local::HostLocal};
 use super::{Action, Controller};
+use crate::apps::{self, ServerApp, ServerKind};
 use crate::cluster::pod_netns;
 use crate::model::{Pod, Protocol};
 use crate::store::{Object, PodPhase, PodStatus, Store, WatchEvent};
 
-pub const APP_ANNOTATION: &str = "kube-netsim.io/app";
+pub use crate::apps::APP_ANNOTATION;
 
 pub struct Kubelet {
+    /// The bridge plugin's config (from flannel's subnet.env, or the plain default).
+    cni: bridge::BridgeConfig,
     name: String,
     node: String,
     node_ip: std::net::Ipv4Addr,
@@ -32,8 +36,15 @@ pub struct Kubelet {
 }
 
 impl Kubelet {
-    pub fn new(node: &str, node_ip: std::net::Ipv4Addr, pod_cidr: Ipv4Net, rng: SimRng) -> Self {
+    pub fn new(
+        node: &str,
+        node_ip: std::net::Ipv4Addr,
+        pod_cidr: Ipv4Net,
+        cni: bridge::BridgeConfig,
+        rng: SimRng,
+    ) -> Self {
         Kubelet {
+            cni,
             name: format!("kubelet/{node}"),
             node: node.to_string(),
             node_ip,
@@ -64,32 +75,21 @@ impl Kubelet {
                 "cni-loopback",
                 NetOp::SetLinkUp { netns: netns.clone(), dev: "lo".into(), up: true },
             ));
-            let (ops, res) =
-                bridge::add(&self.node, &netns, addr, self.ipam.gateway(), self.bridge_exists, &mut self.rng);
+            let (ops, res) = bridge::add(
+                &self.node,
+                &netns,
+                addr,
+                self.ipam.gateway(),
+                self.bridge_exists,
+                &self.cni,
+                &mut self.rng,
+            );
             self.bridge_exists = true;
             actions.push(Action::Log(format!("CNI ADD {} -> {}, {}", pod.key(), res.host_veth, res.ip)));
             actions.extend(ops.into_iter().map(|op| Action::PluginNet("cni-bridge", op)));
             (netns, ip)
         };
-        let app = pod.annotations.get(APP_ANNOTATION).map(String::as_str).unwrap_or("default");
-        if app != "none" {
-            for c in &pod.containers {
-                for p in &c.ports {
-                    let proto = match p.protocol {
-                        Protocol::Tcp => IpProto::Tcp,
-                        Protocol::Udp => IpProto::Udp,
-                        Protocol::Sctp => continue,
-                    };
-                    let owner = format!("pod/{} container {}", pod.name, c.name);
-                    actions.push(Action::Listen {
-                        netns: netns.clone(),
-                        proto,
-                        port: p.container_port,
-                        owner,
-                    });
-                }
-            }
-        }
+        actions.extend(apps_of(pod, &netns, pod_ip));
         let status = PodStatus {
             phase: PodPhase::Running,
             pod_ip: Some(pod_ip),
@@ -124,4 +124,33 @@ impl Controller for Kubelet {
         let current = current.clone();
         self.start_pod(&current)
     }
+}
+
+/// The servers of a pod's containers, one per declared port.
+fn apps_of(pod: &Pod, netns: &str, pod_ip: std::net::Ipv4Addr) -> Vec<Action> {
+    let tcp_kind = match apps::tcp_app(pod.annotations.get(APP_ANNOTATION).map(String::as_str)) {
+        Ok(k) => k,
+        Err(e) => return vec![Action::Log(format!("{}: {e}", pod.key()))],
+    };
+    let mut out = Vec::new();
+    for c in &pod.containers {
+        for p in &c.ports {
+            let (proto, kind) = match (p.protocol, tcp_kind) {
+                (_, None) | (Protocol::Sctp, _) => continue,
+                (Protocol::Tcp, Some(k)) => (IpProto::Tcp, k),
+                (Protocol::Udp, Some(_)) => (IpProto::Udp, ServerKind::UdpEcho),
+            };
+            let app = ServerApp {
+                kind,
+                proto,
+                port: p.container_port,
+                namespace: pod.namespace.clone(),
+                pod: pod.name.clone(),
+                container: c.name.clone(),
+                pod_ip,
+            };
+            out.push(Action::StartApp { netns: netns.to_string(), app });
+        }
+    }
+    out
 }

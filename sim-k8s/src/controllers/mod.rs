@@ -5,15 +5,17 @@
 pub mod allocators;
 pub mod cni;
 pub mod endpointslice;
+pub mod endpointslices;
+pub mod flannel;
 pub mod hostgw;
 pub mod infra;
 pub mod kube_proxy;
 pub mod kubelet;
 pub mod scheduler;
+pub mod workloads;
 
 use sim_core::{SimDuration, SimTime};
 use sim_net::ops::NetOp;
-use sim_net::packet::IpProto;
 
 use crate::store::{Object, Store, WatchEvent};
 
@@ -27,8 +29,8 @@ pub enum Action {
     PluginNet(&'static str, NetOp),
     /// A write to the API server.
     Write(Object),
-    /// A process opens a listening socket in a namespace.
-    Listen { netns: String, proto: IpProto, port: u16, owner: String },
+    /// A container's built-in server starts listening in a namespace.
+    StartApp { netns: String, app: crate::apps::ServerApp },
     /// A line for the control-plane timeline.
     Log(String),
 }

@@ -8,8 +8,8 @@
 //! `manifest` and kept as k8s-openapi objects until their model types arrive.
 
 pub mod deployment;
-pub mod field;
 pub mod endpointslice;
+pub mod field;
 mod meta;
 pub mod names;
 pub mod node;

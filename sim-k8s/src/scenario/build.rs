@@ -18,6 +18,7 @@ use super::schema::{ExpectDoc, ProbeDoc, ScenarioDoc, StepDoc};
 use super::*;
 
 mod cluster;
+pub mod services;
 
 /// Loads and validates; errors are unsorted.
 pub(super) fn load(name: &str, text: &str, base_dir: &Path) -> Result<Scenario, Vec<Diagnostic>> {
@@ -168,9 +169,10 @@ impl Builder<'_> {
         cluster.clients = self.clients(doc.clients.as_deref(), &cluster);
         self.check_duplicates(&objects);
         let pods = self.pods(&objects, &cluster);
+        let workloads = self.workloads(&objects, &cluster, doc.seed.unwrap_or(0));
         let mut steps = Vec::new();
         for (i, s) in doc.steps.into_iter().enumerate() {
-            if let Some(step) = self.step(i, s, &pods, &cluster) {
+            if let Some(step) = self.step(i, s, &pods, &cluster, &workloads) {
                 steps.push(step);
             }
         }
@@ -183,6 +185,7 @@ impl Builder<'_> {
             seed: doc.seed.unwrap_or(0),
             cluster,
             pods,
+            workloads,
             objects,
             steps,
         }
@@ -248,9 +251,16 @@ impl Builder<'_> {
         out
     }
 
-    fn step(&mut self, i: usize, s: StepDoc, pods: &[Sourced<Pod>], cluster: &ClusterConfig) -> Option<Step> {
+    fn step(
+        &mut self,
+        i: usize,
+        s: StepDoc,
+        pods: &[Sourced<Pod>],
+        cluster: &ClusterConfig,
+        workloads: &services::Workloads,
+    ) -> Option<Step> {
         let path = FieldPath::root().key("steps").index(i);
-        let world = World { pods, cluster };
+        let world = World { pods, cluster, workloads };
         let Some(probe) = s.probe else {
             self.invalid(&path, "a step needs an action: probe");
             return None;
@@ -271,6 +281,10 @@ impl Builder<'_> {
         let from_path = path.key("from");
         let mut ok = self.check_exists(&from_path, &from, world);
         match &from {
+            Ref::Service { .. } => {
+                self.invalid(&from_path, "a probe starts in a pod, a node or a client, not a service");
+                ok = false;
+            }
             Ref::Ip { addr, .. } => {
                 self.invalid(
                     &from_path,
@@ -352,6 +366,16 @@ impl Builder<'_> {
                 self.invalid(path, format!("node {name:?} not found ({names})"));
                 false
             }
+            Ref::Service { namespace, name, .. }
+                if !world.workloads.services.iter().any(|s| &s.namespace == namespace && &s.name == name) =>
+            {
+                let names = list_names(
+                    world.workloads.services.iter().map(|s| short_pod(&s.namespace, &s.name)),
+                    "services",
+                );
+                self.invalid(path, format!("service {:?} not found ({names})", short_pod(namespace, name)));
+                false
+            }
             Ref::Client { name, .. } if !world.cluster.clients.iter().any(|c| &c.name == name) => {
                 let names = list_names(world.cluster.clients.iter().map(|c| c.name.clone()), "clients");
                 self.invalid(path, format!("client {name:?} not found ({names})"));
@@ -387,7 +411,22 @@ impl Builder<'_> {
         let mut candidates = world.pods.iter().map(|p| pod_name(&p.namespace, &p.name));
         let mut nodes = world.cluster.nodes.iter().map(|n| format!("node/{}", n.name));
         let mut clients = world.cluster.clients.iter().map(|c| format!("client/{}", c.name));
-        if candidates.any(|c| g.matches(&c)) || nodes.any(|c| g.matches(&c)) || clients.any(|c| g.matches(&c))
+        // Replicas of a Deployment get generated names: `<deployment>-<hash>-<5 chars>`.
+        let mut replicas = world
+            .workloads
+            .deployments
+            .iter()
+            .map(|d| pod_name(&d.value.0.namespace, &format!("{}-xxxxx", d.value.replica_set_name())));
+        let mut rs_replicas = world
+            .workloads
+            .replica_sets
+            .iter()
+            .map(|r| pod_name(&r.value.0.namespace, &format!("{}-xxxxx", r.value.0.name)));
+        if candidates.any(|c| g.matches(&c))
+            || nodes.any(|c| g.matches(&c))
+            || clients.any(|c| g.matches(&c))
+            || replicas.any(|c| g.matches(&c))
+            || rs_replicas.any(|c| g.matches(&c))
         {
             return;
         }
@@ -410,6 +449,7 @@ impl Builder<'_> {
 struct World<'a> {
     pods: &'a [Sourced<Pod>],
     cluster: &'a ClusterConfig,
+    workloads: &'a services::Workloads,
 }
 
 impl World<'_> {

@@ -29,6 +29,7 @@ use sim_core::{SimDuration, SimTime};
 
 use crate::manifest::{Location, ManifestError, ManifestErrorKind, ManifestObject, Source};
 use crate::model::Pod;
+pub use build::services::{APISERVER_PORT, Workloads, kubernetes_slice};
 pub use refs::{Glob, Ref, RefError};
 use schema::Expecting;
 
@@ -64,6 +65,9 @@ pub struct Scenario {
     pub cluster: ClusterConfig,
     /// Validated pods in manifest order (namespace defaulted).
     pub pods: Vec<Sourced<Pod>>,
+    /// Services (admitted: ClusterIPs and nodePorts allocated), Deployments,
+    /// ReplicaSets and hand-written EndpointSlices.
+    pub workloads: Workloads,
     /// Every object read from the manifests, in order (pods and nodes included), as
     /// k8s-openapi values for the controllers that need more than the model holds.
     pub objects: Vec<ManifestObject>,

@@ -33,6 +33,12 @@ pub enum Ref {
         name: String,
         port: Option<u16>,
     },
+    /// A Service's ClusterIP (`svc/NAME[:PORT]`, `svc/NAMESPACE/NAME[:PORT]`).
+    Service {
+        namespace: String,
+        name: String,
+        port: Option<u16>,
+    },
     /// A host outside the cluster (scenario key `clients`).
     Client {
         name: String,
@@ -50,6 +56,7 @@ impl Ref {
         match self {
             Ref::Pod { port, .. }
             | Ref::Node { port, .. }
+            | Ref::Service { port, .. }
             | Ref::Client { port, .. }
             | Ref::Ip { port, .. } => *port,
         }
@@ -60,6 +67,7 @@ impl Ref {
         match &mut r {
             Ref::Pod { port, .. }
             | Ref::Node { port, .. }
+            | Ref::Service { port, .. }
             | Ref::Client { port, .. }
             | Ref::Ip { port, .. } => *port = None,
         }
@@ -72,6 +80,10 @@ impl Ref {
             Ref::Pod { namespace, name, .. } => Some(pod_name(namespace, name)),
             Ref::Node { name, .. } => Some(format!("node/{name}")),
             Ref::Client { name, .. } => Some(format!("client/{name}")),
+            Ref::Service { namespace, name, .. } if namespace == DEFAULT_NAMESPACE => {
+                Some(format!("svc/{name}"))
+            }
+            Ref::Service { namespace, name, .. } => Some(format!("svc/{namespace}/{name}")),
             Ref::Ip { .. } => None,
         }
     }
@@ -103,7 +115,7 @@ pub struct RefError {
     pub problem: String,
 }
 
-const FORMS: &str = "expected pod/NAME, pod/NAMESPACE/NAME, node/NAME, client/NAME (each with an optional :PORT), an IPv4 address, IP:PORT or localhost:PORT";
+const FORMS: &str = "expected pod/NAME, pod/NAMESPACE/NAME, node/NAME, svc/NAME, client/NAME (each with an optional :PORT), an IPv4 address, IP:PORT or localhost:PORT";
 
 impl Expecting for Ref {
     const EXPECTING: &'static str =
@@ -134,6 +146,16 @@ impl FromStr for Ref {
         if let Some(name) = body.strip_prefix("node/") {
             check_name("node name", name, is_dns1123_subdomain).map_err(err)?;
             return Ok(Ref::Node { name: name.into(), port });
+        }
+        if let Some(rest) = body.strip_prefix("svc/") {
+            let (namespace, name) = match rest.split('/').collect::<Vec<_>>()[..] {
+                [name] => (DEFAULT_NAMESPACE, name),
+                [ns, name] => (ns, name),
+                _ => return Err(err("expected svc/NAME or svc/NAMESPACE/NAME".to_string())),
+            };
+            check_name("namespace", namespace, is_dns1123_label).map_err(err)?;
+            check_name("service name", name, is_dns1123_label).map_err(err)?;
+            return Ok(Ref::Service { namespace: namespace.into(), name: name.into(), port });
         }
         if let Some(name) = body.strip_prefix("client/") {
             check_name("client name", name, is_dns1123_label).map_err(err)?;

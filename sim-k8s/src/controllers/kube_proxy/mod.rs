@@ -21,6 +21,7 @@
 pub mod endpoints;
 pub mod hash;
 pub mod jumps;
+pub mod proxier;
 pub mod rules;
 
 use std::collections::BTreeMap;

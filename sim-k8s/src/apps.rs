@@ -1,0 +1,181 @@
+//! Built-in programs on the namespace's sockets, as sans-I/O state machines: each takes
+//! a socket event and returns socket commands. The kubelet starts the servers of a pod's
+//! containers; probes run the clients (`apps::client`).
+//!
+//! Servers, chosen per container by the pod annotation `kube-netsim.io/app` (default:
+//! `http-echo` on every TCP `containerPort`, `udp-echo` on every UDP one; `none` starts
+//! nothing):
+//! - `http-echo`: reads one request, answers `200 OK` with a small text body naming the
+//!   pod, its IP, the address and port it saw the client come from and the Host header,
+//!   then closes (`Connection: close`). A connection closed before a full request is
+//!   closed without an answer, as Go's net/http does.
+//! - `tcp-echo`: writes back what it reads, closes when the peer closes.
+//! - `udp-echo`: sends every datagram back to where it came from.
+
+pub mod client;
+
+use std::net::{Ipv4Addr, SocketAddrV4};
+
+use sim_net::packet::IpProto;
+use sim_net::socket::SockId;
+
+/// The annotation that picks a pod's server program.
+pub const APP_ANNOTATION: &str = "kube-netsim.io/app";
+
+/// A server program.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum ServerKind {
+    HttpEcho,
+    TcpEcho,
+    UdpEcho,
+}
+
+impl ServerKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            ServerKind::HttpEcho => "http-echo",
+            ServerKind::TcpEcho => "tcp-echo",
+            ServerKind::UdpEcho => "udp-echo",
+        }
+    }
+}
+
+/// What the annotation asks for: `Ok(None)` for `none`.
+pub fn tcp_app(annotation: Option<&str>) -> Result<Option<ServerKind>, String> {
+    match annotation {
+        None | Some("http-echo") => Ok(Some(ServerKind::HttpEcho)),
+        Some("tcp-echo") => Ok(Some(ServerKind::TcpEcho)),
+        Some("none") => Ok(None),
+        Some(other) => {
+            Err(format!("unknown {APP_ANNOTATION} {other:?}: expected http-echo, tcp-echo or none"))
+        }
+    }
+}
+
+/// One listening program, with what it knows about the pod it runs in.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServerApp {
+    pub kind: ServerKind,
+    pub proto: IpProto,
+    pub port: u16,
+    pub namespace: String,
+    pub pod: String,
+    pub container: String,
+    pub pod_ip: Ipv4Addr,
+}
+
+impl ServerApp {
+    /// "pod/web container http-echo", for traces and results.
+    pub fn label(&self) -> String {
+        format!("pod/{} container {} ({})", self.pod, self.container, self.kind.name())
+    }
+}
+
+/// What a program asks of its sockets.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SockCmd {
+    Send(SockId, Vec<u8>),
+    SendTo(SockId, SocketAddrV4, Vec<u8>),
+    Close(SockId),
+}
+
+/// One accepted connection of a server.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ServerConn {
+    pub local: Option<SocketAddrV4>,
+    pub peer: Option<SocketAddrV4>,
+    buf: Vec<u8>,
+    answered: bool,
+}
+
+impl ServerConn {
+    pub fn new(local: SocketAddrV4, peer: SocketAddrV4) -> Self {
+        ServerConn { local: Some(local), peer: Some(peer), ..Default::default() }
+    }
+}
+
+impl ServerApp {
+    /// Bytes arrived on an accepted connection.
+    pub fn on_data(&self, c: &mut ServerConn, sock: SockId, data: &[u8]) -> Vec<SockCmd> {
+        match self.kind {
+            ServerKind::TcpEcho => vec![SockCmd::Send(sock, data.to_vec())],
+            ServerKind::HttpEcho => {
+                c.buf.extend_from_slice(data);
+                if c.answered || !c.buf.windows(4).any(|w| w == b"\r\n\r\n") {
+                    return vec![];
+                }
+                c.answered = true;
+                vec![SockCmd::Send(sock, self.http_answer(c)), SockCmd::Close(sock)]
+            }
+            ServerKind::UdpEcho => vec![],
+        }
+    }
+
+    /// The peer closed its side: close ours.
+    pub fn on_peer_closed(&self, c: &ServerConn, sock: SockId) -> Vec<SockCmd> {
+        if self.kind == ServerKind::HttpEcho && c.answered {
+            return vec![]; // already closed after answering
+        }
+        vec![SockCmd::Close(sock)]
+    }
+
+    /// A datagram for `udp-echo`.
+    pub fn on_datagram(&self, sock: SockId, from: SocketAddrV4, data: &[u8]) -> Vec<SockCmd> {
+        vec![SockCmd::SendTo(sock, from, data.to_vec())]
+    }
+
+    fn http_answer(&self, c: &ServerConn) -> Vec<u8> {
+        let text = String::from_utf8_lossy(&c.buf);
+        let host = text
+            .lines()
+            .find_map(|l| l.split_once(':').filter(|(k, _)| k.eq_ignore_ascii_case("host")))
+            .map(|(_, v)| v.trim().to_string())
+            .unwrap_or_default();
+        let addr = |a: Option<SocketAddrV4>| a.map(|a| a.to_string()).unwrap_or_default();
+        let body = format!(
+            "pod: {}\nnamespace: {}\npod-ip: {}\nclient: {}\nlocal: {}\nhost: {host}\n",
+            self.pod,
+            self.namespace,
+            self.pod_ip,
+            addr(c.peer),
+            addr(c.local)
+        );
+        let mut out = format!(
+            "HTTP/1.1 200 OK\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            body.len()
+        );
+        out.push_str(&body);
+        out.into_bytes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn app() -> ServerApp {
+        ServerApp {
+            kind: ServerKind::HttpEcho,
+            proto: IpProto::Tcp,
+            port: 80,
+            namespace: "default".into(),
+            pod: "c".into(),
+            container: "web".into(),
+            pod_ip: Ipv4Addr::new(10, 244, 1, 2),
+        }
+    }
+
+    #[test]
+    fn http_echo_answers_a_complete_request_with_pod_client_and_host() {
+        let sock = SockId { ns: sim_net::netns::NsId(1), n: 1 };
+        let mut c = ServerConn::new("10.244.1.2:80".parse().unwrap(), "10.244.0.2:40000".parse().unwrap());
+        assert!(app().on_data(&mut c, sock, b"GET / HTTP/1.1\r\nHost: x").is_empty());
+        let cmds = app().on_data(&mut c, sock, b"\r\n\r\n");
+        let SockCmd::Send(_, bytes) = &cmds[0] else { panic!() };
+        let text = String::from_utf8(bytes.clone()).unwrap();
+        assert!(text.starts_with("HTTP/1.1 200 OK\r\n"), "{text}");
+        assert!(text.contains("pod: c\n") && text.contains("client: 10.244.0.2:40000\n"), "{text}");
+        assert!(text.contains("host: x\n"), "{text}");
+        assert_eq!(cmds[1], SockCmd::Close(sock));
+    }
+}

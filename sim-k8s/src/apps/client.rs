@@ -1,0 +1,161 @@
+//! The probe clients: `http` (a GET, like `curl -s http://IP:PORT/`), `tcp` (connect,
+//! send, half-close, read until the server closes, like `echo .. | nc -q`), `udp` (one
+//! datagram, wait for one back). `icmp` (ping) is the namespace's own stack, see
+//! `sim_net::path`. Each client's result comes only from what its socket saw.
+
+use std::net::SocketAddrV4;
+
+use sim_net::socket::{SockError, SockEventKind, SockId};
+use sim_net::stack::ProbeOutcome;
+
+use super::SockCmd;
+
+/// Which client a probe runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ClientKind {
+    Http,
+    Tcp,
+    Udp,
+}
+
+/// How a client finished.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClientResult {
+    pub outcome: ProbeOutcome,
+    pub detail: String,
+    /// For `http`: the status code and the body.
+    pub http: Option<(u16, String)>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Client {
+    pub kind: ClientKind,
+    pub dst: SocketAddrV4,
+    payload: Vec<u8>,
+    connected: bool,
+    received: Vec<u8>,
+    pub done: bool,
+}
+
+impl Client {
+    pub fn new(kind: ClientKind, dst: SocketAddrV4, payload: Vec<u8>) -> Self {
+        Client { kind, dst, payload, connected: false, received: vec![], done: false }
+    }
+
+    /// What to send right after the socket is opened (UDP sends at once).
+    pub fn on_open(&self, sock: SockId) -> Vec<SockCmd> {
+        match self.kind {
+            ClientKind::Udp => vec![SockCmd::Send(sock, self.payload.clone())],
+            _ => vec![],
+        }
+    }
+
+    fn request(&self) -> Vec<u8> {
+        // curl leaves out the port when it is the scheme's default.
+        let host = if self.dst.port() == 80 { self.dst.ip().to_string() } else { self.dst.to_string() };
+        format!(
+            "GET / HTTP/1.1\r\nHost: {host}\r\nUser-Agent: kube-netsim\r\nAccept: */*\r\nConnection: close\r\n\r\n"
+        )
+        .into_bytes()
+    }
+
+    /// One socket event; returns commands and, once, the result.
+    pub fn on_event(&mut self, sock: SockId, ev: &SockEventKind) -> (Vec<SockCmd>, Option<ClientResult>) {
+        if self.done {
+            return (vec![], None);
+        }
+        match ev {
+            SockEventKind::Connected => {
+                self.connected = true;
+                let cmds = match self.kind {
+                    ClientKind::Http => vec![SockCmd::Send(sock, self.request())],
+                    _ => vec![SockCmd::Send(sock, self.payload.clone()), SockCmd::Close(sock)],
+                };
+                (cmds, None)
+            }
+            SockEventKind::Data(d) => {
+                self.received.extend_from_slice(d);
+                (vec![], None)
+            }
+            SockEventKind::PeerClosed | SockEventKind::Closed => {
+                let close = if self.kind == ClientKind::Http { vec![SockCmd::Close(sock)] } else { vec![] };
+                (close, Some(self.finish()))
+            }
+            SockEventKind::Datagram { data, .. } => {
+                self.done = true;
+                let r = ClientResult {
+                    outcome: ProbeOutcome::Reached,
+                    detail: format!("received {} bytes back", data.len()),
+                    http: None,
+                };
+                (vec![SockCmd::Close(sock)], Some(r))
+            }
+            SockEventKind::Error(e) => {
+                self.done = true;
+                let close = if self.kind == ClientKind::Udp { vec![SockCmd::Close(sock)] } else { vec![] };
+                (close, Some(error_result(e)))
+            }
+            SockEventKind::Accepted { .. } => (vec![], None),
+        }
+    }
+
+    fn finish(&mut self) -> ClientResult {
+        self.done = true;
+        match self.kind {
+            ClientKind::Http => http_result(&self.received),
+            _ => ClientResult {
+                outcome: ProbeOutcome::Reached,
+                detail: format!(
+                    "connected, sent {} bytes, received {} bytes",
+                    self.payload.len(),
+                    self.received.len()
+                ),
+                http: None,
+            },
+        }
+    }
+
+    /// The probe's timeout passed without a result.
+    pub fn on_timeout(&mut self, sock: SockId) -> (Vec<SockCmd>, ClientResult) {
+        self.done = true;
+        let detail = if self.connected { "connected, no answer before the timeout" } else { "no answer" };
+        let r = ClientResult { outcome: ProbeOutcome::Timeout, detail: detail.into(), http: None };
+        (vec![SockCmd::Close(sock)], r)
+    }
+}
+
+fn error_result(e: &SockError) -> ClientResult {
+    let (outcome, detail) = match e {
+        SockError::Refused => (ProbeOutcome::Refused, "connection refused".to_string()),
+        SockError::Reset => (ProbeOutcome::Refused, "connection reset by peer".to_string()),
+        SockError::Unreachable(d) => (ProbeOutcome::Unreachable, d.clone()),
+    };
+    ClientResult { outcome, detail, http: None }
+}
+
+/// Status line and body of an HTTP/1.1 answer.
+fn http_result(bytes: &[u8]) -> ClientResult {
+    let text = String::from_utf8_lossy(bytes);
+    let Some((head, body)) = text.split_once("\r\n\r\n") else {
+        return ClientResult {
+            outcome: ProbeOutcome::Reached,
+            detail: format!(
+                "connected, but the server closed after {} bytes without an HTTP answer",
+                bytes.len()
+            ),
+            http: None,
+        };
+    };
+    let status_line = head.lines().next().unwrap_or_default();
+    let status = status_line.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    ClientResult {
+        outcome: ProbeOutcome::Reached,
+        detail: format!("{status_line}, {} bytes of body", body.len()),
+        http: Some((status, body.to_string())),
+    }
+}
+
+/// A value of a `key: value` line of an http-echo body.
+pub fn body_field<'a>(body: &'a str, key: &str) -> Option<&'a str> {
+    body.lines().find_map(|l| l.strip_prefix(key).and_then(|r| r.strip_prefix(": ")))
+}

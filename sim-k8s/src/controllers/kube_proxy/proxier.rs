@@ -1,0 +1,108 @@
+//! kube-proxy in iptables mode as a controller, one per node: on Service and
+//! EndpointSlice changes it does a full sync (`syncProxyRules`): it ensures its jump
+//! rules and writes the whole KUBE-* rule set with one `iptables-restore --noflush`.
+//! Changes that arrive together are coalesced into one sync, as the informer plus
+//! `minSyncPeriod` do. It keeps a scratch copy of what it wrote, the way the real one
+//! reads `iptables-save` at a full sync, to know which chains exist.
+
+use sim_core::{SimDuration, SimTime};
+use sim_net::netfilter::{Netfilter, TableName};
+use sim_net::ops::NetOp;
+
+use super::super::{Action, Controller};
+use super::{ProxierConfig, full_sync_payload, jumps};
+use crate::store::{Object, Store, WatchEvent};
+
+pub struct KubeProxy {
+    name: String,
+    cfg: ProxierConfig,
+    /// What this node's iptables look like as far as kube-proxy wrote them.
+    scratch: Netfilter,
+    started: bool,
+}
+
+impl KubeProxy {
+    /// kube-proxy starts on a node where the kubelet has written its own rules.
+    pub fn new(cfg: ProxierConfig) -> Self {
+        let mut scratch = Netfilter::new();
+        let _ = scratch.restore(&jumps::kubelet_payload(&Netfilter::new()), true);
+        KubeProxy { name: format!("kube-proxy/{}", cfg.node_name), cfg, scratch, started: false }
+    }
+
+    fn restore(&mut self, input: String) -> Action {
+        // The scratch copy mirrors the node; a payload the engine refuses would be a bug in
+        // the generator, and the real restore on the node reports it too.
+        let _ = self.scratch.restore(&input, true);
+        Action::Net(NetOp::IptablesRestore { netns: self.cfg.node_name.clone(), input, noflush: true })
+    }
+
+    fn sync(&mut self, store: &Store) -> Vec<Action> {
+        let mut actions = Vec::new();
+        if !self.started {
+            self.started = true;
+            if self.cfg.localhost_nodeports {
+                actions.push(Action::Net(NetOp::Sysctl {
+                    netns: self.cfg.node_name.clone(),
+                    key: "net.ipv4.conf.all.route_localnet".into(),
+                    value: "1".into(),
+                }));
+            }
+        }
+        let services: Vec<_> = store.services().cloned().collect();
+        let slices: Vec<_> = store.endpoint_slices().cloned().collect();
+        let jumps = jumps::kube_proxy_jumps_payload(&self.scratch);
+        if !jumps.is_empty() {
+            actions.push(self.restore(jumps));
+        }
+        let chains: Vec<String> = self
+            .scratch
+            .table(TableName::Nat)
+            .map(|t| t.chains.keys().cloned().collect())
+            .unwrap_or_default();
+        let payload = full_sync_payload(&self.cfg, &services, &slices, &chains);
+        let rules = payload.lines().filter(|l| l.starts_with("-A ")).count();
+        let ports: usize = services.iter().map(|s| s.ports.len()).sum();
+        actions.push(Action::Log(format!(
+            "sync: {} services ({ports} ports), iptables-restore {rules} rules",
+            services.len()
+        )));
+        actions.push(self.restore(payload));
+        actions
+    }
+}
+
+impl Controller for KubeProxy {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    /// Informer delivery plus the sync itself.
+    fn latency(&self) -> SimDuration {
+        SimDuration::from_millis(100)
+    }
+    fn handle_watch(&mut self, _now: SimTime, store: &Store, ev: &WatchEvent) -> Vec<Action> {
+        if !matches!(ev.object, Object::Service(_) | Object::EndpointSlice(_)) {
+            return vec![];
+        }
+        // Coalesce: a later Service/EndpointSlice change will trigger its own sync.
+        let later = store
+            .log
+            .iter()
+            .rev()
+            .take_while(|e| e.resource_version > ev.resource_version)
+            .any(|e| matches!(e.object, Object::Service(_) | Object::EndpointSlice(_)));
+        if later {
+            return vec![];
+        }
+        self.sync(store)
+    }
+}
+
+/// The kubelet's own iptables rules on a node (KUBE-FIREWALL, KUBE-KUBELET-CANARY,
+/// KUBE-IPTABLES-HINT), written once at startup.
+pub fn kubelet_rules(node: &str) -> NetOp {
+    NetOp::IptablesRestore {
+        netns: node.to_string(),
+        input: jumps::kubelet_payload(&Netfilter::new()),
+        noflush: true,
+    }
+}

@@ -1,0 +1,73 @@
+//! The deployment and replicaset controllers (kube-controller-manager): a Deployment
+//! gets a ReplicaSet `<deployment>-<pod-template-hash>`, and a ReplicaSet gets
+//! `replicas` pods `<replicaset>-<5 random chars>` from its template, labelled with
+//! `pod-template-hash`; the scheduler places them. Scaling, rollouts and pod
+//! replacement are not modelled yet.
+
+use sim_core::{SimDuration, SimRng, SimTime};
+
+use super::{Action, Controller};
+use crate::model::deployment::{ReplicaSet, Workload};
+use crate::store::{Object, PodPhase, PodStatus, Store, WatchEvent, WatchKind};
+
+pub struct WorkloadController {
+    rng: SimRng,
+}
+
+impl WorkloadController {
+    pub fn new(rng: SimRng) -> Self {
+        WorkloadController { rng }
+    }
+
+    fn pods_for(&mut self, rs: &ReplicaSet, hash: Option<&str>) -> Vec<Action> {
+        let w = &rs.0;
+        let mut actions =
+            vec![Action::Log(format!("replicaset {}/{}: create {} pods", w.namespace, w.name, w.replicas))];
+        for _ in 0..w.replicas {
+            let mut pod = w.template.clone();
+            pod.name = rs.pod_name(&mut self.rng);
+            pod.namespace = w.namespace.clone();
+            if let Some(h) = hash {
+                pod.labels.insert("pod-template-hash".into(), h.to_string());
+            }
+            let status = PodStatus { phase: PodPhase::Pending, pod_ip: None, host_ip: None, netns: None };
+            actions.push(Action::Write(Object::Pod(pod, status)));
+        }
+        actions
+    }
+}
+
+impl Controller for WorkloadController {
+    fn name(&self) -> &str {
+        "replicaset-controller"
+    }
+    fn latency(&self) -> SimDuration {
+        SimDuration::from_millis(5)
+    }
+    fn handle_watch(&mut self, _now: SimTime, _store: &Store, ev: &WatchEvent) -> Vec<Action> {
+        if ev.kind != WatchKind::Added {
+            return vec![];
+        }
+        match &ev.object {
+            Object::Deployment(d) => {
+                let name = d.replica_set_name();
+                let hash = name.rsplit('-').next().unwrap_or_default().to_string();
+                let mut template = d.0.template.clone();
+                template.labels.insert("pod-template-hash".into(), hash);
+                let rs = ReplicaSet(Workload { name: name.clone(), template, ..d.0.clone() });
+                vec![
+                    Action::Log(format!(
+                        "deployment {}/{}: create replicaset {name}",
+                        d.0.namespace, d.0.name
+                    )),
+                    Action::Write(Object::ReplicaSet(rs)),
+                ]
+            }
+            Object::ReplicaSet(rs) => {
+                let hash = rs.0.template.labels.get("pod-template-hash").cloned();
+                self.pods_for(rs, hash.as_deref())
+            }
+            _ => vec![],
+        }
+    }
+}

@@ -1,0 +1,180 @@
+//! The processes of the simulated cluster: the servers the kubelet starts and the probe
+//! clients, wired to the network's sockets. Each socket event goes to the program that
+//! owns the socket; what it answers is done at the same simulated instant, as a process
+//! woken by the kernel would.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddrV4;
+
+use sim_core::{EventQueue, SimTime};
+use sim_net::netns::NsId;
+use sim_net::packet::IpProto;
+use sim_net::socket::{SockEvent, SockEventKind, SockId};
+
+use super::{Event, KubeWorld, ListenerRecord};
+use crate::apps::client::{Client, ClientKind, ClientResult, body_field};
+use crate::apps::{ServerApp, ServerConn, SockCmd};
+use crate::run::pod_label;
+
+/// Who owns each socket.
+#[derive(Default)]
+pub struct AppHost {
+    servers: BTreeMap<(NsId, IpProto, u16), ServerApp>,
+    conns: BTreeMap<SockId, Conn>,
+    /// Probe index → its client socket.
+    clients: BTreeMap<usize, SockId>,
+}
+
+enum Conn {
+    Server { key: (NsId, IpProto, u16), state: ServerConn },
+    Client { probe: usize, client: Client },
+}
+
+impl KubeWorld {
+    /// A container's server starts: `socket; bind; listen` in its pod's namespace.
+    pub(super) fn start_app(&mut self, component: &str, netns: String, app: ServerApp, now: SimTime) {
+        let label = app.label();
+        match self.net.listen(&netns, app.proto, app.port, &label, now) {
+            Ok(()) => {
+                let ns = self.net.id(&netns).expect("listen found it");
+                self.apps.servers.insert((ns, app.proto, app.port), app.clone());
+                let after_op = self.commands.len();
+                self.listeners.push(ListenerRecord { netns, proto: app.proto, port: app.port, after_op });
+            }
+            Err(e) => self.log(now, component, format!("{label}: listen {}/{}: {e}", app.proto, app.port)),
+        }
+    }
+
+    /// Opens a probe's client socket (tcp, udp, http).
+    pub(super) fn start_client(
+        &mut self,
+        idx: usize,
+        netns: &str,
+        dst: SocketAddrV4,
+        kind: ClientKind,
+        now: SimTime,
+    ) {
+        let tag = self.probes[idx].tag;
+        let proto = if kind == ClientKind::Udp { IpProto::Udp } else { IpProto::Tcp };
+        match self.net.connect(netns, proto, dst, tag, now) {
+            Ok(sock) => {
+                let client = Client::new(kind, dst, b"kube-netsim probe\n".to_vec());
+                let cmds = client.on_open(sock);
+                self.apps.conns.insert(sock, Conn::Client { probe: idx, client });
+                self.apps.clients.insert(idx, sock);
+                self.run_cmds(cmds, now);
+            }
+            Err(e) => {
+                let r = ClientResult {
+                    outcome: sim_net::stack::ProbeOutcome::Unreachable,
+                    detail: e.to_string(),
+                    http: None,
+                };
+                self.record_result(idx, r, now);
+            }
+        }
+    }
+
+    /// The probe's timeout: a client still waiting gives up.
+    pub(super) fn probe_timeout(&mut self, idx: usize, now: SimTime, q: &mut EventQueue<Event>) {
+        let Some(sock) = self.apps.clients.get(&idx).copied() else { return };
+        let Some(Conn::Client { client, .. }) = self.apps.conns.get_mut(&sock) else { return };
+        if client.done {
+            return;
+        }
+        let (cmds, r) = client.on_timeout(sock);
+        self.record_result(idx, r, now);
+        self.run_cmds(cmds, now);
+        self.pump(q);
+    }
+
+    /// Hands every pending socket event to its program until none is left.
+    pub(super) fn pump_sockets(&mut self) {
+        for _ in 0..10_000 {
+            let events = self.net.poll_sock_events();
+            if events.is_empty() {
+                return;
+            }
+            for ev in events {
+                self.on_sock_event(ev);
+            }
+        }
+        panic!("applications keep producing socket events at one instant: a program loops");
+    }
+
+    fn on_sock_event(&mut self, ev: SockEvent) {
+        let now = ev.time;
+        if let SockEventKind::Accepted { port, local, peer } = &ev.kind {
+            let key = (ev.sock.ns, IpProto::Tcp, *port);
+            if self.apps.servers.contains_key(&key) {
+                let state = ServerConn::new(*local, *peer);
+                self.apps.conns.insert(ev.sock, Conn::Server { key, state });
+            }
+            return;
+        }
+        if let SockEventKind::Datagram { from, data, local } = &ev.kind
+            && let Some(app) = self.apps.servers.get(&(ev.sock.ns, IpProto::Udp, local.port()))
+            && !self.apps.conns.contains_key(&ev.sock)
+        {
+            let cmds = app.on_datagram(ev.sock, *from, data);
+            return self.run_cmds(cmds, now);
+        }
+        let cmds = match self.apps.conns.get_mut(&ev.sock) {
+            Some(Conn::Server { key, state }) => {
+                let app = &self.apps.servers[key];
+                match &ev.kind {
+                    SockEventKind::Data(d) => app.on_data(state, ev.sock, d),
+                    SockEventKind::PeerClosed => app.on_peer_closed(state, ev.sock),
+                    _ => vec![],
+                }
+            }
+            Some(Conn::Client { probe, client }) => {
+                let (cmds, result) = client.on_event(ev.sock, &ev.kind);
+                let probe = *probe;
+                if let Some(r) = result {
+                    self.record_result(probe, r, now);
+                }
+                cmds
+            }
+            None => vec![],
+        };
+        if matches!(ev.kind, SockEventKind::Closed | SockEventKind::Error(_))
+            && matches!(self.apps.conns.get(&ev.sock), Some(Conn::Server { .. }))
+        {
+            self.apps.conns.remove(&ev.sock);
+        }
+        self.run_cmds(cmds, now);
+    }
+
+    fn run_cmds(&mut self, cmds: Vec<SockCmd>, now: SimTime) {
+        for c in cmds {
+            // A socket that is already gone (reset by the peer) just drops the call.
+            let _ = match c {
+                SockCmd::Send(s, data) => self.net.send(s, &data, now).map(|_| ()),
+                SockCmd::SendTo(s, to, data) => self.net.send_to(s, to, &data, now),
+                SockCmd::Close(s) => self.net.close(s, now),
+            };
+        }
+    }
+
+    /// A client's result becomes the probe's outcome; for http the answering pod and
+    /// the client address it saw are read from the answer.
+    fn record_result(&mut self, idx: usize, r: ClientResult, now: SimTime) {
+        let rec = &mut self.probes[idx];
+        if rec.outcome.is_some() {
+            return;
+        }
+        rec.outcome = Some(r.outcome);
+        rec.detail = r.detail;
+        rec.finished = Some(now);
+        if let Some((_, body)) = r.http {
+            if let (Some(pod), Some(ns)) = (body_field(&body, "pod"), body_field(&body, "namespace")) {
+                rec.responder = Some(pod_label(ns, pod));
+            }
+            if let Some(c) = body_field(&body, "client").and_then(|c| c.parse::<SocketAddrV4>().ok()) {
+                rec.seen_src = Some(*c.ip());
+            }
+            rec.answer = Some(body);
+        }
+    }
+}
