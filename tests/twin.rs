@@ -190,7 +190,7 @@ fn sim_probe(h: &mut Harness, p: &TwinProbe) -> SimProbeResult {
         SocketEventKind::Answered { responder, .. } => Some(h.net.ns(*responder).name.clone()),
         _ => None,
     });
-    SimProbeResult { outcome, responder, seen_src, detail }
+    SimProbeResult { outcome, responder, seen_src, detail, possible_responders: vec![] }
 }
 
 fn differing(report: &twin::TwinReport) -> Vec<String> {

@@ -170,7 +170,7 @@ fn a_bad_reference_lists_the_forms() {
     let text = with_steps("- {at: 1s, probe: {from: a, to: pod/b, proto: icmp}}\n");
     assert_eq!(
         error(&text),
-        "s.yaml:5:26: steps[0].probe.from: invalid reference \"a\": expected pod/NAME, pod/NAMESPACE/NAME, node/NAME, client/NAME (each with an optional :PORT), an IPv4 address, IP:PORT or localhost:PORT (did you mean pod/a?)"
+        "s.yaml:5:26: steps[0].probe.from: invalid reference \"a\": expected pod/NAME, pod/NAMESPACE/NAME, node/NAME, svc/NAME, client/NAME (each with an optional :PORT), an IPv4 address, IP:PORT or localhost:PORT (did you mean pod/a?)"
     );
 }
 

@@ -99,6 +99,10 @@ pub struct SimProbeResult {
     /// Source address the responder saw (after NAT).
     pub seen_src: Option<Ipv4Addr>,
     pub detail: String,
+    /// Namespaces that may answer when the probe goes to a Service with several
+    /// endpoints: kube-proxy's `-m statistic` choice is random, so the kernel may pick
+    /// another one. Empty when the responder is determined.
+    pub possible_responders: Vec<String>,
 }
 
 /// Everything the twin needs from a simulation run.

@@ -12,6 +12,7 @@
 //!   in flight are replayed after it has finished;
 //! - state: `sim_net::show::render` of every namespace at the end of the run.
 
+use std::net::Ipv4Addr;
 use std::path::Path;
 use std::time::Duration;
 
@@ -94,10 +95,36 @@ pub fn input_from(report: &RunReport) -> ScenarioInput {
             responder: p.responder.as_deref().map(|r| responder_netns(w, &input.ops, r)),
             seen_src: p.seen_src,
             detail: p.detail.clone(),
+            possible_responders: service_endpoints(w, &p.plan),
         });
     }
     input.end = end;
     input
+}
+
+/// The namespaces of the ready endpoints of the Service a probe goes to (by ClusterIP
+/// or by nodePort), when there is more than one.
+fn service_endpoints(w: &KubeWorld, plan: &sim_k8s::world::ProbePlan) -> Vec<String> {
+    use sim_k8s::world::Target;
+    let svc = w.store.services().find(|s| match &plan.to {
+        Target::Service { namespace, name } => &s.namespace == namespace && &s.name == name,
+        Target::Node(_) | Target::Ip(_) => s.ports.iter().any(|p| p.node_port == Some(plan.port)),
+        _ => false,
+    });
+    let Some(svc) = svc else { return vec![] };
+    let ips: Vec<Ipv4Addr> = w
+        .store
+        .endpoint_slices()
+        .filter(|e| e.namespace == svc.namespace && e.service_name() == Some(svc.name.as_str()))
+        .flat_map(|e| e.endpoints.iter().filter(|ep| ep.conditions.is_ready()).map(|ep| ep.address))
+        .collect();
+    let netns: Vec<String> = w
+        .store
+        .pods()
+        .filter(|(_, st)| st.pod_ip.is_some_and(|ip| ips.contains(&ip)))
+        .filter_map(|(_, st)| st.netns.clone())
+        .collect();
+    if netns.len() > 1 { netns } else { vec![] }
 }
 
 /// `pod/NAME`, `node/NAME`, `router` → the namespace the world gave that owner.

@@ -245,7 +245,9 @@ impl Case {
         match self.target(e) {
             Target::Pod { namespace, name } => Origin::Pod { namespace, name },
             Target::Node(n) => Origin::Node(n),
-            Target::Ip(_) | Target::Client(_) | Target::Service { .. } => unreachable!("ends are pods or nodes"),
+            Target::Ip(_) | Target::Client(_) | Target::Service { .. } => {
+                unreachable!("ends are pods or nodes")
+            }
         }
     }
 
