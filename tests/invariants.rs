@@ -142,14 +142,11 @@ fn counterexamples_print_as_scenarios_that_load_back() {
     });
 }
 
-/// Known simulator bug, kept out of the generated cases by
-/// `cluster::AVOID_NETNS_NAME_COLLISIONS`: pod `c` in namespace `a` and pod `a-c` in
-/// `default` both get the network namespace `pod-a-c` (sim-k8s `cluster::pod_netns`), so
-/// the second pod's sandbox is the first one's. On Linux each pod has its own netns
-/// (`cni-<uuid>`). Remove `#[ignore]` once netns names are unique.
+/// Regression: pod `c` in namespace `a` and pod `a-c` in `default` once both got the
+/// network namespace `pod-a-c` (sim-k8s `cluster::pod_netns`), so the second pod's
+/// sandbox was the first one's. On Linux each pod has its own netns (`cni-<uuid>`).
 #[test]
-#[ignore = "known bug: sim-k8s cluster::pod_netns names collide (a/c and default/a-c)"]
-fn known_bug_pods_whose_netns_names_collide_are_still_isolated() {
+fn pods_whose_names_could_collide_get_their_own_namespaces() {
     use common_invariants::cluster::{GenCluster, GenContainer, GenPod};
     use common_invariants::probes::{End, PlannedProbe};
     use sim_k8s::model::Protocol;
@@ -160,7 +157,7 @@ fn known_bug_pods_whose_netns_names_collide_are_still_isolated() {
         namespace: namespace.into(),
         name: name.into(),
         labels: Default::default(),
-        pinned: false,
+        pinned: true,
         containers: vec![GenContainer { name: "web".into(), ports: vec![(80, Protocol::Tcp)] }],
     };
     let probe = |kind, from, to| PlannedProbe {

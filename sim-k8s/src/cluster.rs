@@ -9,13 +9,13 @@ pub fn node<'a>(c: &'a ClusterConfig, name: &str) -> Option<&'a ClusterNode> {
 }
 
 /// Name of the network namespace of a pod: `pod-NAME` in the default namespace,
-/// `pod-NS-NAME` elsewhere (a pod's netns in a real node is `cni-<uuid>`; readable names
+/// `pod-NS_NAME` elsewhere (`_` cannot appear in a namespace or pod name, so two pods never share a name) (a pod's netns in a real node is `cni-<uuid>`; readable names
 /// make traces easier to follow).
 pub fn pod_netns(namespace: &str, name: &str) -> String {
     if namespace == crate::model::DEFAULT_NAMESPACE {
         format!("pod-{name}")
     } else {
-        format!("pod-{namespace}-{name}")
+        format!("pod-{namespace}_{name}")
     }
 }
 

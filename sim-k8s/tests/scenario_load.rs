@@ -45,7 +45,11 @@ fn the_pod_to_pod_example_loads_with_files_and_inline_manifests() {
 fn an_empty_cluster_section_gets_every_default() {
     let s = load("name: x\n");
     let c = &s.cluster;
-    assert_eq!(c.network, NetworkBackend::FlannelVxlan, "flannel's default backend, as kube-flannel.yml ships it");
+    assert_eq!(
+        c.network,
+        NetworkBackend::FlannelVxlan,
+        "flannel's default backend, as kube-flannel.yml ships it"
+    );
     assert_eq!(c.clients.len(), 1, "one default client");
     assert_eq!(c.clients[0].ip, Ipv4Addr::new(203, 0, 113, 10));
     assert_eq!(c.node_network.to_string(), "192.168.1.0/24");

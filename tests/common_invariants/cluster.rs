@@ -206,7 +206,7 @@ fn gen_pod() -> impl Strategy<Value = GenPod> {
 /// namespace `a` and pod `a-c` in `default` get the same one; see
 /// `known_bug_pods_whose_netns_names_collide_are_still_isolated` in invariants.rs).
 /// Set it to false once netns names are unique.
-pub const AVOID_NETNS_NAME_COLLISIONS: bool = true;
+pub const AVOID_NETNS_NAME_COLLISIONS: bool = false;
 
 /// Pod names are unique per namespace (and, see above, per netns name): a repeated name
 /// gets the pod's position appended.
