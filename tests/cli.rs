@@ -196,3 +196,34 @@ fn iptables_check_of_a_non_dump_exits_2_with_a_position() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("pod-to-pod.yaml:1:1:"), "{err}");
 }
+
+#[test]
+fn show_svc_is_like_kubectl_get_svc_with_the_allocated_node_port() {
+    let out = bin().args(["show"]).arg(root().join("scenarios/nodeport.yaml")).arg("svc").output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(text.starts_with("NAMESPACE   NAME         TYPE        CLUSTER-IP"), "{text}");
+    assert!(text.contains("kubernetes   ClusterIP   10.96.0.1 "), "{text}");
+    assert!(text.contains("NodePort") && text.contains("80:30080/TCP   app=web"), "{text}");
+}
+
+#[test]
+fn show_iptables_prints_the_rules_kube_proxy_and_flannel_wrote() {
+    let out = bin()
+        .args(["show"])
+        .arg(root().join("scenarios/nodeport.yaml"))
+        .args(["iptables", "--node", "node-2"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains(
+            "-A KUBE-NODEPORTS -p tcp -m comment --comment \"default/web\" -m tcp --dport 30080 -j KUBE-EXT-"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("-A POSTROUTING -m comment --comment \"flanneld masq\" -j FLANNEL-POSTRTG"),
+        "{text}"
+    );
+}

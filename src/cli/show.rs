@@ -33,6 +33,10 @@ pub enum What {
     Pods,
     /// Every dataplane command, grouped by the component that issued it.
     Commands,
+    /// `kubectl get svc -o wide`.
+    Svc,
+    /// `kubectl get endpointslices`.
+    Endpointslices,
 }
 
 #[derive(clap::Args)]
@@ -118,6 +122,8 @@ pub fn run(a: ShowArgs) -> u8 {
         What::Nodes => print!("{}", nodes(&report)),
         What::Pods => print!("{}", pods(&report)),
         What::Commands => print!("{}", commands(&report)),
+        What::Svc => print!("{}", services(&report)),
+        What::Endpointslices => print!("{}", endpoint_slices(&report)),
         _ => unreachable!("renderable views were handled above"),
     }
     EXIT_OK
@@ -199,4 +205,64 @@ fn commands(r: &run::RunReport) -> String {
         out.push('\n');
     }
     out
+}
+
+/// `kubectl get svc -o wide`: NAME TYPE CLUSTER-IP EXTERNAL-IP PORT(S) SELECTOR.
+fn services(r: &run::RunReport) -> String {
+    use sim_k8s::model::service::{ClusterIp, ServiceType};
+    let mut rows = vec![
+        ["NAMESPACE", "NAME", "TYPE", "CLUSTER-IP", "EXTERNAL-IP", "PORT(S)", "SELECTOR"]
+            .map(String::from)
+            .to_vec(),
+    ];
+    for s in r.world.store.services() {
+        let cluster_ip = match s.cluster_ip {
+            ClusterIp::Ip(ip) => ip.to_string(),
+            ClusterIp::Headless => "None".into(),
+            ClusterIp::Unset => "<none>".into(),
+        };
+        let external = match (s.type_, s.load_balancer_ingress.first(), s.external_ips.is_empty()) {
+            (ServiceType::LoadBalancer, Some(i), _) => i.ip.to_string(),
+            (ServiceType::LoadBalancer, None, _) => "<pending>".into(),
+            (_, _, false) => s.external_ips.iter().map(|i| i.to_string()).collect::<Vec<_>>().join(","),
+            _ => "<none>".into(),
+        };
+        let ports: Vec<String> = s
+            .ports
+            .iter()
+            .map(|p| match p.node_port {
+                Some(np) => format!("{}:{np}/{}", p.port, p.protocol.as_str()),
+                None => format!("{}/{}", p.port, p.protocol.as_str()),
+            })
+            .collect();
+        let selector = s
+            .selector
+            .as_ref()
+            .map(|m| m.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(","))
+            .unwrap_or_else(|| "<none>".into());
+        rows.push(vec![
+            s.namespace.clone(),
+            s.name.clone(),
+            s.type_.as_str().to_string(),
+            cluster_ip,
+            external,
+            ports.join(","),
+            selector,
+        ]);
+    }
+    table(rows)
+}
+
+/// `kubectl get endpointslices`: NAME ADDRESSTYPE PORTS ENDPOINTS.
+fn endpoint_slices(r: &run::RunReport) -> String {
+    let mut rows =
+        vec![["NAMESPACE", "NAME", "ADDRESSTYPE", "PORTS", "ENDPOINTS"].map(String::from).to_vec()];
+    for s in r.world.store.endpoint_slices() {
+        let ports: Vec<String> = s.ports.iter().filter_map(|p| p.port.map(|n| n.to_string())).collect();
+        let eps: Vec<String> = s.endpoints.iter().map(|e| e.address.to_string()).collect();
+        let ports = if ports.is_empty() { "<unset>".to_string() } else { ports.join(",") };
+        let eps = if eps.is_empty() { "<unset>".to_string() } else { eps.join(",") };
+        rows.push(vec![s.namespace.clone(), s.name.clone(), "IPv4".into(), ports, eps]);
+    }
+    table(rows)
 }
