@@ -5,7 +5,7 @@ use sim_net::packet::IpProto;
 
 use crate::run::{Expect, ExpectedResult, RunInput, StepPlan};
 use crate::scenario::{self, ProbeProto, Ref, Scenario, StepAction};
-use crate::world::{Origin, ProbePlan, Target};
+use crate::world::{Origin, ProbePlan, Target, WorldAction};
 
 fn target(r: &Ref) -> Target {
     match r {
@@ -61,8 +61,33 @@ fn expect(e: &scenario::Expect) -> Expect {
 /// are pods or nodes.
 pub fn plan(s: &Scenario, trace: bool) -> RunInput {
     let mut steps = Vec::new();
+    let mut actions = Vec::new();
     for step in &s.steps {
-        let StepAction::Probe(p) = &step.action;
+        let p = match &step.action {
+            StepAction::Probe(p) => p,
+            StepAction::DeletePod { namespace, name } => {
+                actions.push((
+                    step.at,
+                    WorldAction::DeletePod { namespace: namespace.clone(), name: name.clone() },
+                ));
+                continue;
+            }
+            StepAction::SetReady { namespace, name, ready } => {
+                let a =
+                    WorldAction::SetReady { namespace: namespace.clone(), name: name.clone(), ready: *ready };
+                actions.push((step.at, a));
+                continue;
+            }
+            StepAction::Scale { namespace, name, replicas } => {
+                let a = WorldAction::Scale {
+                    namespace: namespace.clone(),
+                    name: name.clone(),
+                    replicas: *replicas,
+                };
+                actions.push((step.at, a));
+                continue;
+            }
+        };
         let Some(from) = origin(&p.from) else { continue };
         let mut label = format!("{} -> {} ({})", p.from, p.to, p.proto.as_str());
         if let Some(c) = &p.container {
@@ -86,6 +111,7 @@ pub fn plan(s: &Scenario, trace: bool) -> RunInput {
         cluster: s.cluster.clone(),
         pods: s.pods.iter().map(|p| p.value.clone()).collect(),
         objects: objects(s),
+        actions,
         steps,
         trace,
     }

@@ -66,6 +66,8 @@ pub struct RunInput {
     /// Services, Deployments, ReplicaSets and EndpointSlices to create at t = 0.
     pub objects: Vec<crate::store::Object>,
     pub steps: Vec<StepPlan>,
+    /// Timeline actions other than probes (delete, setReady, scale), with their times.
+    pub actions: Vec<(SimTime, crate::world::WorldAction)>,
     pub trace: bool,
 }
 
@@ -119,7 +121,17 @@ pub fn run(input: RunInput) -> RunReport {
     for s in &input.steps {
         world.add_probe(s.probe.clone(), &mut q);
     }
-    let horizon = input.steps.iter().map(|s| s.probe.at + s.probe.timeout).max().unwrap_or(SimTime::ZERO);
+    for (at, a) in &input.actions {
+        world.add_action(*at, a.clone(), &mut q);
+    }
+    let last_action = input.actions.iter().map(|(t, _)| *t).max().unwrap_or(SimTime::ZERO);
+    let horizon = input
+        .steps
+        .iter()
+        .map(|s| s.probe.at + s.probe.timeout)
+        .max()
+        .unwrap_or(SimTime::ZERO)
+        .max(last_action);
     let until = horizon + SimDuration::from_secs(1);
     let (world, stop) = world.run(q, Limits { until, max_events: EVENT_BUDGET });
     let mut steps = Vec::new();

@@ -32,6 +32,23 @@ pub struct PodStatus {
     pub host_ip: Option<Ipv4Addr>,
     /// Network namespace that holds the pod (its own, or the node's for hostNetwork).
     pub netns: Option<String>,
+    /// The Ready condition (readiness probes; set by `setReady` steps).
+    pub ready: bool,
+    /// `metadata.deletionTimestamp` is set: the pod is shutting down.
+    pub terminating: bool,
+}
+
+impl PodStatus {
+    pub fn pending() -> Self {
+        PodStatus {
+            phase: PodPhase::Pending,
+            pod_ip: None,
+            host_ip: None,
+            netns: None,
+            ready: false,
+            terminating: false,
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -114,6 +131,15 @@ impl Store {
         self.log.len() - 1
     }
 
+    /// Removes an object and appends the Deleted watch event (with its last state).
+    pub fn delete(&mut self, key: &ObjKey, now: SimTime) -> Option<usize> {
+        let (_, obj) = self.objects.remove(key)?;
+        self.resource_version += 1;
+        let rv = self.resource_version;
+        self.log.push(WatchEvent { kind: WatchKind::Deleted, resource_version: rv, time: now, object: obj });
+        Some(self.log.len() - 1)
+    }
+
     pub fn get(&self, key: &ObjKey) -> Option<&Object> {
         self.objects.get(key).map(|(_, o)| o)
     }
@@ -160,5 +186,19 @@ impl Store {
     /// The highest resourceVersion handed out so far.
     pub fn resource_version(&self) -> u64 {
         self.resource_version
+    }
+
+    pub fn deployments(&self) -> impl Iterator<Item = &Deployment> {
+        self.objects.values().filter_map(|(_, o)| match o {
+            Object::Deployment(d) => Some(d),
+            _ => None,
+        })
+    }
+
+    pub fn replica_sets(&self) -> impl Iterator<Item = &ReplicaSet> {
+        self.objects.values().filter_map(|(_, o)| match o {
+            Object::ReplicaSet(r) => Some(r),
+            _ => None,
+        })
     }
 }

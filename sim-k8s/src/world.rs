@@ -106,6 +106,14 @@ pub struct TimelineEntry {
     pub text: String,
 }
 
+/// Something the timeline does to the cluster (besides probes).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum WorldAction {
+    DeletePod { namespace: String, name: String },
+    SetReady { namespace: String, name: String, ready: bool },
+    Scale { namespace: String, name: String, replicas: u32 },
+}
+
 pub enum Event {
     Net(NetEvent),
     /// Deliver watch event `watch` (index in the store log) to controller `controller`.
@@ -114,12 +122,16 @@ pub enum Event {
         watch: usize,
     },
     Probe(usize),
+    /// A timeline action (index into `actions`).
+    Action(usize),
     /// A probe's timeout (socket clients).
     ProbeTimeout(usize),
 }
 
 pub struct KubeWorld {
     pub cluster: ClusterConfig,
+    /// Timeline actions, by index.
+    pub actions: Vec<WorldAction>,
     pub net: Network,
     pub store: Store,
     controllers: Vec<Box<dyn Controller>>,
@@ -164,6 +176,7 @@ impl KubeWorld {
         }
         let mut w = KubeWorld {
             cluster,
+            actions: vec![],
             net,
             store: Store::default(),
             controllers,
@@ -211,7 +224,7 @@ impl KubeWorld {
 
     /// Submits a pod as `kubectl apply` would.
     pub fn create_pod(&mut self, pod: Pod, now: SimTime, q: &mut EventQueue<Event>) {
-        let status = PodStatus { phase: PodPhase::Pending, pod_ip: None, host_ip: None, netns: None };
+        let status = PodStatus::pending();
         self.write(Object::Pod(pod, status), now, q);
     }
 
@@ -243,8 +256,76 @@ impl KubeWorld {
 
     fn write(&mut self, obj: Object, now: SimTime, q: &mut EventQueue<Event>) {
         let idx = self.store.put(obj, now);
+        self.notify(idx, now, q);
+    }
+
+    fn delete(&mut self, obj: &Object, now: SimTime, q: &mut EventQueue<Event>) {
+        if let Some(idx) = self.store.delete(&obj.key(), now) {
+            self.notify(idx, now, q);
+        }
+    }
+
+    /// Every controller sees watch event `idx` after its own latency.
+    fn notify(&mut self, idx: usize, now: SimTime, q: &mut EventQueue<Event>) {
         for (c, ctl) in self.controllers.iter().enumerate() {
             q.push(now + ctl.latency(), Event::Deliver { controller: c, watch: idx });
+        }
+    }
+
+    /// Schedules a timeline action (delete, setReady, scale).
+    pub fn add_action(&mut self, at: SimTime, action: WorldAction, q: &mut EventQueue<Event>) {
+        self.actions.push(action);
+        q.push(at, Event::Action(self.actions.len() - 1));
+    }
+
+    fn run_timeline_action(&mut self, idx: usize, now: SimTime, q: &mut EventQueue<Event>) {
+        let action = self.actions[idx].clone();
+        match action {
+            WorldAction::DeletePod { namespace, name } => {
+                let Some((pod, st)) = self.store.pod(&namespace, &name).map(|(p, s)| (p.clone(), s.clone()))
+                else {
+                    return self.log(now, "kubectl", format!("delete pod/{name}: not found"));
+                };
+                self.log(now, "kubectl", format!("delete pod/{name}: terminating"));
+                self.write(Object::Pod(pod, PodStatus { terminating: true, ready: false, ..st }), now, q);
+            }
+            WorldAction::SetReady { namespace, name, ready } => {
+                let Some((pod, st)) = self.store.pod(&namespace, &name).map(|(p, s)| (p.clone(), s.clone()))
+                else {
+                    return self.log(now, "kubelet", format!("pod/{name}: not found"));
+                };
+                self.log(
+                    now,
+                    "kubelet",
+                    format!(
+                        "pod/{name}: readiness probe {}",
+                        if ready { "succeeds: Ready" } else { "fails: not Ready" }
+                    ),
+                );
+                self.write(Object::Pod(pod, PodStatus { ready, ..st }), now, q);
+            }
+            WorldAction::Scale { namespace, name, replicas } => {
+                let dep = self
+                    .store
+                    .deployments()
+                    .find(|d| d.0.namespace == namespace && d.0.name == name)
+                    .cloned();
+                let Some(dep) = dep else {
+                    return self.log(now, "kubectl", format!("scale deployment/{name}: not found"));
+                };
+                let rs_name = dep.replica_set_name();
+                let rs = self
+                    .store
+                    .replica_sets()
+                    .find(|r| r.0.namespace == namespace && r.0.name == rs_name)
+                    .cloned();
+                let Some(mut rs) = rs else {
+                    return self.log(now, "kubectl", format!("scale deployment/{name}: no replicaset yet"));
+                };
+                self.log(now, "kubectl", format!("scale deployment/{name} --replicas={replicas}"));
+                rs.0.replicas = replicas;
+                self.write(Object::ReplicaSet(rs), now, q);
+            }
         }
     }
 
@@ -279,6 +360,7 @@ impl KubeWorld {
                     }
                     self.write(obj, now, q)
                 }
+                Action::Delete(obj) => self.delete(&obj, now, q),
                 Action::StartApp { netns, app } => {
                     self.start_app(component, netns, app, now);
                     self.pump(q);
@@ -429,6 +511,7 @@ impl World for KubeWorld {
                 self.run_actions(&name, actions, now, q);
             }
             Event::Probe(idx) => self.start_probe(idx, now, q),
+            Event::Action(idx) => self.run_timeline_action(idx, now, q),
             Event::ProbeTimeout(idx) => self.probe_timeout(idx, now, q),
         }
     }

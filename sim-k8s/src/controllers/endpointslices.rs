@@ -47,8 +47,8 @@ impl Controller for EndpointSliceController {
                 pod: p,
                 ip: st.pod_ip,
                 node_name: p.node_name.as_deref(),
-                ready: st.phase == PodPhase::Running,
-                terminating: false,
+                ready: st.phase == PodPhase::Running && st.ready,
+                terminating: st.terminating,
             })
             .collect();
         let existing: Vec<EndpointSlice> = store.endpoint_slices().cloned().collect();

@@ -32,6 +32,8 @@ pub struct Kubelet {
     pod_cidr: Ipv4Net,
     bridge_exists: bool,
     started: BTreeSet<(String, String)>,
+    /// Pods whose sandbox this kubelet created: (namespace, name) → (host veth, IP).
+    sandboxes: std::collections::BTreeMap<(String, String), (String, std::net::Ipv4Addr)>,
     rng: SimRng,
 }
 
@@ -52,6 +54,7 @@ impl Kubelet {
             pod_cidr,
             bridge_exists: false,
             started: BTreeSet::new(),
+            sandboxes: Default::default(),
             rng,
         }
     }
@@ -85,6 +88,7 @@ impl Kubelet {
                 &mut self.rng,
             );
             self.bridge_exists = true;
+            self.sandboxes.insert((pod.namespace.clone(), pod.name.clone()), (res.host_veth.clone(), ip));
             actions.push(Action::Log(format!("CNI ADD {} -> {}, {}", pod.key(), res.host_veth, res.ip)));
             actions.extend(ops.into_iter().map(|op| Action::PluginNet("cni-bridge", op)));
             (netns, ip)
@@ -95,8 +99,34 @@ impl Kubelet {
             pod_ip: Some(pod_ip),
             host_ip: Some(self.node_ip),
             netns: Some(netns),
+            ready: true,
+            terminating: false,
         };
         actions.push(Action::Write(Object::Pod(pod.clone(), status)));
+        actions
+    }
+}
+
+impl Kubelet {
+    /// A terminating pod: its containers stop (their sockets die with the namespace),
+    /// CNI DEL removes the veth and the namespace and releases the IP, and the pod object
+    /// is removed. The grace period is not modelled: the kubelet acts after its latency.
+    fn stop_pod(&mut self, pod: &Pod, st: &PodStatus) -> Vec<Action> {
+        let key = (pod.namespace.clone(), pod.name.clone());
+        self.started.remove(&key);
+        let mut actions = Vec::new();
+        if let Some((veth, ip)) = self.sandboxes.remove(&key) {
+            self.ipam.release(ip);
+            actions.push(Action::Log(format!("CNI DEL {} ({veth}, {ip})", pod.key())));
+            actions.push(Action::PluginNet(
+                "cni-bridge",
+                NetOp::DelLink { netns: self.node.clone(), dev: veth },
+            ));
+            if let Some(ns) = &st.netns {
+                actions.push(Action::Net(NetOp::DelNetns { name: ns.clone() }));
+            }
+        }
+        actions.push(Action::Delete(Object::Pod(pod.clone(), st.clone())));
         actions
     }
 }
@@ -115,6 +145,12 @@ impl Controller for Kubelet {
             return vec![];
         }
         let key = (pod.namespace.clone(), pod.name.clone());
+        if let Some((_, st)) = store.pod(&pod.namespace, &pod.name)
+            && st.terminating
+            && self.started.contains(&key)
+        {
+            return self.stop_pod(pod, st);
+        }
         if self.started.contains(&key) {
             return vec![];
         }

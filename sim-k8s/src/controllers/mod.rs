@@ -29,6 +29,8 @@ pub enum Action {
     PluginNet(&'static str, NetOp),
     /// A write to the API server.
     Write(Object),
+    /// A delete at the API server.
+    Delete(Object),
     /// A container's built-in server starts listening in a namespace.
     StartApp { netns: String, app: crate::apps::ServerApp },
     /// A line for the control-plane timeline.

@@ -8,7 +8,7 @@ use sim_core::{SimDuration, SimRng, SimTime};
 
 use super::{Action, Controller};
 use crate::model::deployment::{ReplicaSet, Workload};
-use crate::store::{Object, PodPhase, PodStatus, Store, WatchEvent, WatchKind};
+use crate::store::{Object, PodStatus, Store, WatchEvent, WatchKind};
 
 pub struct WorkloadController {
     rng: SimRng,
@@ -17,6 +17,40 @@ pub struct WorkloadController {
 impl WorkloadController {
     pub fn new(rng: SimRng) -> Self {
         WorkloadController { rng }
+    }
+
+    /// Brings the ReplicaSet's live pods to `replicas`: creates the missing ones, or
+    /// deletes the surplus (the real controller ranks pods; the model deletes the last
+    /// by name).
+    fn reconcile(&mut self, rs: &ReplicaSet, store: &Store) -> Vec<Action> {
+        let w = &rs.0;
+        let prefix = format!("{}-", w.name);
+        let mut live: Vec<(crate::model::Pod, PodStatus)> = store
+            .pods()
+            .filter(|(p, st)| p.namespace == w.namespace && p.name.starts_with(&prefix) && !st.terminating)
+            .map(|(p, st)| (p.clone(), st.clone()))
+            .collect();
+        let want = w.replicas as usize;
+        if live.len() >= want {
+            live.sort_by(|a, b| b.0.name.cmp(&a.0.name));
+            let surplus = live.len() - want;
+            let mut actions = Vec::new();
+            for (pod, st) in live.into_iter().take(surplus) {
+                actions.push(Action::Log(format!(
+                    "replicaset {}/{}: delete pod {}",
+                    w.namespace, w.name, pod.name
+                )));
+                actions.push(Action::Write(Object::Pod(
+                    pod,
+                    PodStatus { terminating: true, ready: false, ..st },
+                )));
+            }
+            return actions;
+        }
+        let hash = w.template.labels.get("pod-template-hash").cloned();
+        let mut scaled = rs.clone();
+        scaled.0.replicas = (want - live.len()) as u32;
+        self.pods_for(&scaled, hash.as_deref())
     }
 
     fn pods_for(&mut self, rs: &ReplicaSet, hash: Option<&str>) -> Vec<Action> {
@@ -30,7 +64,7 @@ impl WorkloadController {
             if let Some(h) = hash {
                 pod.labels.insert("pod-template-hash".into(), h.to_string());
             }
-            let status = PodStatus { phase: PodPhase::Pending, pod_ip: None, host_ip: None, netns: None };
+            let status = PodStatus::pending();
             actions.push(Action::Write(Object::Pod(pod, status)));
         }
         actions
@@ -44,7 +78,10 @@ impl Controller for WorkloadController {
     fn latency(&self) -> SimDuration {
         SimDuration::from_millis(5)
     }
-    fn handle_watch(&mut self, _now: SimTime, _store: &Store, ev: &WatchEvent) -> Vec<Action> {
+    fn handle_watch(&mut self, _now: SimTime, store: &Store, ev: &WatchEvent) -> Vec<Action> {
+        if let (WatchKind::Modified, Object::ReplicaSet(rs)) = (ev.kind, &ev.object) {
+            return self.reconcile(rs, store);
+        }
         if ev.kind != WatchKind::Added {
             return vec![];
         }
@@ -63,10 +100,7 @@ impl Controller for WorkloadController {
                     Action::Write(Object::ReplicaSet(rs)),
                 ]
             }
-            Object::ReplicaSet(rs) => {
-                let hash = rs.0.template.labels.get("pod-template-hash").cloned();
-                self.pods_for(rs, hash.as_deref())
-            }
+            Object::ReplicaSet(rs) => self.reconcile(rs, store),
             _ => vec![],
         }
     }

@@ -261,19 +261,58 @@ impl Builder<'_> {
     ) -> Option<Step> {
         let path = FieldPath::root().key("steps").index(i);
         let world = World { pods, cluster, workloads };
-        let Some(probe) = s.probe else {
-            self.invalid(&path, "a step needs an action: probe");
+        let given = [s.probe.is_some(), s.delete.is_some(), s.set_ready.is_some(), s.scale.is_some()];
+        if given.iter().filter(|g| **g).count() != 1 {
+            self.invalid(&path, "a step needs exactly one action: probe, delete, setReady or scale");
             return None;
+        }
+        let expect_doc = s.expect;
+        let action = if let Some(probe) = s.probe {
+            StepAction::Probe(self.probe(&path.key("probe"), probe, &world)?)
+        } else if let Some(r) = s.delete {
+            let (namespace, name) = self.pod_ref(&path.key("delete"), &r.0, &world)?;
+            StepAction::DeletePod { namespace, name }
+        } else if let Some(sr) = s.set_ready {
+            let (namespace, name) = self.pod_ref(&path.key("setReady").key("pod"), &sr.pod.0, &world)?;
+            StepAction::SetReady { namespace, name, ready: sr.ready }
+        } else {
+            let sc = s.scale.expect("one action is given");
+            if !workloads.deployments.iter().any(|d| d.value.0.name == sc.deployment) {
+                let names =
+                    list_names(workloads.deployments.iter().map(|d| d.value.0.name.clone()), "deployments");
+                self.invalid(
+                    &path.key("scale").key("deployment"),
+                    format!("deployment {:?} not found ({names})", sc.deployment),
+                );
+                return None;
+            }
+            StepAction::Scale {
+                namespace: model::DEFAULT_NAMESPACE.into(),
+                name: sc.deployment,
+                replicas: sc.replicas,
+            }
         };
-        let probe = self.probe(&path.key("probe"), probe, &world);
-        let expect = s.expect.map(|e| self.expect(&path.key("expect"), e, &world));
-        Some(Step {
-            at: s.at.0,
-            index: i,
-            location: self.at(&path),
-            action: StepAction::Probe(probe?),
-            expect,
-        })
+        if expect_doc.is_some() && !matches!(action, StepAction::Probe(_)) {
+            self.invalid(&path.key("expect"), "only a probe step has expectations");
+        }
+        let expect = match &action {
+            StepAction::Probe(_) => expect_doc.map(|e| self.expect(&path.key("expect"), e, &world)),
+            _ => None,
+        };
+        Some(Step { at: s.at.0, index: i, location: self.at(&path), action, expect })
+    }
+
+    /// A `pod/NAME` reference to a pod of the manifests.
+    fn pod_ref(&mut self, path: &FieldPath, r: &Ref, world: &World<'_>) -> Option<(String, String)> {
+        match r {
+            Ref::Pod { namespace, name, port: None } => {
+                self.check_exists(path, r, world).then(|| (namespace.clone(), name.clone()))
+            }
+            other => {
+                self.invalid(path, format!("expected pod/NAME, found {other}"));
+                None
+            }
+        }
     }
 
     fn probe(&mut self, path: &FieldPath, p: ProbeDoc, world: &World<'_>) -> Option<Probe> {

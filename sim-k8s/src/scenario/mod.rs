@@ -187,6 +187,23 @@ pub struct Step {
 #[non_exhaustive]
 pub enum StepAction {
     Probe(Probe),
+    /// `delete: pod/NAME`.
+    DeletePod {
+        namespace: String,
+        name: String,
+    },
+    /// `setReady: {pod: NAME, ready: BOOL}`.
+    SetReady {
+        namespace: String,
+        name: String,
+        ready: bool,
+    },
+    /// `scale: {deployment: NAME, replicas: N}` (namespace default).
+    Scale {
+        namespace: String,
+        name: String,
+        replicas: u32,
+    },
 }
 
 /// Send one packet (or open one connection) and follow it.

@@ -69,10 +69,31 @@ pub struct ClientDoc {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 pub struct StepDoc {
     pub at: Parsed<SimTime>,
     pub probe: Option<ProbeDoc>,
+    /// `delete: pod/NAME`: the pod terminates (kubectl delete pod).
+    pub delete: Option<Parsed<Ref>>,
+    /// `setReady: {pod: NAME, ready: false}`: the pod's readiness probe result changes.
+    pub set_ready: Option<SetReadyDoc>,
+    /// `scale: {deployment: NAME, replicas: N}` (kubectl scale).
+    pub scale: Option<ScaleDoc>,
     pub expect: Option<ExpectDoc>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SetReadyDoc {
+    pub pod: Parsed<Ref>,
+    pub ready: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScaleDoc {
+    pub deployment: String,
+    pub replicas: u32,
 }
 
 #[derive(Debug, Deserialize)]
