@@ -2,6 +2,7 @@
 //! through [`ops::NetOp`], each of which renders as the `ip`/`bridge`/`sysctl`/
 //! `iptables-restore` command that does the same on Linux. No Kubernetes words here.
 
+pub mod capture;
 pub mod conntrack;
 pub mod device;
 pub mod hooks;

@@ -13,6 +13,7 @@
 use indexmap::IndexMap;
 use sim_core::{RngStreams, SimDuration, SimRng, SimTime};
 
+use crate::capture::Capture;
 use crate::device::{Bridge, DeviceKind, PeerRef, VxlanConf};
 use crate::hop::Tracer;
 use crate::netns::{Netns, NsId};
@@ -58,6 +59,8 @@ pub struct Network {
     next_id: u32,
     pub config: NetConfig,
     pub tracer: Tracer,
+    /// Per-device packet capture (`--pcap`); off unless enabled.
+    pub capture: Capture,
     pub(crate) scheduled: Vec<(SimTime, NetEvent)>,
     pub(crate) socket_events: Vec<SocketEvent>,
     pub(crate) sock_events: Vec<crate::socket::SockEvent>,
@@ -75,6 +78,7 @@ impl Network {
             next_id: 0,
             config,
             tracer: Tracer::default(),
+            capture: Capture::for_new_network(),
             scheduled: Vec::new(),
             socket_events: Vec::new(),
             sock_events: Vec::new(),

@@ -19,6 +19,11 @@ pub struct RunArgs {
     /// How much of each trace the text output shows.
     #[arg(long, value_enum, default_value = "hops")]
     pub detail: Detail,
+    /// Capture every device's traffic into DIR, one pcap file per interface that saw
+    /// frames: DIR/<netns>_<dev>.pcap (open with Wireshark or tshark; for VXLAN add
+    /// `-d udp.port==8472,vxlan`).
+    #[arg(long, value_name = "DIR")]
+    pub pcap: Option<PathBuf>,
 }
 
 pub fn run(a: RunArgs) -> u8 {
@@ -29,7 +34,16 @@ pub fn run(a: RunArgs) -> u8 {
     if let Some(seed) = a.seed {
         s.seed = seed;
     }
-    let report = run::run(plan(&s, true));
+    let input = plan(&s, true);
+    let mut report =
+        if a.pcap.is_some() { sim_net::capture::capturing(|| run::run(input)) } else { run::run(input) };
+    if let Some(dir) = &a.pcap {
+        let frames = report.world.net.capture.take();
+        if let Err(e) = render::pcap::write_dir(dir, &frames) {
+            eprintln!("error: cannot write the capture to {}: {e}", dir.display());
+            return super::EXIT_BAD_INPUT;
+        }
+    }
     match a.format {
         Format::Text => print!("{}", render::text::report(&report, a.detail)),
         Format::Json => print!("{}", render::json::report(&report)),

@@ -1,7 +1,8 @@
 //! Renderers of a run: text for people (and snapshots), JSON Lines for machines
-//! (schema in docs/trace-format.md).
+//! (schema in docs/trace-format.md), pcap files for Wireshark/tshark.
 
 pub mod json;
+pub mod pcap;
 pub mod text;
 
 /// How much of the trace the text output shows.

@@ -36,6 +36,7 @@ impl Network {
         if !self.ns(ns).devices[&lo].up {
             return self.drop_pkt(ns, Some(lo), &skb, DropReason::LinkDown, |_| String::new());
         }
+        self.capture_loopback(ns, lo, &skb.pkt);
         let Some(ct) = self.hook_prerouting_loopback(ns, &mut skb, ct) else { return };
         self.ip_rcv_routed(ns, skb, ct)
     }

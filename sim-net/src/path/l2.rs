@@ -28,6 +28,7 @@ impl Network {
             );
             return;
         }
+        self.capture_rx(ns, ifindex, &frame);
         if !is_lo {
             let f = &frame;
             self.trace(ns, Some(ifindex), tag, Step::DevRx, |_| String::new(), || f.to_string());
@@ -76,7 +77,9 @@ impl Network {
             );
             return;
         }
-        match dev.kind.clone() {
+        let kind = dev.kind.clone();
+        self.capture_tx(ns, ifindex, &frame);
+        match kind {
             DeviceKind::Loopback => {
                 let at = self.now;
                 self.schedule(at, NetEvent::Arrive { ns, ifindex, frame, tag });
@@ -176,6 +179,7 @@ impl Network {
             );
             return;
         }
+        self.capture_rx(ns, br, &frame);
         let bridge = self.ns_mut(ns).devices[&br].bridge_mut().expect("master is a bridge");
         bridge.learn(frame.src, port, now);
         let decision = bridge.lookup(frame.dst, now);
