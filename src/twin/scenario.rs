@@ -102,9 +102,12 @@ pub fn input_from(report: &RunReport) -> ScenarioInput {
     input
 }
 
-/// The namespaces of the ready endpoints of the Service a probe goes to (by ClusterIP
-/// or by nodePort), when there is more than one.
+/// The namespaces of every endpoint that was ready, at some time up to the probe's start,
+/// in the Service the probe goes to (by ClusterIP or by nodePort), when there are more
+/// than one: kube-proxy's rules at that instant may lag the endpoints, and its choice
+/// among them is random.
 fn service_endpoints(w: &KubeWorld, plan: &sim_k8s::world::ProbePlan) -> Vec<String> {
+    use sim_k8s::store::Object;
     use sim_k8s::world::Target;
     let svc = w.store.services().find(|s| match &plan.to {
         Target::Service { namespace, name } => &s.namespace == namespace && &s.name == name,
@@ -112,18 +115,35 @@ fn service_endpoints(w: &KubeWorld, plan: &sim_k8s::world::ProbePlan) -> Vec<Str
         _ => false,
     });
     let Some(svc) = svc else { return vec![] };
-    let ips: Vec<Ipv4Addr> = w
-        .store
-        .endpoint_slices()
-        .filter(|e| e.namespace == svc.namespace && e.service_name() == Some(svc.name.as_str()))
-        .flat_map(|e| e.endpoints.iter().filter(|ep| ep.conditions.is_ready()).map(|ep| ep.address))
-        .collect();
-    let netns: Vec<String> = w
-        .store
-        .pods()
-        .filter(|(_, st)| st.pod_ip.is_some_and(|ip| ips.contains(&ip)))
-        .filter_map(|(_, st)| st.netns.clone())
-        .collect();
+    let mut ips: Vec<Ipv4Addr> = Vec::new();
+    let mut netns_of: Vec<(Ipv4Addr, String)> = Vec::new();
+    for ev in w.store.log.iter().filter(|e| e.time <= plan.at) {
+        match &ev.object {
+            Object::EndpointSlice(e)
+                if e.namespace == svc.namespace && e.service_name() == Some(svc.name.as_str()) =>
+            {
+                for ep in e.endpoints.iter().filter(|ep| ep.conditions.is_ready()) {
+                    if !ips.contains(&ep.address) {
+                        ips.push(ep.address);
+                    }
+                }
+            }
+            Object::Pod(_, st) => {
+                if let (Some(ip), Some(ns)) = (st.pod_ip, &st.netns) {
+                    netns_of.push((ip, ns.clone()));
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut netns: Vec<String> = Vec::new();
+    for ip in ips {
+        if let Some((_, ns)) = netns_of.iter().rev().find(|(a, _)| *a == ip)
+            && !netns.contains(ns)
+        {
+            netns.push(ns.clone());
+        }
+    }
     if netns.len() > 1 { netns } else { vec![] }
 }
 
