@@ -2,8 +2,8 @@
 //! (style lesson 15, the property layer).
 //!
 //! Each property generates whole clusters (1–6 nodes, 0–8 pods per node with random
-//! names, namespaces, labels and TCP/UDP container ports, pinned with `nodeName` or left
-//! to the scheduler, a network backend, a seed), sends at most [`MAX_PROBES`] probes of
+//! names, namespaces, labels and TCP/UDP container ports, some named, pinned with
+//! `nodeName` or left to the scheduler, 0–6 Services, a network backend, a seed), sends at most [`MAX_PROBES`] probes of
 //! its kinds through them, and checks the trace hop by hop, not just the answer. A
 //! failure prints the shrunk case as a scenario file to rerun with `kube-netsim run`.
 //!
@@ -11,8 +11,8 @@
 //! every pod can reach every pod without NAT, node agents can reach pods, and a pod sees
 //! itself with the address others use. Properties for features that have not landed
 //! yet slot in as new `ProbeKind`s with their own checks:
-//! - Services: a pod reaches a ClusterIP's endpoints, the reply is un-NATed (the
-//!   `answer_comes_from_the_probed_address` check already states it for any target);
+//! - LoadBalancer services and not-ready endpoints (the model has no readiness yet)
+//!   join property 7's generator (`cluster.rs`) and checks (`services.rs`);
 //! - overlay backends (flannel-vxlan): `NetworkBackend::ALL` grows and every property
 //!   runs on them; `trace::parse_packet` reads the inner header of VXLAN packets;
 //! - flannel's ip-masq masquerades pod → *remote node* traffic, so property 2 allows the
@@ -24,6 +24,9 @@
 mod common_invariants;
 
 use common_invariants::probes::{Case, ProbeKind, gen_case};
+use common_invariants::services::{
+    service_answer_comes_from_the_probed_address, service_reaches_an_endpoint, service_source_is_expected,
+};
 use common_invariants::{
     Check, answer_comes_from_the_probed_address, answers_travel_unchanged, check_probes, check_property,
     node_traffic_unchanged_except_masquerade, outcome_is_expected, own_ip_is_the_reported_ip,
@@ -97,8 +100,35 @@ fn undeclared_ports_are_refused_or_unreachable() {
 fn every_answer_comes_from_the_address_the_client_sent_to() {
     property(
         "every answer comes from the address the client sent to",
-        &ProbeKind::ALL,
+        &ProbeKind::POD_NETWORK,
         &[outcome_is_expected, answer_comes_from_the_probed_address],
+    );
+}
+
+/// 7. Services (0–6 per cluster: random selectors over the generated labels, some
+///    matching nothing; 1–2 TCP/UDP ports with numeric or named targetPorts, some names
+///    in no pod; ClusterIP or NodePort with eTP Cluster or Local; sometimes ClientIP
+///    affinity), probed from pods and nodes at ClusterIP:port and from the outside
+///    client at every node's nodePort:
+///    a. the request lands on an endpoint the selector picks (a Running pod with its
+///    labels) on that pod's resolved targetPort, and gets its answer; with no
+///    endpoints it is refused (TCP) / unreachable (UDP) and reaches no pod;
+///    b. through a nodePort under eTP Cluster the same, the endpoint seeing the node's
+///    address; under eTP Local a node without a local endpoint drops the request,
+///    one with a local endpoint keeps the client's address;
+///    c. (5') the answer comes back from the address and port the client sent to.
+///    Not-ready endpoints are not generated: the model has no readiness yet (a pod is
+///    ready once Running, `controllers/endpointslices.rs`).
+#[test]
+fn services_reach_their_endpoints_and_answer_from_the_service_address() {
+    property(
+        "services reach their endpoints and answer from the service address",
+        &ProbeKind::SERVICES,
+        &[
+            service_reaches_an_endpoint,
+            service_source_is_expected,
+            service_answer_comes_from_the_probed_address,
+        ],
     );
 }
 
@@ -128,6 +158,12 @@ fn counterexamples_print_as_scenarios_that_load_back() {
         if loaded.seed != direct.seed || loaded.cluster != direct.cluster || loaded.pods != direct.pods {
             return Err(format!("loaded back differently: {:?}\nvs {:?}", loaded.pods, direct.pods));
         }
+        if loaded.objects != direct.objects {
+            return Err(format!(
+                "objects loaded back differently: {:?}\nvs {:?}",
+                loaded.objects, direct.objects
+            ));
+        }
         let plans = |i: &sim_k8s::run::RunInput| -> Vec<_> {
             i.steps.iter().map(|s| (s.probe.clone(), s.expect.clone())).collect()
         };
@@ -147,7 +183,7 @@ fn counterexamples_print_as_scenarios_that_load_back() {
 /// sandbox was the first one's. On Linux each pod has its own netns (`cni-<uuid>`).
 #[test]
 fn pods_whose_names_could_collide_get_their_own_namespaces() {
-    use common_invariants::cluster::{GenCluster, GenContainer, GenPod};
+    use common_invariants::cluster::{GenCluster, GenContainer, GenPod, GenPort};
     use common_invariants::probes::{End, PlannedProbe};
     use sim_k8s::model::Protocol;
     use sim_k8s::run::ExpectedResult;
@@ -158,7 +194,7 @@ fn pods_whose_names_could_collide_get_their_own_namespaces() {
         name: name.into(),
         labels: Default::default(),
         pinned: true,
-        containers: vec![GenContainer { name: "web".into(), ports: vec![(80, Protocol::Tcp)] }],
+        containers: vec![GenContainer { name: "web".into(), ports: vec![GenPort::new(80, Protocol::Tcp)] }],
     };
     let probe = |kind, from, to| PlannedProbe {
         kind,
@@ -166,13 +202,15 @@ fn pods_whose_names_could_collide_get_their_own_namespaces() {
         to: End::Pod(to),
         proto: IpProto::Icmp,
         port: 0,
-        expect: ExpectedResult::Reached,
+        expect: Some(ExpectedResult::Reached),
+        service: None,
     };
     let case = Case {
         cluster: GenCluster {
             seed: 0,
             backend: sim_k8s::cluster::NetworkBackend::HostGw,
             nodes: vec![vec![pod("a", "c"), pod("default", "a-c")], vec![]],
+            services: vec![],
         },
         probes: vec![
             probe(ProbeKind::PodToPodIcmp, 0, 1),

@@ -4,12 +4,15 @@
 //! (`spec.nodeName`) or left to the scheduler, on a network backend drawn from
 //! `NetworkBackend::ALL` (one value today; flannel-vxlan and friends join the draw when
 //! they are added there). Names, namespaces, labels and container ports are random but
-//! valid, so every generated pod is one the apiserver would accept.
+//! valid, so every generated pod is one the apiserver would accept. Services (0–6) are
+//! drawn as picks into those pods (selectors from a pod's labels, targetPorts from its
+//! ports) or random, and admitted by the scenario loader (ClusterIP and nodePort
+//! allocation), as the printed counterexample will be.
 
 use std::collections::BTreeMap;
 
 use proptest::prelude::*;
-use proptest::sample::select;
+use proptest::sample::{Index, select};
 use proptest::string::string_regex;
 use sim_k8s::cluster::{ClusterConfig, NetworkBackend, pod_netns};
 use sim_k8s::model::{Container, ContainerPort, DEFAULT_NAMESPACE, Pod, Protocol};
@@ -25,6 +28,68 @@ pub struct GenCluster {
     pub backend: NetworkBackend,
     /// `nodes[i]`: the pods written "for" node i (pinned to it, or left to the scheduler).
     pub nodes: Vec<Vec<GenPod>>,
+    /// Services, in manifest order (admitted in that order, after `default/kubernetes`).
+    pub services: Vec<GenService>,
+}
+
+/// A generated Service: a selector over the generated labels (or one matching nothing),
+/// 1–2 ports, ClusterIP or NodePort. ClusterIP and nodePorts are left to the apiserver's
+/// allocators (the scenario loader admits services with `allocate_service`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GenService {
+    pub namespace: String,
+    pub name: String,
+    /// Never empty (an empty selector is stored as none by the apiserver).
+    pub selector: BTreeMap<String, String>,
+    pub node_port: bool,
+    /// `externalTrafficPolicy: Local` (NodePort only).
+    pub local: bool,
+    /// `sessionAffinity: ClientIP`.
+    pub client_ip_affinity: bool,
+    pub ports: Vec<GenServicePort>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GenServicePort {
+    /// Empty for a service with one port.
+    pub name: String,
+    pub port: u16,
+    pub protocol: Protocol,
+    pub target: GenTarget,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum GenTarget {
+    Number(u16),
+    Name(String),
+}
+
+impl GenTarget {
+    /// `podutil.FindPort`, written out: a number as-is, a name to the first container
+    /// port of the pod with that name and protocol.
+    pub fn resolve(&self, ports: &[(Option<&str>, u16, Protocol)], protocol: Protocol) -> Option<u16> {
+        match self {
+            GenTarget::Number(n) => Some(*n),
+            GenTarget::Name(name) => {
+                ports.iter().find(|(n, _, p)| *n == Some(name.as_str()) && *p == protocol).map(|p| p.1)
+            }
+        }
+    }
+}
+
+impl GenService {
+    pub fn selects(&self, namespace: &str, labels: &BTreeMap<String, String>) -> bool {
+        namespace == self.namespace && self.selector.iter().all(|(k, v)| labels.get(k) == Some(v))
+    }
+
+    /// `svc/NAME` or `svc/NS/NAME`.
+    pub fn label(&self) -> String {
+        if self.namespace == DEFAULT_NAMESPACE {
+            format!("svc/{}", self.name)
+        } else {
+            format!("svc/{}/{}", self.namespace, self.name)
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -40,7 +105,22 @@ pub struct GenPod {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct GenContainer {
     pub name: String,
-    pub ports: Vec<(u16, Protocol)>,
+    pub ports: Vec<GenPort>,
+}
+
+/// A container port: number, protocol and (sometimes) a name that named targetPorts
+/// of services resolve to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GenPort {
+    pub port: u16,
+    pub protocol: Protocol,
+    pub name: Option<String>,
+}
+
+impl GenPort {
+    pub fn new(port: u16, protocol: Protocol) -> GenPort {
+        GenPort { port, protocol, name: None }
+    }
 }
 
 impl GenCluster {
@@ -75,6 +155,40 @@ impl GenCluster {
         format!("cluster: {{nodes: {}, network: {}}}\n", self.nodes.len(), self.backend.as_str())
     }
 
+    /// The objects the run creates at t = 0 (services admitted, `default/kubernetes` and
+    /// its slice), from the scenario loader itself: the `seed`, `cluster` and services of
+    /// the printed counterexample, loaded and planned.
+    pub fn objects(&self) -> Vec<sim_k8s::store::Object> {
+        let mut text = format!("seed: {}\n{}", self.seed, self.cluster_yaml());
+        if !self.services.is_empty() {
+            text.push_str("manifests:\n");
+        }
+        for svc in &self.services {
+            super::yaml::service_yaml(&mut text, svc);
+        }
+        let s = sim_k8s::scenario::load_str("services.yaml", &text, std::path::Path::new(""))
+            .unwrap_or_else(|e| panic!("generated services do not load: {e}\n{text}"));
+        sim_k8s::plan::plan(&s, false).objects
+    }
+
+    /// The admitted services (ClusterIP and nodePorts allocated), generated ones only.
+    pub fn admitted_services(&self) -> Vec<sim_k8s::model::service::Service> {
+        let objects = self.objects().into_iter();
+        let all: Vec<_> = objects
+            .filter_map(|o| match o {
+                sim_k8s::store::Object::Service(s) => Some(s),
+                _ => None,
+            })
+            .collect();
+        self.services
+            .iter()
+            .map(|g| {
+                let found = all.iter().find(|s| s.namespace == g.namespace && s.name == g.name);
+                found.cloned().unwrap_or_else(|| panic!("service {} was not admitted", g.label()))
+            })
+            .collect()
+    }
+
     /// The pods as the scenario loader would build them from the manifests.
     pub fn model_pods(&self) -> Vec<Pod> {
         self.pods().map(|(node, p)| p.model(node)).collect()
@@ -92,10 +206,10 @@ impl GenPod {
                 ports: c
                     .ports
                     .iter()
-                    .map(|&(port, protocol)| ContainerPort {
-                        name: None,
-                        container_port: port,
-                        protocol,
+                    .map(|p| ContainerPort {
+                        name: p.name.clone(),
+                        container_port: p.port,
+                        protocol: p.protocol,
                         host_port: None,
                     })
                     .collect(),
@@ -115,7 +229,12 @@ impl GenPod {
     /// Every declared port of one protocol, over all containers.
     pub fn declared(&self, protocol: Protocol) -> Vec<u16> {
         let ports = self.containers.iter().flat_map(|c| c.ports.iter());
-        ports.filter(|p| p.1 == protocol).map(|p| p.0).collect()
+        ports.filter(|p| p.protocol == protocol).map(|p| p.port).collect()
+    }
+
+    /// Every port of the pod, over all containers, in manifest order.
+    pub fn ports(&self) -> impl Iterator<Item = &GenPort> {
+        self.containers.iter().flat_map(|c| c.ports.iter())
     }
 
     /// `pod/NAME` or `pod/NS/NAME`, as references and responders are written.
@@ -166,18 +285,32 @@ fn protocol() -> impl Strategy<Value = Protocol> {
     prop_oneof![3 => Just(Protocol::Tcp), 2 => Just(Protocol::Udp)]
 }
 
-/// One or two containers; 1–3 ports in all, no (port, protocol) declared twice.
+/// Container port names (IANA_SVC_NAME) drawn for ports and named targetPorts.
+pub const PORT_NAMES: [&str; 3] = ["http", "dns", "metrics"];
+
+fn port_name() -> impl Strategy<Value = Option<String>> {
+    prop_oneof![1 => Just(None), 1 => select(PORT_NAMES.to_vec()).prop_map(|n| Some(n.to_string()))]
+}
+
+/// One or two containers; 1–3 ports in all, no (port, protocol) declared twice, port
+/// names unique in the pod (a repeated one is dropped).
 fn containers() -> impl Strategy<Value = Vec<GenContainer>> {
-    let ports = proptest::collection::vec((port(), protocol()), 1..=3);
+    let ports = proptest::collection::vec((port(), protocol(), port_name()), 1..=3);
     (ports, dns_label(6), dns_label(6), any::<bool>()).prop_map(|(ports, n1, n2, two)| {
         let mut seen = Vec::new();
-        let ports: Vec<_> = ports
+        let mut names = Vec::new();
+        let ports: Vec<GenPort> = ports
             .into_iter()
-            .filter(|p| {
-                !seen.contains(p) && {
-                    seen.push(*p);
+            .filter(|&(port, protocol, _)| {
+                !seen.contains(&(port, protocol)) && {
+                    seen.push((port, protocol));
                     true
                 }
+            })
+            .map(|(port, protocol, name)| {
+                let name = name.filter(|n| !names.contains(n));
+                names.extend(name.clone());
+                GenPort { port, protocol, name }
             })
             .collect();
         if two && ports.len() > 1 && n1 != n2 {
@@ -226,11 +359,169 @@ fn dedupe_names(nodes: &mut [Vec<GenPod>]) {
     }
 }
 
+pub const MAX_SERVICES: usize = 6;
+
+/// A service drawn before the pods are known: its selector and targetPorts are picks
+/// into the pods (so they match something, and shrink with the cluster) or random.
+#[derive(Clone, Debug)]
+struct ServicePick {
+    name: String,
+    /// Select a subset (bit mask over the sorted labels) of this pod's labels.
+    from_pod: Option<(Index, u8)>,
+    /// In the picked pod's namespace (else `default`).
+    same_namespace: bool,
+    random_label: (String, String),
+    node_port: bool,
+    local: bool,
+    affinity: bool,
+    ports: Vec<PortPick>,
+}
+
+#[derive(Clone, Debug)]
+struct PortPick {
+    port: u16,
+    protocol: Protocol,
+    target: TargetPick,
+    /// Take the protocol of the pod port the target was picked from.
+    pod_protocol: bool,
+}
+
+#[derive(Clone, Debug)]
+enum TargetPick {
+    Number(u16),
+    /// The number of one of the generated container ports.
+    PodNumber(Index),
+    /// The name of one of the generated named container ports.
+    PodName(Index),
+    /// A name from [`PORT_NAMES`] or one no pod has.
+    Name(&'static str),
+}
+
+fn target_pick() -> impl Strategy<Value = TargetPick> {
+    let names = select(vec!["http", "dns", "metrics", "absent"]);
+    prop_oneof![
+        1 => port().prop_map(TargetPick::Number),
+        4 => any::<Index>().prop_map(TargetPick::PodNumber),
+        3 => any::<Index>().prop_map(TargetPick::PodName),
+        1 => names.prop_map(TargetPick::Name),
+    ]
+}
+
+fn service_pick() -> impl Strategy<Value = ServicePick> {
+    let port = (port(), protocol(), target_pick(), prop::bool::weighted(0.9))
+        .prop_map(|(port, protocol, target, pod_protocol)| PortPick { port, protocol, target, pod_protocol });
+    let label = (select(vec!["app", "tier"]), "[a-c]").prop_map(|(k, v)| (k.to_string(), v));
+    let from_pod = prop_oneof![1 => Just(None), 6 => (any::<Index>(), any::<u8>()).prop_map(Some)];
+    (
+        "[a-e]",
+        from_pod,
+        prop::bool::weighted(0.9),
+        label,
+        (any::<bool>(), any::<bool>(), prop::bool::weighted(0.25)),
+        proptest::collection::vec(port, 1..=2),
+    )
+        .prop_map(
+            |(name, from_pod, same_namespace, random_label, (node_port, local, affinity), ports)| {
+                ServicePick {
+                    name,
+                    from_pod,
+                    same_namespace,
+                    random_label,
+                    node_port,
+                    local,
+                    affinity,
+                    ports,
+                }
+            },
+        )
+}
+
+fn resolve_service(nodes: &[Vec<GenPod>], pick: &ServicePick) -> GenService {
+    let pods: Vec<&GenPod> = nodes.iter().flatten().collect();
+    let source = pick.from_pod.filter(|_| !pods.is_empty()).map(|(i, _)| pods[i.index(pods.len())]);
+    // TargetPorts are picked from the selector's pod (so the service often has
+    // endpoints), or from every pod when the selector is random.
+    let ports: Vec<&GenPort> = match source {
+        Some(pod) => pod.ports().collect(),
+        None => pods.iter().flat_map(|p| p.ports()).collect(),
+    };
+    let named: Vec<&GenPort> = ports.iter().copied().filter(|p| p.name.is_some()).collect();
+    let random = BTreeMap::from([pick.random_label.clone()]);
+    let (namespace, selector) = match (source, pick.from_pod) {
+        (Some(pod), Some((_, mask))) => {
+            let ns = if pick.same_namespace { pod.namespace.clone() } else { DEFAULT_NAMESPACE.to_string() };
+            let mut sel: BTreeMap<String, String> = pod
+                .labels
+                .iter()
+                .enumerate()
+                .filter(|(j, _)| mask & (1 << j) != 0)
+                .map(|(_, (k, v))| (k.clone(), v.clone()))
+                .collect();
+            if sel.is_empty() {
+                sel = pod.labels.iter().take(1).map(|(k, v)| (k.clone(), v.clone())).collect();
+            }
+            (ns, if sel.is_empty() { random } else { sel })
+        }
+        _ => (DEFAULT_NAMESPACE.to_string(), random),
+    };
+    let mut out_ports: Vec<GenServicePort> = Vec::new();
+    for p in &pick.ports {
+        let (target, protocol) = match &p.target {
+            TargetPick::Number(n) => (GenTarget::Number(*n), p.protocol),
+            TargetPick::PodNumber(i) if !ports.is_empty() => {
+                let cp = ports[i.index(ports.len())];
+                (GenTarget::Number(cp.port), if p.pod_protocol { cp.protocol } else { p.protocol })
+            }
+            TargetPick::PodName(i) if !named.is_empty() => {
+                let cp = named[i.index(named.len())];
+                let name = cp.name.clone().expect("named");
+                (GenTarget::Name(name), if p.pod_protocol { cp.protocol } else { p.protocol })
+            }
+            TargetPick::Name(n) => (GenTarget::Name(n.to_string()), p.protocol),
+            TargetPick::PodNumber(_) | TargetPick::PodName(_) => (GenTarget::Number(p.port), p.protocol),
+        };
+        if out_ports.iter().any(|o| (o.port, o.protocol) == (p.port, protocol)) {
+            continue;
+        }
+        out_ports.push(GenServicePort { name: String::new(), port: p.port, protocol, target });
+    }
+    if out_ports.len() > 1 {
+        for (i, p) in out_ports.iter_mut().enumerate() {
+            p.name = format!("p{}", i + 1);
+        }
+    }
+    GenService {
+        namespace,
+        name: pick.name.clone(),
+        selector,
+        node_port: pick.node_port,
+        local: pick.node_port && pick.local,
+        client_ip_affinity: pick.affinity,
+        ports: out_ports,
+    }
+}
+
+/// Service names are unique per namespace: a repeated one gets its position appended.
+fn dedupe_services(services: &mut [GenService]) {
+    let mut seen: Vec<(String, String)> = Vec::new();
+    for (i, s) in services.iter_mut().enumerate() {
+        while seen.contains(&(s.namespace.clone(), s.name.clone())) {
+            s.name = format!("{}-{i}", s.name);
+        }
+        seen.push((s.namespace.clone(), s.name.clone()));
+    }
+}
+
 pub fn gen_cluster() -> impl Strategy<Value = GenCluster> {
     let nodes =
         proptest::collection::vec(proptest::collection::vec(gen_pod(), 0..=MAX_PODS_PER_NODE), 1..=MAX_NODES);
-    (any::<u64>(), select(NetworkBackend::ALL.to_vec()), nodes).prop_map(|(seed, backend, mut nodes)| {
-        dedupe_names(&mut nodes);
-        GenCluster { seed, backend, nodes }
-    })
+    let services = proptest::collection::vec(service_pick(), 0..=MAX_SERVICES);
+    (any::<u64>(), select(NetworkBackend::ALL.to_vec()), nodes, services).prop_map(
+        |(seed, backend, mut nodes, picks)| {
+            dedupe_names(&mut nodes);
+            let mut services: Vec<GenService> = picks.iter().map(|p| resolve_service(&nodes, p)).collect();
+            dedupe_services(&mut services);
+            GenCluster { seed, backend, nodes, services }
+        },
+    )
 }

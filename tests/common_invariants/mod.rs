@@ -5,6 +5,7 @@
 
 pub mod cluster;
 pub mod probes;
+pub mod services;
 pub mod trace;
 pub mod yaml;
 
@@ -136,7 +137,9 @@ impl Probe<'_> {
     /// the probed address to the sender without ports.
     fn expected_answer(&self, req: Addrs) -> Addrs {
         match self.plan.expect {
-            ExpectedResult::Unreachable => Addrs { src: req.dst, sport: None, dst: req.src, dport: None },
+            Some(ExpectedResult::Unreachable) => {
+                Addrs { src: req.dst, sport: None, dst: req.src, dport: None }
+            }
             _ => req.reversed(),
         }
     }
@@ -145,6 +148,7 @@ impl Probe<'_> {
     fn target_netns(&self) -> String {
         match self.plan.to {
             End::Node(i) => cluster::GenCluster::node_name(i),
+            End::Service(_) | End::Client => String::new(),
             End::Pod(i) => {
                 let (_, pod) = self.case.cluster.pod(i);
                 let status = self.report.world.store.pod(&pod.namespace, &pod.name).map(|(_, s)| s);
@@ -172,8 +176,10 @@ impl Probe<'_> {
 
 /// The probe got the answer a correct network gives (and the step's `expect` held).
 pub fn outcome_is_expected(p: &Probe<'_>) -> Result<(), String> {
-    let want = p.plan.expect;
     let got = p.step.probe.outcome;
+    let Some(want) = p.plan.expect else {
+        return Err("no expected result planned (service probes are checked by `services`)".into());
+    };
     let ok = match want {
         ExpectedResult::Reached => got == Some(ProbeOutcome::Reached),
         ExpectedResult::Refused => got == Some(ProbeOutcome::Refused),
@@ -211,7 +217,7 @@ pub fn request_arrives_unchanged(p: &Probe<'_>) -> Result<(), String> {
     }
     let req = p.request()?;
     trace::phase_unchanged(&req)?;
-    if p.plan.expect == ExpectedResult::Reached && p.step.probe.seen_src != Some(req.sent.src) {
+    if p.plan.expect == Some(ExpectedResult::Reached) && p.step.probe.seen_src != Some(req.sent.src) {
         return Err(format!(
             "the target saw source {:?}, the packet was sent from {}",
             p.step.probe.seen_src, req.sent.src
@@ -236,6 +242,7 @@ fn sender_address_is_own(p: &Probe<'_>, sent: Addrs) -> Result<(), String> {
                 Err(format!("{name} sent {sent}, not from an address of its own"))
             }
         }
+        End::Client | End::Service(_) => Err("pod-network checks apply to pods and nodes only".into()),
     }
 }
 
@@ -276,6 +283,7 @@ pub fn node_traffic_unchanged_except_masquerade(p: &Probe<'_>) -> Result<(), Str
     let own = match p.plan.from {
         End::Pod(_) => p.pod_ip(pod) == Some(seen) || local_to(&pod_node),
         End::Node(_) => local_to(&node),
+        End::Client | End::Service(_) => false,
     };
     if !own {
         return Err(format!("the target saw source {seen}, not an address of the sender"));
@@ -291,7 +299,7 @@ pub fn answer_comes_from_the_probed_address(p: &Probe<'_>) -> Result<(), String>
     let last = answer.hops.last().expect("a phase has hops");
     let got = trace::parse_packet(&last.packet)?.ok_or("the client got a packet without IPv4")?;
     let dst = p.step.probe.dst.ok_or("the probe has no resolved destination")?;
-    let icmp_error = p.plan.expect == ExpectedResult::Unreachable;
+    let icmp_error = p.plan.expect == Some(ExpectedResult::Unreachable);
     let want_sport = if icmp_error { None } else { p.port() };
     if got.src != dst || got.sport != want_sport {
         let sent_to = Addrs { src: req.src, sport: req.sport, dst, dport: p.port() };

@@ -3,13 +3,15 @@
 //! (so they shrink with it) and resolved into a [`Case`], whose `Debug` is a scenario
 //! YAML file (see `yaml.rs`).
 //!
-//! New features slot in as new [`ProbeKind`]s (e.g. pod → Service ClusterIP, node →
-//! NodePort) with their expected result and source in [`ProbeKind::expected`].
+//! New features slot in as new [`ProbeKind`]s with their expected result and source in
+//! [`ProbeKind::expected`]; service probes (pod/node → ClusterIP, client → nodePort)
+//! get theirs from the generated spec where it decides them (`service_expect`).
 
 use proptest::prelude::*;
 use proptest::sample::{Index, select};
 use sim_core::{SimDuration, SimTime};
 use sim_k8s::model::Protocol;
+use sim_k8s::model::service::Service;
 use sim_k8s::run::{Expect, ExpectedResult, RunInput, StepPlan};
 use sim_k8s::scenario::DEFAULT_PROBE_TIMEOUT;
 use sim_k8s::world::{Origin, ProbePlan, Target};
@@ -46,10 +48,17 @@ pub enum ProbeKind {
     UndeclaredTcp,
     /// UDP to a port no container of the target pod declares.
     UndeclaredUdp,
+    /// A pod to a Service's ClusterIP:port (TCP or UDP, as the service port says).
+    PodToService,
+    /// A node's root namespace to a Service's ClusterIP:port.
+    NodeToService,
+    /// The client outside the cluster (`client/client`) to a node's IP:nodePort.
+    ClientToNodePort,
 }
 
 impl ProbeKind {
-    pub const ALL: [ProbeKind; 8] = [
+    /// The pod network's probes (pods and nodes addressed directly).
+    pub const POD_NETWORK: [ProbeKind; 8] = [
         ProbeKind::PodToPodIcmp,
         ProbeKind::PodToPodPort,
         ProbeKind::PodToSelfIcmp,
@@ -60,6 +69,28 @@ impl ProbeKind {
         ProbeKind::UndeclaredUdp,
     ];
 
+    /// Probes of Services (their answers depend on the endpoints; see `services.rs`).
+    pub const SERVICES: [ProbeKind; 3] =
+        [ProbeKind::PodToService, ProbeKind::NodeToService, ProbeKind::ClientToNodePort];
+
+    pub const ALL: [ProbeKind; 11] = [
+        ProbeKind::PodToPodIcmp,
+        ProbeKind::PodToPodPort,
+        ProbeKind::PodToSelfIcmp,
+        ProbeKind::PodToSelfPort,
+        ProbeKind::NodeToPod,
+        ProbeKind::PodToNode,
+        ProbeKind::UndeclaredTcp,
+        ProbeKind::UndeclaredUdp,
+        ProbeKind::PodToService,
+        ProbeKind::NodeToService,
+        ProbeKind::ClientToNodePort,
+    ];
+
+    pub fn is_service(self) -> bool {
+        ProbeKind::SERVICES.contains(&self)
+    }
+
     fn expected(self) -> ExpectedResult {
         match self {
             ProbeKind::UndeclaredTcp => ExpectedResult::Refused,
@@ -69,11 +100,17 @@ impl ProbeKind {
     }
 }
 
-/// One end of a probe: the i-th pod of the cluster (manifest order) or the i-th node.
+/// The client outside the cluster that every scenario has (203.0.113.10 by default).
+pub const CLIENT: &str = "client";
+
+/// One end of a probe: the i-th pod of the cluster (manifest order), the i-th node, the
+/// i-th generated service (its ClusterIP), or the client outside the cluster.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum End {
     Pod(usize),
     Node(usize),
+    Service(usize),
+    Client,
 }
 
 /// A probe drawn before it is known how many pods there are.
@@ -92,9 +129,14 @@ pub struct PlannedProbe {
     pub from: End,
     pub to: End,
     pub proto: IpProto,
-    /// 0 for ICMP.
+    /// 0 for ICMP; the service port or the nodePort for service probes.
     pub port: u16,
-    pub expect: ExpectedResult,
+    /// What a correct network answers; `None` for a service probe whose answer depends
+    /// on which endpoint kube-proxy picks or where the scheduler put a pod (the checks
+    /// then decide from the run's endpoints).
+    pub expect: Option<ExpectedResult>,
+    /// For service probes: (service index, port index).
+    pub service: Option<(usize, usize)>,
 }
 
 /// A cluster and the probes one property sends through it.
@@ -110,9 +152,60 @@ pub fn gen_case(kinds: &[ProbeKind], max_probes: usize) -> impl Strategy<Value =
     let pick = (select(kinds.to_vec()), any::<Index>(), any::<Index>(), any::<Index>(), 1..=u16::MAX)
         .prop_map(|(kind, from, to, port, undeclared)| Pick { kind, from, to, port, undeclared });
     (gen_cluster(), proptest::collection::vec(pick, 1..=max_probes)).prop_map(|(cluster, picks)| {
-        let probes = picks.iter().filter_map(|p| resolve(&cluster, p)).collect();
+        let wants_services = picks.iter().any(|p| p.kind.is_service()) && !cluster.services.is_empty();
+        let admitted = if wants_services { cluster.admitted_services() } else { Vec::new() };
+        let probes = picks.iter().filter_map(|p| resolve(&cluster, &admitted, p)).collect();
         Case { cluster, probes }
     })
+}
+
+/// The generated pods a service port sends to (manifest index, the node it was written
+/// for, pinned, resolved target port, declared there), from the generated spec alone.
+pub fn spec_endpoints(c: &GenCluster, s: usize, k: usize) -> Vec<(usize, usize, bool, u16, bool)> {
+    let (svc, sp) = (&c.services[s], &c.services[s].ports[k]);
+    c.pods()
+        .enumerate()
+        .filter(|(_, (_, pod))| svc.selects(&pod.namespace, &pod.labels))
+        .filter_map(|(i, (node, pod))| {
+            let ports: Vec<_> = pod.ports().map(|p| (p.name.as_deref(), p.port, p.protocol)).collect();
+            let port = sp.target.resolve(&ports, sp.protocol)?;
+            Some((i, node, pod.pinned, port, pod.declared(sp.protocol).contains(&port)))
+        })
+        .collect()
+}
+
+/// What the client gets when nothing answers on a port: TCP refused, UDP unreachable.
+pub fn closed(protocol: Protocol) -> ExpectedResult {
+    if protocol == Protocol::Tcp { ExpectedResult::Refused } else { CLOSED_UDP_PORT }
+}
+
+/// The answer to a service probe when the generated spec decides it (through `node`'s
+/// nodePort if given): no endpoints → REJECT; eTP Local and none on the node → DROP;
+/// otherwise reached if every candidate listens on its target port, closed if none does.
+fn service_expect(c: &GenCluster, s: usize, k: usize, node: Option<usize>) -> Option<ExpectedResult> {
+    let protocol = c.services[s].ports[k].protocol;
+    let eps = spec_endpoints(c, s, k);
+    if eps.is_empty() {
+        return Some(closed(protocol));
+    }
+    let candidates: Vec<_> = match node {
+        Some(n) if c.services[s].local => {
+            if eps.iter().any(|e| !e.2) {
+                return None; // where the scheduler puts the pod decides
+            }
+            eps.into_iter().filter(|e| e.1 == n).collect()
+        }
+        _ => eps,
+    };
+    if candidates.is_empty() {
+        Some(ExpectedResult::Dropped)
+    } else if candidates.iter().all(|e| e.4) {
+        Some(ExpectedResult::Reached)
+    } else if candidates.iter().all(|e| !e.4) {
+        Some(closed(protocol))
+    } else {
+        None
+    }
 }
 
 /// Two different pods, or `None` with fewer than two.
@@ -129,9 +222,9 @@ fn two_pods(c: &GenCluster, p: &Pick) -> Option<(usize, usize)> {
 /// A port the pod declares, with its protocol.
 fn declared_port(c: &GenCluster, pod: usize, pick: &Index) -> (IpProto, u16) {
     let (_, pod) = c.pod(pod);
-    let ports: Vec<(u16, Protocol)> = pod.containers.iter().flat_map(|c| c.ports.iter().copied()).collect();
-    let (port, protocol) = ports[pick.index(ports.len())];
-    (if protocol == Protocol::Udp { IpProto::Udp } else { IpProto::Tcp }, port)
+    let ports: Vec<_> = pod.ports().collect();
+    let p = ports[pick.index(ports.len())];
+    (ip_proto(p.protocol), p.port)
 }
 
 /// The first port from `start` upward (wrapping) that the pod does not declare.
@@ -144,7 +237,7 @@ fn undeclared_port(c: &GenCluster, pod: usize, protocol: Protocol, start: u16) -
     port
 }
 
-fn resolve(c: &GenCluster, p: &Pick) -> Option<PlannedProbe> {
+fn resolve(c: &GenCluster, admitted: &[Service], p: &Pick) -> Option<PlannedProbe> {
     let pods = c.pod_count();
     let one_pod = |i: &Index| (pods > 0).then(|| i.index(pods));
     let node = |i: &Index| i.index(c.nodes.len());
@@ -177,8 +270,47 @@ fn resolve(c: &GenCluster, p: &Pick) -> Option<PlannedProbe> {
             };
             (End::Pod(from), End::Pod(to), proto, undeclared_port(c, to, protocol, p.undeclared))
         }
+        ProbeKind::PodToService | ProbeKind::NodeToService => {
+            let s = (!c.services.is_empty()).then(|| p.to.index(c.services.len()))?;
+            let k = p.port.index(c.services[s].ports.len());
+            let sp = &c.services[s].ports[k];
+            let from = match p.kind {
+                ProbeKind::PodToService => End::Pod(one_pod(&p.from)?),
+                _ => End::Node(node(&p.from)),
+            };
+            let expect = service_expect(c, s, k, None);
+            return Some(PlannedProbe {
+                kind: p.kind,
+                from,
+                to: End::Service(s),
+                proto: ip_proto(sp.protocol),
+                port: sp.port,
+                expect,
+                service: Some((s, k)),
+            });
+        }
+        ProbeKind::ClientToNodePort => {
+            let node_ports: Vec<usize> = (0..c.services.len()).filter(|&s| c.services[s].node_port).collect();
+            let s = (!node_ports.is_empty()).then(|| node_ports[p.to.index(node_ports.len())])?;
+            let k = p.port.index(c.services[s].ports.len());
+            let n = node(&p.from);
+            let node_port = admitted[s].ports[k].node_port.expect("NodePort services get nodePorts");
+            return Some(PlannedProbe {
+                kind: p.kind,
+                from: End::Client,
+                to: End::Node(n),
+                proto: ip_proto(c.services[s].ports[k].protocol),
+                port: node_port,
+                expect: service_expect(c, s, k, Some(n)),
+                service: Some((s, k)),
+            });
+        }
     };
-    Some(PlannedProbe { kind: p.kind, from, to, proto, port, expect: p.kind.expected() })
+    Some(PlannedProbe { kind: p.kind, from, to, proto, port, expect: Some(p.kind.expected()), service: None })
+}
+
+fn ip_proto(p: Protocol) -> IpProto {
+    if p == Protocol::Udp { IpProto::Udp } else { IpProto::Tcp }
 }
 
 impl Case {
@@ -192,6 +324,8 @@ impl Case {
         match e {
             End::Pod(i) => self.cluster.pod(i).1.label(),
             End::Node(i) => format!("node/{}", GenCluster::node_name(i)),
+            End::Service(i) => self.cluster.services[i].label(),
+            End::Client => format!("client/{CLIENT}"),
         }
     }
 
@@ -219,9 +353,12 @@ impl Case {
     /// node: no NAT; remote node: flannel masquerades; a node sends from cni0's address
     /// to its own pods) and is checked on the trace instead.
     pub fn expect(&self, p: &PlannedProbe) -> Expect {
-        let reached = p.expect == ExpectedResult::Reached;
+        if let Some((s, k)) = p.service {
+            return self.service_step_expect(p, s, k);
+        }
+        let reached = p.expect == Some(ExpectedResult::Reached);
         Expect {
-            result: Some(p.expect),
+            result: p.expect,
             at: reached.then(|| self.end_label(p.to)),
             source: match (p.from, p.to) {
                 (End::Pod(i), End::Pod(_)) if reached => Some(self.target(End::Pod(i))),
@@ -231,6 +368,34 @@ impl Case {
         }
     }
 
+    /// A service step's `expect:` where the spec decides it: the result, who answers
+    /// when only one pod can, and the source it sees when it is the client's own (a pod
+    /// that is not itself the endpoint; the outside client under eTP Local).
+    fn service_step_expect(&self, p: &PlannedProbe, s: usize, k: usize) -> Expect {
+        let mut e = Expect { result: p.expect, ..Expect::default() };
+        if p.expect != Some(ExpectedResult::Reached) {
+            return e;
+        }
+        let node = match (p.from, p.to) {
+            (End::Client, End::Node(n)) => Some(n),
+            _ => None,
+        };
+        let candidates: Vec<usize> = spec_endpoints(&self.cluster, s, k)
+            .into_iter()
+            .filter(|e| node.is_none() || !self.cluster.services[s].local || Some(e.1) == node)
+            .map(|e| e.0)
+            .collect();
+        if let [only] = candidates[..] {
+            e.at = Some(self.end_label(End::Pod(only)));
+        }
+        e.source = match p.from {
+            End::Pod(i) if !candidates.contains(&i) => Some(self.target(End::Pod(i))),
+            End::Client if self.cluster.services[s].local => Some(Target::Client(CLIENT.into())),
+            _ => None,
+        };
+        e
+    }
+
     fn target(&self, e: End) -> Target {
         match e {
             End::Pod(i) => {
@@ -238,6 +403,11 @@ impl Case {
                 Target::Pod { namespace: pod.namespace.clone(), name: pod.name.clone() }
             }
             End::Node(i) => Target::Node(GenCluster::node_name(i)),
+            End::Service(i) => {
+                let svc = &self.cluster.services[i];
+                Target::Service { namespace: svc.namespace.clone(), name: svc.name.clone() }
+            }
+            End::Client => Target::Client(CLIENT.into()),
         }
     }
 
@@ -245,8 +415,9 @@ impl Case {
         match self.target(e) {
             Target::Pod { namespace, name } => Origin::Pod { namespace, name },
             Target::Node(n) => Origin::Node(n),
-            Target::Ip(_) | Target::Client(_) | Target::Service { .. } => {
-                unreachable!("ends are pods or nodes")
+            Target::Client(c) => Origin::Client(c),
+            Target::Ip(_) | Target::Service { .. } => {
+                unreachable!("probes start at pods, nodes or the client")
             }
         }
     }
@@ -267,7 +438,7 @@ impl Case {
                     http: false,
                     timeout: DEFAULT_PROBE_TIMEOUT,
                 },
-                expect: Some(self.expect(p)),
+                expect: Some(self.expect(p)).filter(|e| *e != Expect::default()),
                 label: self.label(p),
             })
             .collect();
@@ -277,7 +448,8 @@ impl Case {
             seed: self.cluster.seed,
             cluster: self.cluster.config(),
             pods: self.cluster.model_pods(),
-            objects: Vec::new(),
+            objects: self.cluster.objects(),
+            actions: Vec::new(),
             steps,
             trace: true,
         }

@@ -8,7 +8,7 @@ use std::fmt::{self, Write as _};
 
 use sim_k8s::model::DEFAULT_NAMESPACE;
 
-use super::cluster::{GenCluster, GenPod};
+use super::cluster::{GenCluster, GenPod, GenService, GenTarget};
 use super::probes::{Case, PlannedProbe};
 
 impl fmt::Debug for Case {
@@ -38,11 +38,14 @@ impl Case {
         y.push_str("name: invariants-counterexample\n");
         let _ = writeln!(y, "seed: {}", c.seed);
         y.push_str(&c.cluster_yaml());
-        if c.pod_count() > 0 {
+        if c.pod_count() + c.services.len() > 0 {
             y.push_str("manifests:\n");
         }
         for (node, pod) in c.pods() {
             pod_yaml(&mut y, pod, node);
+        }
+        for svc in &c.services {
+            service_yaml(&mut y, svc);
         }
         if !self.probes.is_empty() {
             y.push_str("steps:\n");
@@ -59,14 +62,18 @@ impl Case {
         let (from, to, proto) = (self.end_label(p.from), self.target_ref(p), Case::proto_word(p));
         let _ = writeln!(y, "    probe: {{from: {}, to: {}, proto: {proto}}}", q(&from), q(&to));
         let e = self.expect(p);
-        let mut parts = vec![format!("result: {}", p.expect.word())];
+        let mut parts: Vec<String> = p.expect.iter().map(|r| format!("result: {}", r.word())).collect();
         if let Some(at) = &e.at {
             parts.push(format!("at: {}", q(at)));
         }
         if e.source.is_some() {
             parts.push(format!("source: {}", q(&from)));
         }
-        let _ = writeln!(y, "    expect: {{{}}}", parts.join(", "));
+        if parts.is_empty() {
+            y.push_str("    # the answer depends on the endpoint kube-proxy picks or the pod's node\n");
+        } else {
+            let _ = writeln!(y, "    expect: {{{}}}", parts.join(", "));
+        }
     }
 
     fn summary(&self) -> String {
@@ -78,19 +85,47 @@ impl Case {
                     .containers
                     .iter()
                     .flat_map(|c| c.ports.iter())
-                    .map(|(port, proto)| format!("{port}/{}", proto.as_str()))
+                    .map(|p| match &p.name {
+                        Some(n) => format!("{}/{}({n})", p.port, p.protocol.as_str()),
+                        None => format!("{}/{}", p.port, p.protocol.as_str()),
+                    })
                     .collect();
                 let at = if p.pinned { format!("@{}", GenCluster::node_name(n)) } else { String::new() };
                 format!("{}{at}[{}]", p.label(), ports.join(","))
             })
             .collect();
         let probes: Vec<String> = self.probes.iter().map(|p| self.label(p)).collect();
+        let services: Vec<String> = c
+            .services
+            .iter()
+            .map(|s| {
+                let sel: Vec<String> = s.selector.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                let ports: Vec<String> = s
+                    .ports
+                    .iter()
+                    .map(|p| {
+                        let t = match &p.target {
+                            GenTarget::Number(n) => n.to_string(),
+                            GenTarget::Name(n) => n.clone(),
+                        };
+                        format!("{}/{}->{t}", p.port, p.protocol.as_str())
+                    })
+                    .collect();
+                let kind = match (s.node_port, s.local) {
+                    (false, _) => "",
+                    (true, false) => " NodePort",
+                    (true, true) => " NodePort/Local",
+                };
+                format!("{}{{{}}}[{}]{kind}", s.label(), sel.join(","), ports.join(","))
+            })
+            .collect();
         format!(
-            "seed {} {} nodes={} pods=[{}] probes=[{}]",
+            "seed {} {} nodes={} pods=[{}] services=[{}] probes=[{}]",
             c.seed,
             c.backend.as_str(),
             c.nodes.len(),
             pods.join(" "),
+            services.join(" "),
             probes.join("; ")
         )
     }
@@ -114,8 +149,49 @@ fn pod_yaml(y: &mut String, pod: &GenPod, node: usize) {
     for c in &pod.containers {
         let _ = writeln!(y, "      - name: {}", q(&c.name));
         y.push_str("        image: busybox\n        ports:\n");
-        for (port, proto) in &c.ports {
-            let _ = writeln!(y, "        - {{containerPort: {port}, protocol: {}}}", proto.as_str());
+        for p in &c.ports {
+            let name = p.name.as_ref().map(|n| format!("name: {}, ", q(n))).unwrap_or_default();
+            let _ = writeln!(
+                y,
+                "        - {{{name}containerPort: {}, protocol: {}}}",
+                p.port,
+                p.protocol.as_str()
+            );
         }
+    }
+}
+
+/// A Service manifest; ClusterIP and nodePorts are left to the apiserver.
+pub fn service_yaml(y: &mut String, svc: &GenService) {
+    y.push_str("  - apiVersion: v1\n    kind: Service\n    metadata:\n");
+    let _ = writeln!(y, "      name: {}", q(&svc.name));
+    if svc.namespace != DEFAULT_NAMESPACE {
+        let _ = writeln!(y, "      namespace: {}", q(&svc.namespace));
+    }
+    y.push_str("    spec:\n");
+    if svc.node_port {
+        y.push_str("      type: NodePort\n");
+    }
+    if svc.local {
+        y.push_str("      externalTrafficPolicy: Local\n");
+    }
+    if svc.client_ip_affinity {
+        y.push_str("      sessionAffinity: ClientIP\n");
+    }
+    let sel: Vec<String> = svc.selector.iter().map(|(k, v)| format!("{}: {}", q(k), q(v))).collect();
+    let _ = writeln!(y, "      selector: {{{}}}", sel.join(", "));
+    y.push_str("      ports:\n");
+    for p in &svc.ports {
+        let name = if p.name.is_empty() { String::new() } else { format!("name: {}, ", q(&p.name)) };
+        let target = match &p.target {
+            GenTarget::Number(n) => n.to_string(),
+            GenTarget::Name(n) => q(n),
+        };
+        let _ = writeln!(
+            y,
+            "      - {{{name}port: {}, targetPort: {target}, protocol: {}}}",
+            p.port,
+            p.protocol.as_str()
+        );
     }
 }

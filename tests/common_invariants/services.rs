@@ -1,0 +1,366 @@
+//! Checks of Service probes (pod or node → ClusterIP:port, the outside client →
+//! nodeIP:nodePort). The truth they compare against is computed here from the run's
+//! store, independently of the EndpointSlice controller and kube-proxy: a service port's
+//! endpoints are the Running pods of the service's namespace that carry every selector
+//! label, have an IP and a node, and whose targetPort resolves (a number as-is, a name
+//! to the pod's first container port with that name *and* the service port's
+//! protocol). Readiness is the phase: the model has no readiness probes or Ready
+//! condition yet, so every Running pod is a ready endpoint.
+//!
+//! Where the request landed is read from the trace: the first `deliver` of a TCP/UDP
+//! packet is the request (DNATed) arriving in the endpoint's stack; nothing else of the
+//! flow can be delivered before it.
+//!
+//! The expected behaviour (reference linux-k8s-dataplane.md §1.4, §1.8, §6.5):
+//! - no endpoints: the filter table REJECTs (`icmp-port-unreachable`), TCP reports
+//!   `refused`, UDP `unreachable`, and the request reaches no pod;
+//! - NodePort with `externalTrafficPolicy: Local` on a node without a local endpoint:
+//!   DROP (timeout), the trace shows the drop on that node;
+//! - otherwise the request lands on one of the candidates (every endpoint; under eTP
+//!   Local those on the probed node), on that pod's resolved target port; the answer
+//!   is that pod's: reached if something listens there, refused/unreachable if not.
+
+use std::net::Ipv4Addr;
+
+use sim_k8s::model::Protocol;
+use sim_k8s::model::service::{Service, ServicePort, TargetPort, TrafficPolicy};
+use sim_k8s::run::ExpectedResult;
+use sim_k8s::store::PodPhase;
+use sim_net::hop::{Hop, Step};
+use sim_net::packet::IpProto;
+use sim_net::stack::ProbeOutcome;
+
+use super::Probe;
+use super::cluster::GenCluster;
+use super::probes::{End, closed};
+use super::trace::{self, Addrs};
+
+/// An endpoint of a service port, as the run's store says it must be.
+#[derive(Debug)]
+pub struct Endpoint {
+    pub label: String,
+    pub netns: String,
+    pub ip: Ipv4Addr,
+    pub node: String,
+    /// The pod's resolved target port.
+    pub port: u16,
+    /// Something listens on that port (and protocol) in the pod.
+    pub listens: bool,
+}
+
+fn ip_proto(p: Protocol) -> IpProto {
+    if p == Protocol::Udp { IpProto::Udp } else { IpProto::Tcp }
+}
+
+fn outcome_of(r: ExpectedResult) -> ProbeOutcome {
+    match r {
+        ExpectedResult::Reached => ProbeOutcome::Reached,
+        ExpectedResult::Refused => ProbeOutcome::Refused,
+        ExpectedResult::Unreachable => ProbeOutcome::Unreachable,
+        ExpectedResult::Dropped | ExpectedResult::Timeout => ProbeOutcome::Timeout,
+    }
+}
+
+fn word(o: Option<ProbeOutcome>) -> &'static str {
+    o.map_or("nothing", ProbeOutcome::word)
+}
+
+impl Probe<'_> {
+    /// The admitted service and port this probe is aimed at.
+    fn service(&self) -> Result<(&Service, &ServicePort), String> {
+        let (s, k) = self.plan.service.ok_or("not a service probe")?;
+        let g = &self.case.cluster.services[s];
+        let svc = self
+            .report
+            .world
+            .store
+            .service(&g.namespace, &g.name)
+            .ok_or(format!("{} is not in the store", g.label()))?;
+        let sp = svc.ports.get(k).ok_or(format!("{} has no port #{k}", g.label()))?;
+        if (sp.port, sp.protocol) != (g.ports[k].port, g.ports[k].protocol) {
+            return Err(format!("{} port #{k} was admitted as {sp:?}", g.label()));
+        }
+        Ok((svc, sp))
+    }
+
+    /// The node whose nodePort the probe uses.
+    fn node_port_node(&self) -> Option<String> {
+        match (self.plan.from, self.plan.to) {
+            (End::Client, End::Node(n)) => Some(GenCluster::node_name(n)),
+            _ => None,
+        }
+    }
+
+    /// The service port's endpoints (see the module doc).
+    pub fn endpoints(&self, svc: &Service, sp: &ServicePort) -> Vec<Endpoint> {
+        let Some(selector) = &svc.selector else { return Vec::new() };
+        let world = &self.report.world;
+        let mut out = Vec::new();
+        for (pod, st) in world.store.pods() {
+            let selected =
+                pod.namespace == svc.namespace && selector.iter().all(|(k, v)| pod.labels.get(k) == Some(v));
+            let (Some(ip), Some(node), Some(netns)) = (st.pod_ip, &pod.node_name, &st.netns) else {
+                continue;
+            };
+            if !selected || st.phase != PodPhase::Running {
+                continue;
+            }
+            let port = match &sp.target_port {
+                TargetPort::Number(n) => Some(*n),
+                TargetPort::Name(name) => pod
+                    .containers
+                    .iter()
+                    .flat_map(|c| &c.ports)
+                    .find(|p| p.name.as_deref() == Some(name.as_str()) && p.protocol == sp.protocol)
+                    .map(|p| p.container_port),
+            };
+            let Some(port) = port else { continue };
+            let listens = world
+                .listeners
+                .iter()
+                .any(|l| l.netns == *netns && l.proto == ip_proto(sp.protocol) && l.port == port);
+            let label = sim_k8s::run::pod_label(&pod.namespace, &pod.name);
+            out.push(Endpoint { label, netns: netns.clone(), ip, node: node.clone(), port, listens });
+        }
+        out
+    }
+
+    /// The request's arrival in a stack: the first `deliver` of a TCP/UDP packet that is
+    /// not encapsulated.
+    fn landing(&self) -> Result<Option<(usize, &Hop, Addrs)>, String> {
+        for (i, h) in self.step.hops.iter().enumerate() {
+            // A VXLAN packet delivered to a node's VTEP is the tunnel, not the request.
+            if h.step != Step::Deliver || h.packet.contains(" | ") {
+                continue;
+            }
+            if let Some(a) = trace::parse_packet(&h.packet)?
+                && a.dport.is_some()
+            {
+                return Ok(Some((i, h, a)));
+            }
+        }
+        Ok(None)
+    }
+
+    fn sent(&self) -> Result<Addrs, String> {
+        let first = self.step.hops.first().ok_or("the probe left no trace")?;
+        if first.step != Step::Send {
+            return Err(format!("the trace does not start with a send: {}", first.line()));
+        }
+        trace::parse_packet(&first.packet)?.ok_or_else(|| format!("send without IPv4: {}", first.line()))
+    }
+
+    /// The node the probe's client runs on (pod clients: the node it is bound to).
+    fn client_node(&self) -> Option<String> {
+        match self.plan.from {
+            End::Node(i) => Some(GenCluster::node_name(i)),
+            End::Pod(i) => {
+                let (_, pod) = self.case.cluster.pod(i);
+                self.report.world.store.pod(&pod.namespace, &pod.name).and_then(|(p, _)| p.node_name.clone())
+            }
+            End::Client | End::Service(_) => None,
+        }
+    }
+
+    fn is_local_to(&self, node: &str, ip: Ipv4Addr) -> bool {
+        self.report.world.net.netns(node).is_some_and(|n| n.is_local(ip))
+    }
+}
+
+fn list(eps: &[&Endpoint]) -> String {
+    let v: Vec<String> = eps
+        .iter()
+        .map(|e| {
+            format!("{} {}:{}{}", e.label, e.ip, e.port, if e.listens { "" } else { " (nothing listens)" })
+        })
+        .collect();
+    format!("[{}]", v.join(", "))
+}
+
+/// 4a/4b. The probe lands on a candidate endpoint of the service port, on that pod's
+/// resolved targetPort, and gets that pod's answer; with no endpoints it is rejected
+/// (refused/unreachable) and reaches no pod; through a node without a local endpoint
+/// under eTP Local it is dropped on that node. The step's own expectations (result,
+/// who answers, the source it sees, where the spec decides them) hold too.
+pub fn service_reaches_an_endpoint(p: &Probe<'_>) -> Result<(), String> {
+    let (svc, sp) = p.service()?;
+    let eps = p.endpoints(svc, sp);
+    let node = p.node_port_node();
+    let local = node.is_some() && svc.external_traffic_policy == Some(TrafficPolicy::Local);
+    let candidates: Vec<&Endpoint> =
+        eps.iter().filter(|e| !local || Some(&e.node) == node.as_ref()).collect();
+    let got = p.step.probe.outcome;
+    let landing = p.landing()?;
+    let reject = outcome_of(closed(sp.protocol));
+    if eps.is_empty() {
+        if let Some((_, h, a)) = landing {
+            return Err(format!(
+                "{} has no endpoints, yet the request was delivered as {a}:\n{}",
+                svc.key(),
+                h.line()
+            ));
+        }
+        if got != Some(reject) {
+            return Err(format!(
+                "{} has no endpoints: expected {} (REJECT), got {}",
+                svc.key(),
+                reject.word(),
+                word(got)
+            ));
+        }
+    } else if candidates.is_empty() {
+        let node = node.expect("only eTP Local narrows the candidates");
+        if let Some((_, h, a)) = landing {
+            return Err(format!(
+                "eTP Local and no endpoint on {node} (endpoints {}), yet the request was delivered as {a}:\n{}",
+                list(&eps.iter().collect::<Vec<_>>()),
+                h.line()
+            ));
+        }
+        let dropped = p.step.hops.iter().any(|h| matches!(h.step, Step::Drop { .. }) && h.netns == node);
+        if got != Some(ProbeOutcome::Timeout) || !dropped {
+            return Err(format!(
+                "eTP Local and no endpoint on {node}: expected a timeout with a DROP on {node}, got {}{}",
+                word(got),
+                if dropped { "" } else { " and no drop there" }
+            ));
+        }
+    } else {
+        let Some((_, hop, addrs)) = landing else {
+            return Err(format!(
+                "{} has endpoints {} but the request reached none; outcome {}",
+                svc.key(),
+                list(&candidates),
+                word(got)
+            ));
+        };
+        let owner = p.report.world.owner_of(&hop.netns).unwrap_or(&hop.netns).to_string();
+        let Some(e) = candidates.iter().find(|e| e.netns == hop.netns) else {
+            return Err(format!(
+                "the request landed in {owner}, which is not one of the endpoints {} of {}:\n{}",
+                list(&candidates),
+                svc.key(),
+                hop.line()
+            ));
+        };
+        if addrs.dst != e.ip || addrs.dport != Some(e.port) {
+            return Err(format!(
+                "the request reached {} as {addrs}, but its target port resolves to {}:{}:\n{}",
+                e.label,
+                e.ip,
+                e.port,
+                hop.line()
+            ));
+        }
+        let want = if e.listens { ProbeOutcome::Reached } else { reject };
+        if got != Some(want) {
+            return Err(format!(
+                "the request reached {} on port {}: expected {}, got {}",
+                e.label,
+                e.port,
+                want.word(),
+                word(got)
+            ));
+        }
+        if want == ProbeOutcome::Reached && p.step.probe.responder.as_deref() != Some(e.label.as_str()) {
+            return Err(format!("{} was reached but {:?} answered", e.label, p.step.probe.responder));
+        }
+    }
+    match p.step.checks.iter().find(|c| !c.ok) {
+        Some(c) => Err(format!("expect {}: expected {}, got {}", c.what, c.expected, c.got)),
+        None => Ok(()),
+    }
+}
+
+/// The source the endpoint sees: a pod's own IP (no NAT inside the cluster CIDR) unless
+/// it reached itself (hairpin: masqueraded to its node's address); a node's address for
+/// a node; through a nodePort, the outside client's own address under eTP Local and an
+/// address of the probed node (masquerade) under Cluster.
+pub fn service_source_is_expected(p: &Probe<'_>) -> Result<(), String> {
+    if p.step.probe.outcome != Some(ProbeOutcome::Reached) {
+        return Ok(());
+    }
+    let (svc, _) = p.service()?;
+    let seen = p.step.probe.seen_src.ok_or("the endpoint saw no source")?;
+    let responder = p.step.probe.responder.clone().unwrap_or_default();
+    match (p.plan.from, p.node_port_node()) {
+        (End::Client, Some(_)) if svc.external_traffic_policy == Some(TrafficPolicy::Local) => {
+            let client = p.report.world.cluster.clients.iter().find(|c| c.name == super::probes::CLIENT);
+            let ip = client.ok_or("no client/client in the cluster")?.ip;
+            (seen == ip)
+                .then_some(())
+                .ok_or(format!("eTP Local: {responder} must see the client's {ip}, saw {seen}"))
+        }
+        (End::Client, Some(node)) => (p.is_local_to(&node, seen)).then_some(()).ok_or(format!(
+            "eTP Cluster: {responder} must see an address of {node} (masquerade), saw {seen}"
+        )),
+        (End::Pod(i), _) => {
+            let own = p.pod_ip(i).ok_or("the client pod has no IP")?;
+            let hairpin = p.case.end_label(End::Pod(i)) == responder;
+            let node = p.client_node().unwrap_or_default();
+            if hairpin {
+                (p.is_local_to(&node, seen)).then_some(()).ok_or(format!(
+                    "hairpin: {responder} reached itself and must see an address of {node}, saw {seen}"
+                ))
+            } else {
+                (seen == own)
+                    .then_some(())
+                    .ok_or(format!("{responder} must see the client pod's {own}, saw {seen}"))
+            }
+        }
+        (End::Node(_), _) => {
+            let node = p.client_node().unwrap_or_default();
+            (p.is_local_to(&node, seen))
+                .then_some(())
+                .ok_or(format!("{responder} must see an address of {node}, saw {seen}"))
+        }
+        _ => Err("unexpected service probe ends".to_string()),
+    }
+}
+
+/// 5'. The answer the client's stack gets comes from the address and port it sent to
+/// (ClusterIP:port or nodeIP:nodePort), to the address and port it sent from, although
+/// the request was DNATed: conntrack un-NATs the reply (and an endpoint's ICMP error,
+/// whose source becomes the probed address). A REJECT of a nodePort comes from the
+/// node's own address, the one probed. A REJECT of a ClusterIP is the exception Linux
+/// makes: the rejecting node sends the ICMP error from its own address (`icmp_send`
+/// picks it for a packet that was not for a local address), so there the source must
+/// be an address of the client's node.
+pub fn service_answer_comes_from_the_probed_address(p: &Probe<'_>) -> Result<(), String> {
+    let got = p.step.probe.outcome;
+    if got.is_none() || got == Some(ProbeOutcome::Timeout) {
+        return Ok(());
+    }
+    let req = p.sent()?;
+    let dst = p.step.probe.dst.ok_or("the probe has no resolved destination")?;
+    let client = p.client_netns();
+    let landing = p.landing()?;
+    let from = landing.map_or(0, |(i, _, _)| i + 1);
+    let answer = p.step.hops[from..]
+        .iter()
+        .find(|h| h.step == Step::Deliver && h.netns == client && !h.packet.contains(" | "))
+        .ok_or(format!("outcome {} but no answer was delivered in {client}", word(got)))?;
+    let a = trace::parse_packet(&answer.packet)?.ok_or("the client got a packet without IPv4")?;
+    let sent_to = Addrs { dst, dport: Some(p.plan.port), ..req };
+    let rejected_cluster_ip = landing.is_none() && p.node_port_node().is_none();
+    if rejected_cluster_ip {
+        let node = p.client_node().unwrap_or_default();
+        if !p.is_local_to(&node, a.src) || a.dst != req.src || a.dport.is_some() {
+            return Err(format!(
+                "{sent_to} was rejected, but the ICMP error came as {a}, not from an address of {node}:\n{}",
+                answer.line()
+            ));
+        }
+        return Ok(());
+    }
+    let with_ports = a.sport.is_some();
+    if got == Some(ProbeOutcome::Reached) && !with_ports {
+        return Err(format!("reached, but the client's first answer is {a}:\n{}", answer.line()));
+    }
+    let ok_src = a.src == dst && (!with_ports || a.sport == Some(p.plan.port));
+    let ok_dst = a.dst == req.src && (!with_ports || a.dport == req.sport);
+    if !ok_src || !ok_dst {
+        return Err(format!("the client sent {sent_to} but its answer came as {a}:\n{}", answer.line()));
+    }
+    Ok(())
+}
