@@ -17,16 +17,7 @@ impl Network {
         let (up, master, is_lo, mac) =
             (dev.up, dev.master, matches!(dev.kind, DeviceKind::Loopback), dev.mac);
         if !up {
-            let skb_like = frame.to_string();
-            self.trace(
-                ns,
-                Some(ifindex),
-                tag,
-                Step::Drop { reason: DropReason::LinkDown },
-                |_| String::new(),
-                || skb_like,
-            );
-            return;
+            return self.drop_frame(ns, Some(ifindex), tag, &frame, DropReason::LinkDown, |_| String::new());
         }
         self.capture_rx(ns, ifindex, &frame);
         if !is_lo {
@@ -37,15 +28,7 @@ impl Network {
             return self.bridge_rx(ns, br, ifindex, frame, tag);
         }
         if !is_lo && frame.dst != mac && !frame.dst.is_multicast() {
-            let f = frame.to_string();
-            self.trace(
-                ns,
-                Some(ifindex),
-                tag,
-                Step::Drop { reason: DropReason::NotForThisHost },
-                |_| String::new(),
-                || f,
-            );
+            self.drop_frame(ns, Some(ifindex), tag, &frame, DropReason::NotForThisHost, |_| String::new());
             return;
         }
         self.l3_rx(ns, ifindex, frame, tag, None);
@@ -66,15 +49,7 @@ impl Network {
     pub(crate) fn dev_xmit(&mut self, ns: NsId, ifindex: u32, frame: Frame, tag: u32) {
         let Some(dev) = self.ns(ns).devices.get(&ifindex) else { return };
         if !dev.up {
-            let f = frame.to_string();
-            self.trace(
-                ns,
-                Some(ifindex),
-                tag,
-                Step::Drop { reason: DropReason::LinkDown },
-                |_| String::new(),
-                || f,
-            );
+            self.drop_frame(ns, Some(ifindex), tag, &frame, DropReason::LinkDown, |_| String::new());
             return;
         }
         let kind = dev.kind.clone();
@@ -90,15 +65,9 @@ impl Network {
                 let Some(pid) = self.id(&peer.netns) else { return };
                 let peer_up = self.ns(pid).devices.get(&peer.ifindex).is_some_and(|d| d.up);
                 if !peer_up {
-                    let f = frame.to_string();
-                    self.trace(
-                        ns,
-                        Some(ifindex),
-                        tag,
-                        Step::Drop { reason: DropReason::LinkDown },
-                        |_| "veth peer is down".into(),
-                        || f,
-                    );
+                    self.drop_frame(ns, Some(ifindex), tag, &frame, DropReason::LinkDown, |_| {
+                        "veth peer is down".into()
+                    });
                     return;
                 }
                 let at = self.now + self.config.veth_latency;
@@ -168,15 +137,7 @@ impl Network {
         let now = self.now;
         let bridge_up = self.ns(ns).devices.get(&br).is_some_and(|d| d.up);
         if !bridge_up {
-            let f = frame.to_string();
-            self.trace(
-                ns,
-                Some(br),
-                tag,
-                Step::Drop { reason: DropReason::LinkDown },
-                |_| "bridge is down".into(),
-                || f,
-            );
+            self.drop_frame(ns, Some(br), tag, &frame, DropReason::LinkDown, |_| "bridge is down".into());
             return;
         }
         self.capture_rx(ns, br, &frame);
@@ -229,15 +190,9 @@ impl Network {
     fn bridge_forward(&mut self, ns: NsId, br: u32, inp: u32, out: u32, frame: Frame, tag: u32) {
         let hairpin = self.ns(ns).devices.get(&out).is_some_and(|d| d.hairpin);
         if out == inp && !hairpin {
-            let f = frame.to_string();
-            self.trace(
-                ns,
-                Some(br),
-                tag,
-                Step::Drop { reason: DropReason::HairpinOff },
-                |n| format!("port {}", n.ns(ns).dev_name(out)),
-                || f,
-            );
+            self.drop_frame(ns, Some(br), tag, &frame, DropReason::HairpinOff, |n| {
+                format!("port {}", n.ns(ns).dev_name(out))
+            });
             return;
         }
         self.dev_xmit(ns, out, frame, tag)
@@ -279,15 +234,9 @@ impl Network {
             FdbLookup::Port(p) => p,
             _ => {
                 self.hook_discard(ns, ct);
-                let f = skb.pkt.to_string();
-                self.trace(
-                    ns,
-                    Some(br),
-                    tag,
-                    Step::Drop { reason: DropReason::NoSocket },
-                    |_| format!("bridged DNAT to {dst_mac}: no FDB entry"),
-                    || f,
-                );
+                self.drop_pkt(ns, Some(br), &skb, DropReason::NoSocket, |_| {
+                    format!("bridged DNAT to {dst_mac}: no FDB entry")
+                });
                 return;
             }
         };
@@ -310,15 +259,9 @@ impl Network {
         let hairpin = self.ns(ns).devices.get(&out).is_some_and(|d| d.hairpin);
         if out == port && !hairpin {
             self.hook_discard(ns, ct);
-            let f = skb.pkt.to_string();
-            self.trace(
-                ns,
-                Some(br),
-                tag,
-                Step::Drop { reason: DropReason::HairpinOff },
-                |n| format!("port {}", n.ns(ns).dev_name(out)),
-                || f,
-            );
+            self.drop_pkt(ns, Some(br), &skb, DropReason::HairpinOff, |n| {
+                format!("port {}", n.ns(ns).dev_name(out))
+            });
             return;
         }
         if !self.hook_forward(ns, &mut skb, br, Some(out), &mut ct) {
@@ -346,5 +289,20 @@ impl Network {
         }
         let dst = skb.pkt.dst;
         self.neigh_output(ns, br, dst, skb)
+    }
+}
+
+impl Network {
+    /// Records that `frame` died here; formatting happens only when tracing is on.
+    pub(crate) fn drop_frame(
+        &mut self,
+        ns: NsId,
+        dev: Option<u32>,
+        tag: u32,
+        frame: &Frame,
+        reason: DropReason,
+        why: impl FnOnce(&Network) -> String,
+    ) {
+        self.trace(ns, dev, tag, Step::Drop { reason }, why, || frame.to_string());
     }
 }

@@ -23,17 +23,10 @@ impl Network {
             .find(|(m, _)| *m == frame.dst)
             .or_else(|| conf.fdb.iter().find(|(m, _)| *m == Mac::ZERO));
         let Some(&(_, remote)) = remote else {
-            let f = frame.to_string();
             let d = frame.dst;
-            self.trace(
-                ns,
-                Some(dev),
-                tag,
-                Step::Drop { reason: DropReason::NoRoute },
-                |_| format!("vxlan: no FDB entry for {d}"),
-                || f,
-            );
-            return;
+            return self.drop_frame(ns, Some(dev), tag, &frame, DropReason::NoRoute, |_| {
+                format!("vxlan: no FDB entry for {d}")
+            });
         };
         let (local, vni, dstport) = (conf.local, conf.vni, conf.dstport);
         // udp_flow_src_port: a hash of the inner flow inside ip_local_port_range.
