@@ -365,7 +365,10 @@ pub fn bridge_fdb(ns: &Netns, now: SimTime) -> String {
 /// - `ip -d link`: reduced to the attributes of [`Render::IpLinkDetails`];
 /// - `ip neigh`: IPv6 entries are dropped; lines are sorted (the kernel dumps in hash
 ///   order); REACHABLE, STALE, DELAY and PROBE all become `<valid>` (which one depends on
-///   wall-clock age and on unicast re-probing, which the model does not do);
+///   wall-clock age and on unicast re-probing, which the model does not do); INCOMPLETE
+///   and FAILED both become `<unresolved>` (after three unanswered requests an entry is
+///   FAILED until the next packet for it makes it INCOMPLETE again; when the twin dumps
+///   the table, on wall-clock time, depends on how long its real probes ran);
 /// - `bridge fdb`: multicast `self permanent` entries (the devices' multicast lists,
 ///   `33:33:*`, `01:00:5e:*`) are dropped;
 /// - `iptables-save`: `#` comment lines (version and date) are dropped and every
@@ -416,6 +419,9 @@ fn normalize_neigh(text: &str) -> String {
             for x in w.iter_mut() {
                 if matches!(*x, "REACHABLE" | "STALE" | "DELAY" | "PROBE") {
                     *x = "<valid>";
+                }
+                if matches!(*x, "INCOMPLETE" | "FAILED") {
+                    *x = "<unresolved>";
                 }
             }
             w.join(" ") + "\n"
