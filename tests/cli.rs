@@ -227,3 +227,25 @@ fn show_iptables_prints_the_rules_kube_proxy_and_flannel_wrote() {
         "{text}"
     );
 }
+
+#[test]
+fn show_describe_svc_lists_the_ready_endpoints() {
+    let out = bin()
+        .args(["show"])
+        .arg(root().join("scenarios/readiness.yaml"))
+        .args(["describe", "svc/web"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(text.contains("Selector:          app=web"), "{text}");
+    // Both pods were made not ready by the end of the scenario.
+    assert!(text.contains("Endpoints:         <none>"), "{text}");
+    let out = bin()
+        .args(["show"])
+        .arg(root().join("scenarios/readiness.yaml"))
+        .args(["describe", "svc/nope"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}

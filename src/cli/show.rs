@@ -37,6 +37,8 @@ pub enum What {
     Svc,
     /// `kubectl get endpointslices`.
     Endpointslices,
+    /// `kubectl describe svc/NAME` (give the object after it).
+    Describe,
 }
 
 #[derive(clap::Args)]
@@ -44,6 +46,8 @@ pub struct ShowArgs {
     pub file: PathBuf,
     #[arg(value_enum)]
     pub what: What,
+    /// For `describe`: the object, `svc/NAME` or `svc/NAMESPACE/NAME`.
+    pub object: Option<String>,
     /// The node whose namespace to show (default: every node).
     #[arg(long, conflicts_with = "pod")]
     pub node: Option<String>,
@@ -124,6 +128,19 @@ pub fn run(a: ShowArgs) -> u8 {
         What::Commands => print!("{}", commands(&report)),
         What::Svc => print!("{}", services(&report)),
         What::Endpointslices => print!("{}", endpoint_slices(&report)),
+        What::Describe => {
+            let Some(obj) = a.object.as_deref() else {
+                eprintln!("error: describe needs an object: svc/NAME");
+                return EXIT_BAD_INPUT;
+            };
+            match describe_service(&report, obj) {
+                Ok(text) => print!("{text}"),
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return EXIT_BAD_INPUT;
+                }
+            }
+        }
         _ => unreachable!("renderable views were handled above"),
     }
     EXIT_OK
@@ -265,4 +282,86 @@ fn endpoint_slices(r: &run::RunReport) -> String {
         rows.push(vec![s.namespace.clone(), s.name.clone(), "IPv4".into(), ports, eps]);
     }
     table(rows)
+}
+
+/// `kubectl describe svc NAME`, with the Endpoints line from the EndpointSlices.
+fn describe_service(r: &run::RunReport, obj: &str) -> Result<String, String> {
+    use sim_k8s::model::service::{ClusterIp, SessionAffinity, TargetPort, TrafficPolicy};
+    let rest = obj.strip_prefix("svc/").ok_or_else(|| format!("{obj:?}: expected svc/NAME"))?;
+    let (ns, name) = rest.split_once('/').unwrap_or((sim_k8s::model::DEFAULT_NAMESPACE, rest));
+    let s = r.world.store.service(ns, name).ok_or_else(|| format!("services {name:?} not found"))?;
+    let map = |m: &std::collections::BTreeMap<String, String>| {
+        if m.is_empty() {
+            "<none>".to_string()
+        } else {
+            m.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(",")
+        }
+    };
+    let mut out = String::new();
+    let mut line = |k: &str, v: String| {
+        let key = format!("{k}:");
+        let width = 19.max(key.len() + 2);
+        let _ = writeln!(out, "{key:<width$}{v}");
+    };
+    line("Name", s.name.clone());
+    line("Namespace", s.namespace.clone());
+    line("Labels", map(&s.labels));
+    line("Annotations", "<none>".into());
+    line("Selector", s.selector.as_ref().map(map).unwrap_or_else(|| "<none>".into()));
+    line("Type", s.type_.as_str().into());
+    let ip = match s.cluster_ip {
+        ClusterIp::Ip(ip) => ip.to_string(),
+        ClusterIp::Headless => "None".into(),
+        ClusterIp::Unset => "<none>".into(),
+    };
+    line("IP Family Policy", "SingleStack".into());
+    line("IP Families", "IPv4".into());
+    line("IP", ip.clone());
+    line("IPs", ip);
+    let slices: Vec<_> = r
+        .world
+        .store
+        .endpoint_slices()
+        .filter(|e| e.namespace == s.namespace && e.service_name() == Some(s.name.as_str()))
+        .collect();
+    for p in &s.ports {
+        let pname = if p.name.is_empty() { "<unset>".to_string() } else { p.name.clone() };
+        line("Port", format!("{pname}  {}/{}", p.port, p.protocol.as_str()));
+        let tp = match &p.target_port {
+            TargetPort::Number(n) => format!("{n}/{}", p.protocol.as_str()),
+            TargetPort::Name(n) => format!("{n}/{}", p.protocol.as_str()),
+        };
+        line("TargetPort", tp);
+        if let Some(np) = p.node_port {
+            line("NodePort", format!("{pname}  {np}/{}", p.protocol.as_str()));
+        }
+        let eps: Vec<String> = slices
+            .iter()
+            .flat_map(|e| {
+                let port = e.ports.iter().find(|ep| ep.name == p.name).and_then(|ep| ep.port);
+                e.endpoints
+                    .iter()
+                    .filter(|ep| ep.conditions.is_ready())
+                    .filter_map(move |ep| port.map(|n| format!("{}:{n}", ep.address)))
+            })
+            .collect();
+        line("Endpoints", if eps.is_empty() { "<none>".into() } else { eps.join(",") });
+    }
+    let affinity = match s.session_affinity {
+        SessionAffinity::None => "None".to_string(),
+        SessionAffinity::ClientIp { .. } => "ClientIP".to_string(),
+    };
+    line("Session Affinity", affinity);
+    if let Some(p) = s.external_traffic_policy {
+        line(
+            "External Traffic Policy",
+            if p == TrafficPolicy::Local { "Local".into() } else { "Cluster".into() },
+        );
+    }
+    line(
+        "Internal Traffic Policy",
+        if s.internal_traffic_policy == TrafficPolicy::Local { "Local".into() } else { "Cluster".into() },
+    );
+    line("Events", "<none>".into());
+    Ok(out)
 }
