@@ -3,7 +3,8 @@
 //!
 //! Each property generates whole clusters (1–6 nodes, 0–8 pods per node with random
 //! names, namespaces, labels and TCP/UDP container ports, some named, pinned with
-//! `nodeName` or left to the scheduler, 0–6 Services, a network backend, a seed), sends at most [`MAX_PROBES`] probes of
+//! `nodeName` or left to the scheduler, some made not Ready by a `setReady` step before
+//! the first probe, 0–6 Services, a network backend, a seed), sends at most [`MAX_PROBES`] probes of
 //! its kinds through them, and checks the trace hop by hop, not just the answer. A
 //! failure prints the shrunk case as a scenario file to rerun with `kube-netsim run`.
 //!
@@ -11,8 +12,8 @@
 //! every pod can reach every pod without NAT, node agents can reach pods, and a pod sees
 //! itself with the address others use. Properties for features that have not landed
 //! yet slot in as new `ProbeKind`s with their own checks:
-//! - LoadBalancer services and not-ready endpoints (the model has no readiness yet)
-//!   join property 7's generator (`cluster.rs`) and checks (`services.rs`);
+//! - LoadBalancer services join property 7's generator (`cluster.rs`) and checks
+//!   (`services.rs`), as not-Ready pods and session affinity did;
 //! - overlay backends (flannel-vxlan): `NetworkBackend::ALL` grows and every property
 //!   runs on them; `trace::parse_packet` reads the inner header of VXLAN packets;
 //! - flannel's ip-masq masquerades pod → *remote node* traffic, so property 2 allows the
@@ -25,7 +26,8 @@ mod common_invariants;
 
 use common_invariants::probes::{Case, ProbeKind, gen_case};
 use common_invariants::services::{
-    service_answer_comes_from_the_probed_address, service_reaches_an_endpoint, service_source_is_expected,
+    service_affinity_holds, service_answer_comes_from_the_probed_address, service_reaches_an_endpoint,
+    service_source_is_expected,
 };
 use common_invariants::{
     Check, answer_comes_from_the_probed_address, answers_travel_unchanged, check_probes, check_property,
@@ -116,9 +118,12 @@ fn every_answer_comes_from_the_address_the_client_sent_to() {
 ///    b. through a nodePort under eTP Cluster the same, the endpoint seeing the node's
 ///    address; under eTP Local a node without a local endpoint drops the request,
 ///    one with a local endpoint keeps the client's address;
-///    c. (5') the answer comes back from the address and port the client sent to.
-///    Not-ready endpoints are not generated: the model has no readiness yet (a pod is
-///    ready once Running, `controllers/endpointslices.rs`).
+///    c. (5') the answer comes back from the address and port the client sent to;
+///    d. under `sessionAffinity: ClientIP`, repeated probes from one client to one
+///    service port (through one node, for a nodePort) land on the endpoint the first
+///    one landed on (the generator repeats earlier service probes now and then).
+///    Not-Ready pods (about a quarter, `setReady: {ready: false}` at 0.5 s, probes from
+///    1 s) are no endpoints: a service whose selected pods are all not Ready has none.
 #[test]
 fn services_reach_their_endpoints_and_answer_from_the_service_address() {
     property(
@@ -128,6 +133,7 @@ fn services_reach_their_endpoints_and_answer_from_the_service_address() {
             service_reaches_an_endpoint,
             service_source_is_expected,
             service_answer_comes_from_the_probed_address,
+            service_affinity_holds,
         ],
     );
 }
@@ -157,6 +163,12 @@ fn counterexamples_print_as_scenarios_that_load_back() {
         let direct = case.run_input();
         if loaded.seed != direct.seed || loaded.cluster != direct.cluster || loaded.pods != direct.pods {
             return Err(format!("loaded back differently: {:?}\nvs {:?}", loaded.pods, direct.pods));
+        }
+        if loaded.actions != direct.actions {
+            return Err(format!(
+                "setReady steps loaded back differently: {:?}\nvs {:?}",
+                loaded.actions, direct.actions
+            ));
         }
         if loaded.objects != direct.objects {
             return Err(format!(
@@ -195,6 +207,7 @@ fn pods_whose_names_could_collide_get_their_own_namespaces() {
         labels: Default::default(),
         pinned: true,
         containers: vec![GenContainer { name: "web".into(), ports: vec![GenPort::new(80, Protocol::Tcp)] }],
+        not_ready: false,
     };
     let probe = |kind, from, to| PlannedProbe {
         kind,

@@ -7,7 +7,10 @@
 //! valid, so every generated pod is one the apiserver would accept. Services (0–6) are
 //! drawn as picks into those pods (selectors from a pod's labels, targetPorts from its
 //! ports) or random, and admitted by the scenario loader (ClusterIP and nodePort
-//! allocation), as the printed counterexample will be.
+//! allocation), as the printed counterexample will be. About a quarter of the pods are
+//! made not Ready (a `setReady` step before the first probe): still running, but no
+//! Service's endpoint. About a third are replicas of an earlier pod (its namespace,
+//! labels and containers), so services often have several endpoints.
 
 use std::collections::BTreeMap;
 
@@ -100,6 +103,11 @@ pub struct GenPod {
     /// `spec.nodeName` is set to the node this pod was generated for.
     pub pinned: bool,
     pub containers: Vec<GenContainer>,
+    /// Its readiness probe fails: a `setReady: {ready: false}` step at
+    /// [`SET_READY_MS`](super::probes::SET_READY_MS), before any probe. The pod keeps
+    /// running (direct traffic reaches it) but is no endpoint of any Service. Shrinks
+    /// to ready.
+    pub not_ready: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -323,13 +331,14 @@ fn containers() -> impl Strategy<Value = Vec<GenContainer>> {
 }
 
 fn gen_pod() -> impl Strategy<Value = GenPod> {
-    (namespace(), pod_name(), labels(), any::<bool>(), containers()).prop_map(
-        |(namespace, name, labels, pinned, containers)| GenPod {
+    (namespace(), pod_name(), labels(), any::<bool>(), containers(), prop::bool::weighted(0.25)).prop_map(
+        |(namespace, name, labels, pinned, containers, not_ready)| GenPod {
             namespace,
             name,
             labels,
             pinned,
             containers,
+            not_ready,
         },
     )
 }
@@ -512,12 +521,43 @@ fn dedupe_services(services: &mut [GenService]) {
     }
 }
 
+/// A pod, sometimes a replica of an earlier one (index into the pods before it).
+fn gen_pod_or_replica() -> impl Strategy<Value = (GenPod, Option<Index>)> {
+    (gen_pod(), prop::option::weighted(0.3, any::<Index>()))
+}
+
+/// Replicas (as a Deployment's) take the namespace, labels and containers of an
+/// earlier pod, so services often select several pods (spread, affinity, readiness of
+/// some of them); their own name, node, pinning and readiness stay.
+fn make_replicas(nodes: Vec<Vec<(GenPod, Option<Index>)>>) -> Vec<Vec<GenPod>> {
+    let mut earlier: Vec<GenPod> = Vec::new();
+    let mut out = Vec::new();
+    for node in nodes {
+        let mut pods = Vec::new();
+        for (mut pod, replica_of) in node {
+            if let Some(i) = replica_of.filter(|_| !earlier.is_empty()) {
+                let of = &earlier[i.index(earlier.len())];
+                pod.namespace = of.namespace.clone();
+                pod.labels = of.labels.clone();
+                pod.containers = of.containers.clone();
+            }
+            earlier.push(pod.clone());
+            pods.push(pod);
+        }
+        out.push(pods);
+    }
+    out
+}
+
 pub fn gen_cluster() -> impl Strategy<Value = GenCluster> {
-    let nodes =
-        proptest::collection::vec(proptest::collection::vec(gen_pod(), 0..=MAX_PODS_PER_NODE), 1..=MAX_NODES);
+    let nodes = proptest::collection::vec(
+        proptest::collection::vec(gen_pod_or_replica(), 0..=MAX_PODS_PER_NODE),
+        1..=MAX_NODES,
+    );
     let services = proptest::collection::vec(service_pick(), 0..=MAX_SERVICES);
     (any::<u64>(), select(NetworkBackend::ALL.to_vec()), nodes, services).prop_map(
-        |(seed, backend, mut nodes, picks)| {
+        |(seed, backend, nodes, picks)| {
+            let mut nodes = make_replicas(nodes);
             dedupe_names(&mut nodes);
             let mut services: Vec<GenService> = picks.iter().map(|p| resolve_service(&nodes, p)).collect();
             dedupe_services(&mut services);

@@ -14,13 +14,20 @@ use sim_k8s::model::Protocol;
 use sim_k8s::model::service::Service;
 use sim_k8s::run::{Expect, ExpectedResult, RunInput, StepPlan};
 use sim_k8s::scenario::DEFAULT_PROBE_TIMEOUT;
-use sim_k8s::world::{Origin, ProbePlan, Target};
+use sim_k8s::world::{Origin, ProbePlan, Target, WorldAction};
 use sim_net::packet::IpProto;
 
 use super::cluster::{GenCluster, gen_cluster};
 
 /// Probes run one after another from this time on (every pod is running by then).
 pub const FIRST_PROBE_MS: u64 = 1000;
+/// When the generated not-Ready pods get their `setReady: {ready: false}` step: after
+/// every pod is Running (the kubelet would otherwise mark it Ready when it starts it)
+/// and well before the first probe.
+pub const SET_READY_MS: u64 = 500;
+/// The endpointslice controller (20 ms) and then kube-proxy (100 ms) must have acted on
+/// the readiness change before the first probe; 200 ms leaves a margin.
+const _: () = assert!(FIRST_PROBE_MS >= SET_READY_MS + 200, "probes must start after kube-proxy synced");
 /// Time between two probes: answers take microseconds, so they do not overlap unless
 /// one is lost, and then its timeout runs alongside the next probes.
 pub const PROBE_GAP_MS: u64 = 100;
@@ -121,6 +128,9 @@ pub struct Pick {
     to: Index,
     port: Index,
     undeclared: u16,
+    /// For a service probe: repeat one of the earlier service probes instead (same
+    /// client, same service port), so session affinity has repeated probes to hold on.
+    repeat: Option<Index>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -149,23 +159,48 @@ pub struct Case {
 /// A cluster with at most `max_probes` probes of the given kinds. Picks that do not fit
 /// the cluster (a pod-to-pod probe with one pod) are left out.
 pub fn gen_case(kinds: &[ProbeKind], max_probes: usize) -> impl Strategy<Value = Case> + use<> {
-    let pick = (select(kinds.to_vec()), any::<Index>(), any::<Index>(), any::<Index>(), 1..=u16::MAX)
-        .prop_map(|(kind, from, to, port, undeclared)| Pick { kind, from, to, port, undeclared });
+    let pick = (
+        select(kinds.to_vec()),
+        any::<Index>(),
+        any::<Index>(),
+        any::<Index>(),
+        1..=u16::MAX,
+        prop::option::weighted(0.3, any::<Index>()),
+    )
+        .prop_map(|(kind, from, to, port, undeclared, repeat)| Pick {
+            kind,
+            from,
+            to,
+            port,
+            undeclared,
+            repeat,
+        });
     (gen_cluster(), proptest::collection::vec(pick, 1..=max_probes)).prop_map(|(cluster, picks)| {
         let wants_services = picks.iter().any(|p| p.kind.is_service()) && !cluster.services.is_empty();
         let admitted = if wants_services { cluster.admitted_services() } else { Vec::new() };
-        let probes = picks.iter().filter_map(|p| resolve(&cluster, &admitted, p)).collect();
+        let mut probes: Vec<PlannedProbe> = Vec::new();
+        for p in &picks {
+            let earlier: Vec<&PlannedProbe> = probes.iter().filter(|e| e.service.is_some()).collect();
+            let probe = match p.repeat {
+                Some(i) if p.kind.is_service() && !earlier.is_empty() => {
+                    Some(earlier[i.index(earlier.len())].clone())
+                }
+                _ => resolve(&cluster, &admitted, p),
+            };
+            probes.extend(probe);
+        }
         Case { cluster, probes }
     })
 }
 
 /// The generated pods a service port sends to (manifest index, the node it was written
-/// for, pinned, resolved target port, declared there), from the generated spec alone.
+/// for, pinned, resolved target port, declared there), from the generated spec alone:
+/// selected, Ready, with a target port that resolves.
 pub fn spec_endpoints(c: &GenCluster, s: usize, k: usize) -> Vec<(usize, usize, bool, u16, bool)> {
     let (svc, sp) = (&c.services[s], &c.services[s].ports[k]);
     c.pods()
         .enumerate()
-        .filter(|(_, (_, pod))| svc.selects(&pod.namespace, &pod.labels))
+        .filter(|(_, (_, pod))| !pod.not_ready && svc.selects(&pod.namespace, &pod.labels))
         .filter_map(|(i, (node, pod))| {
             let ports: Vec<_> = pod.ports().map(|p| (p.name.as_deref(), p.port, p.protocol)).collect();
             let port = sp.target.resolve(&ports, sp.protocol)?;
@@ -422,6 +457,22 @@ impl Case {
         }
     }
 
+    /// The `setReady: {ready: false}` steps of the not-Ready pods, at [`SET_READY_MS`].
+    pub fn actions(&self) -> Vec<(SimTime, WorldAction)> {
+        let at = SimTime::from_nanos(0) + SimDuration::from_millis(SET_READY_MS);
+        let not_ready = self.cluster.pods().map(|(_, p)| p).filter(|p| p.not_ready);
+        not_ready
+            .map(|p| {
+                let action = WorldAction::SetReady {
+                    namespace: p.namespace.clone(),
+                    name: p.name.clone(),
+                    ready: false,
+                };
+                (at, action)
+            })
+            .collect()
+    }
+
     /// The run, built directly (no YAML), with tracing on.
     pub fn run_input(&self) -> RunInput {
         let steps = self
@@ -449,7 +500,7 @@ impl Case {
             cluster: self.cluster.config(),
             pods: self.cluster.model_pods(),
             objects: self.cluster.objects(),
-            actions: Vec::new(),
+            actions: self.actions(),
             steps,
             trace: true,
         }

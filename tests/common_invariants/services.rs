@@ -1,11 +1,13 @@
 //! Checks of Service probes (pod or node → ClusterIP:port, the outside client →
 //! nodeIP:nodePort). The truth they compare against is computed here from the run's
 //! store, independently of the EndpointSlice controller and kube-proxy: a service port's
-//! endpoints are the Running pods of the service's namespace that carry every selector
-//! label, have an IP and a node, and whose targetPort resolves (a number as-is, a name
-//! to the pod's first container port with that name *and* the service port's
-//! protocol). Readiness is the phase: the model has no readiness probes or Ready
-//! condition yet, so every Running pod is a ready endpoint.
+//! endpoints are the Running, Ready, not terminating pods of the service's namespace
+//! that carry every selector label, have an IP and a node, and whose targetPort
+//! resolves (a number as-is, a name to the pod's first container port with that name
+//! *and* the service port's protocol). The generator makes some pods not Ready with a
+//! `setReady` step before the first probe; the checks first make sure the store shows
+//! exactly those pods not Ready (so a not-Ready pod that still receives service traffic
+//! is the dataplane's fault, not a readiness change that never happened).
 //!
 //! Where the request landed is read from the trace: the first `deliver` of a TCP/UDP
 //! packet is the request (DNATed) arriving in the endpoint's stack; nothing else of the
@@ -18,12 +20,15 @@
 //!   DROP (timeout), the trace shows the drop on that node;
 //! - otherwise the request lands on one of the candidates (every endpoint; under eTP
 //!   Local those on the probed node), on that pod's resolved target port; the answer
-//!   is that pod's: reached if something listens there, refused/unreachable if not.
+//!   is that pod's: reached if something listens there, refused/unreachable if not;
+//! - `sessionAffinity: ClientIP`: once a client's request landed on an endpoint of a
+//!   service port, its later requests to that port (through the same node, for a
+//!   nodePort: each node's kube-proxy keeps its own `recent` lists) land on that one.
 
 use std::net::Ipv4Addr;
 
 use sim_k8s::model::Protocol;
-use sim_k8s::model::service::{Service, ServicePort, TargetPort, TrafficPolicy};
+use sim_k8s::model::service::{Service, ServicePort, SessionAffinity, TargetPort, TrafficPolicy};
 use sim_k8s::run::ExpectedResult;
 use sim_k8s::store::PodPhase;
 use sim_net::hop::{Hop, Step};
@@ -32,7 +37,7 @@ use sim_net::stack::ProbeOutcome;
 
 use super::Probe;
 use super::cluster::GenCluster;
-use super::probes::{End, closed};
+use super::probes::{End, PlannedProbe, SET_READY_MS, closed};
 use super::trace::{self, Addrs};
 
 /// An endpoint of a service port, as the run's store says it must be.
@@ -102,7 +107,7 @@ impl Probe<'_> {
             let (Some(ip), Some(node), Some(netns)) = (st.pod_ip, &pod.node_name, &st.netns) else {
                 continue;
             };
-            if !selected || st.phase != PodPhase::Running {
+            if !selected || st.phase != PodPhase::Running || !st.ready || st.terminating {
                 continue;
             }
             let port = match &sp.target_port {
@@ -183,6 +188,7 @@ fn list(eps: &[&Endpoint]) -> String {
 /// under eTP Local it is dropped on that node. The step's own expectations (result,
 /// who answers, the source it sees, where the spec decides them) hold too.
 pub fn service_reaches_an_endpoint(p: &Probe<'_>) -> Result<(), String> {
+    readiness_took_effect(p)?;
     let (svc, sp) = p.service()?;
     let eps = p.endpoints(svc, sp);
     let node = p.node_port_node();
@@ -363,4 +369,68 @@ pub fn service_answer_comes_from_the_probed_address(p: &Probe<'_>) -> Result<(),
         return Err(format!("the client sent {sent_to} but its answer came as {a}:\n{}", answer.line()));
     }
     Ok(())
+}
+
+/// The generated readiness is the store's: every pod marked not Ready by a `setReady`
+/// step is not Ready at the end of the run, every other pod is (nothing else in a
+/// generated run changes readiness).
+fn readiness_took_effect(p: &Probe<'_>) -> Result<(), String> {
+    for (_, pod) in p.case.cluster.pods() {
+        let (_, st) = p
+            .report
+            .world
+            .store
+            .pod(&pod.namespace, &pod.name)
+            .ok_or(format!("{} is not in the store", pod.label()))?;
+        if st.ready == pod.not_ready {
+            return Err(format!(
+                "{} was generated {}, but its status says ready: {} (phase {:?})",
+                pod.label(),
+                if pod.not_ready {
+                    format!("not Ready (setReady at {SET_READY_MS}ms)")
+                } else {
+                    "Ready".into()
+                },
+                st.ready,
+                st.phase
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// 7d. `sessionAffinity: ClientIP`: when the first probe from a client to a service port
+/// (through the same node, for a nodePort) landed on an endpoint, every later probe
+/// from that client to that port lands on the same endpoint.
+pub fn service_affinity_holds(p: &Probe<'_>) -> Result<(), String> {
+    let (svc, _) = p.service()?;
+    if svc.session_affinity == SessionAffinity::None {
+        return Ok(());
+    }
+    let me =
+        p.case.probes.iter().position(|q| std::ptr::eq(q, p.plan)).ok_or("the probe is not in its case")?;
+    let same = |q: &PlannedProbe| (q.from, q.to, q.service) == (p.plan.from, p.plan.to, p.plan.service);
+    let Some(first) = (0..me).find(|&j| same(&p.case.probes[j])) else { return Ok(()) };
+    let earlier =
+        Probe { case: p.case, report: p.report, plan: &p.case.probes[first], step: &p.report.steps[first] };
+    let Some((_, first_hop, _)) = earlier.landing()? else { return Ok(()) };
+    let owner = |netns: &str| p.report.world.owner_of(netns).unwrap_or(netns).to_string();
+    match p.landing()? {
+        Some((_, hop, _)) if hop.netns == first_hop.netns => Ok(()),
+        Some((_, hop, a)) => Err(format!(
+            "{} has sessionAffinity ClientIP: step {} from the same client landed on {}, but this request landed on {} as {a}:\n{}",
+            svc.key(),
+            earlier.step.index,
+            owner(&first_hop.netns),
+            owner(&hop.netns),
+            hop.line()
+        )),
+        None => Err(format!(
+            "{} has sessionAffinity ClientIP: step {} from the same client landed on {}, but this request reached no endpoint (outcome {})",
+            svc.key(),
+            earlier.step.index,
+            owner(&first_hop.netns),
+            word(p.step.probe.outcome)
+        )),
+    }
 }

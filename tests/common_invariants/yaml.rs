@@ -9,7 +9,7 @@ use std::fmt::{self, Write as _};
 use sim_k8s::model::DEFAULT_NAMESPACE;
 
 use super::cluster::{GenCluster, GenPod, GenService, GenTarget};
-use super::probes::{Case, PlannedProbe};
+use super::probes::{Case, PlannedProbe, SET_READY_MS};
 
 impl fmt::Debug for Case {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -47,8 +47,13 @@ impl Case {
         for svc in &c.services {
             service_yaml(&mut y, svc);
         }
-        if !self.probes.is_empty() {
+        let not_ready: Vec<&GenPod> = c.pods().map(|(_, p)| p).filter(|p| p.not_ready).collect();
+        if !self.probes.is_empty() || !not_ready.is_empty() {
             y.push_str("steps:\n");
+        }
+        for pod in not_ready {
+            let _ = writeln!(y, "  - at: {SET_READY_MS}ms");
+            let _ = writeln!(y, "    setReady: {{pod: {}, ready: false}}", q(&pod.label()));
         }
         for (i, p) in self.probes.iter().enumerate() {
             self.step_yaml(&mut y, i, p);
@@ -91,7 +96,8 @@ impl Case {
                     })
                     .collect();
                 let at = if p.pinned { format!("@{}", GenCluster::node_name(n)) } else { String::new() };
-                format!("{}{at}[{}]", p.label(), ports.join(","))
+                let ready = if p.not_ready { "(not ready)" } else { "" };
+                format!("{}{at}[{}]{ready}", p.label(), ports.join(","))
             })
             .collect();
         let probes: Vec<String> = self.probes.iter().map(|p| self.label(p)).collect();
