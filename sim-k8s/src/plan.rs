@@ -112,6 +112,7 @@ pub fn plan(s: &Scenario, trace: bool) -> RunInput {
         pods: s.pods.iter().map(|p| p.value.clone()).collect(),
         objects: objects(s),
         actions,
+        capture: false,
         steps,
         trace,
     }

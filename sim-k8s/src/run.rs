@@ -69,6 +69,8 @@ pub struct RunInput {
     /// Timeline actions other than probes (delete, setReady, scale), with their times.
     pub actions: Vec<(SimTime, crate::world::WorldAction)>,
     pub trace: bool,
+    /// Record every frame on every device for `--pcap` (`sim_net::capture`).
+    pub capture: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -112,6 +114,7 @@ pub const EVENT_BUDGET: u64 = 2_000_000;
 
 pub fn run(input: RunInput) -> RunReport {
     let (mut world, mut q) = KubeWorld::new(input.cluster.clone(), input.seed, input.trace);
+    world.net.capture.enabled = input.capture;
     for pod in input.pods {
         world.create_pod(pod, SimTime::ZERO, &mut q);
     }

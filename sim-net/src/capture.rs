@@ -50,34 +50,9 @@ pub struct Capture {
     pub frames: Vec<CapturedFrame>,
 }
 
-thread_local! {
-    static CAPTURING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
-}
-
-/// Runs `f` so that every [`Network`] created inside it, on this thread, captures from
-/// its first frame ([`Capture::for_new_network`]). This lets a driver that builds its
-/// `Network` deep inside (the scenario runner) be asked for a capture without a new
-/// parameter through every layer; the flag is restored when `f` returns or unwinds.
-/// Setting `network.capture.enabled` directly is the way when you hold the `Network`.
-pub fn capturing<T>(f: impl FnOnce() -> T) -> T {
-    struct Restore(bool);
-    impl Drop for Restore {
-        fn drop(&mut self) {
-            CAPTURING.with(|c| c.set(self.0));
-        }
-    }
-    let _restore = Restore(CAPTURING.with(|c| c.replace(true)));
-    f()
-}
-
 impl Capture {
     pub fn on() -> Self {
         Capture { enabled: true, frames: Vec::new() }
-    }
-
-    /// The capture a new `Network` starts with: off, unless created inside [`capturing`].
-    pub fn for_new_network() -> Self {
-        Capture { enabled: CAPTURING.with(|c| c.get()), frames: Vec::new() }
     }
 
     /// Records the frame built by `f` only when capture is on.

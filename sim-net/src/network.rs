@@ -78,7 +78,7 @@ impl Network {
             next_id: 0,
             config,
             tracer: Tracer::default(),
-            capture: Capture::for_new_network(),
+            capture: Capture::default(),
             scheduled: Vec::new(),
             socket_events: Vec::new(),
             sock_events: Vec::new(),

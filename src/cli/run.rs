@@ -34,9 +34,9 @@ pub fn run(a: RunArgs) -> u8 {
     if let Some(seed) = a.seed {
         s.seed = seed;
     }
-    let input = plan(&s, true);
-    let mut report =
-        if a.pcap.is_some() { sim_net::capture::capturing(|| run::run(input)) } else { run::run(input) };
+    let mut input = plan(&s, true);
+    input.capture = a.pcap.is_some();
+    let mut report = run::run(input);
     if let Some(dir) = &a.pcap {
         let frames = report.world.net.capture.take();
         if let Err(e) = render::pcap::write_dir(dir, &frames) {

@@ -503,6 +503,7 @@ impl Case {
             actions: self.actions(),
             steps,
             trace: true,
+            capture: false,
         }
     }
 }
