@@ -32,6 +32,7 @@ fn input(probes: u64) -> RunInput {
             },
             expect: None,
             label: String::new(),
+            repeat: None,
         })
         .collect();
     input

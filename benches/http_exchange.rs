@@ -38,6 +38,7 @@ fn input(n: u64) -> RunInput {
             },
             expect: None,
             label: String::new(),
+            repeat: None,
         })
         .collect();
     input

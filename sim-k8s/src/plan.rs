@@ -102,7 +102,18 @@ pub fn plan(s: &Scenario, trace: bool) -> RunInput {
             http: p.proto == ProbeProto::Http,
             timeout: p.timeout,
         };
-        steps.push(StepPlan { probe, expect: step.expect.as_ref().map(expect), label });
+        let n = p.repeat.max(1);
+        for k in 0..n {
+            let at = probe.at + p.interval.checked_mul(u64::from(k)).expect("repeat is at most 1000");
+            let repeat = (n > 1).then_some((k + 1, n));
+            let probe = ProbePlan { at, ..probe.clone() };
+            steps.push(StepPlan {
+                probe,
+                expect: step.expect.as_ref().map(expect),
+                label: label.clone(),
+                repeat,
+            });
+        }
     }
     RunInput {
         name: s.name.clone(),

@@ -53,6 +53,8 @@ pub struct StepPlan {
     pub expect: Option<Expect>,
     /// How the scenario wrote the probe, for output (`pod/a -> pod/b (icmp)`).
     pub label: String,
+    /// `Some((k, n))` for the k-th (from 1) of n repetitions of one probe step.
+    pub repeat: Option<(u32, u32)>,
 }
 
 /// Everything needed to run: the cluster, the objects, the timeline.
@@ -88,6 +90,8 @@ pub struct StepReport {
     pub probe: ProbeRecord,
     pub checks: Vec<Check>,
     pub hops: Vec<Hop>,
+    /// `Some((k, n))` for the k-th of n repetitions of one probe step.
+    pub repeat: Option<(u32, u32)>,
 }
 
 pub struct RunReport {
@@ -142,7 +146,14 @@ pub fn run(input: RunInput) -> RunReport {
         let probe = world.probes[i].clone();
         let hops: Vec<Hop> = world.hops.iter().filter(|h| h.tag == probe.tag).cloned().collect();
         let checks = s.expect.as_ref().map(|e| check(&world, &probe, &hops, e)).unwrap_or_default();
-        steps.push(StepReport { index: i + 1, label: s.label.clone(), probe, checks, hops });
+        steps.push(StepReport {
+            index: i + 1,
+            label: s.label.clone(),
+            probe,
+            checks,
+            hops,
+            repeat: s.repeat,
+        });
     }
     RunReport { name: input.name, description: input.description, seed: input.seed, world, steps, stop }
 }

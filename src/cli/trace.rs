@@ -100,6 +100,7 @@ pub fn run(a: TraceArgs) -> u8 {
         probe: ProbePlan { at, from: origin, to: target, port, proto, http: false, timeout },
         expect: None,
         label,
+        repeat: None,
     }];
     let report = run::run(input);
     match a.format {

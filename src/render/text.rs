@@ -24,9 +24,20 @@ pub fn report(r: &RunReport, detail: Detail) -> String {
         }
         let _ = writeln!(out, "  {:>10} {:<18} {}", e.time.to_string(), e.component, e.text);
     }
-    for s in &r.steps {
-        out.push('\n');
-        step(&mut out, s, detail);
+    for (i, s) in r.steps.iter().enumerate() {
+        match s.repeat {
+            // Later repetitions of a probe: one line each, then the split.
+            Some((k, n)) if k > 1 => {
+                repetition(&mut out, s);
+                if k == n {
+                    split(&mut out, &r.steps[i + 1 - n as usize..=i]);
+                }
+            }
+            _ => {
+                out.push('\n');
+                step(&mut out, s, detail);
+            }
+        }
     }
     let later: Vec<_> = r.world.timeline.iter().filter(|e| first_step.is_some_and(|t| e.time >= t)).collect();
     if !later.is_empty() {
@@ -47,9 +58,61 @@ pub fn report(r: &RunReport, detail: Detail) -> String {
     out
 }
 
+/// One line for a later repetition of a probe step (the first one shows the trace).
+fn repetition(out: &mut String, s: &StepReport) {
+    let p = &s.probe;
+    let (k, n) = s.repeat.expect("only repetitions");
+    let what = match (&p.error, p.outcome) {
+        (Some(e), _) => format!("could not start: {e}"),
+        (None, Some(o)) => match &p.responder {
+            Some(r) => format!("{} {r}", o.word()),
+            None => o.word().to_string(),
+        },
+        (None, None) => "did not finish".into(),
+    };
+    let failed: Vec<String> = s
+        .checks
+        .iter()
+        .filter(|c| !c.ok)
+        .map(|c| format!("[FAIL] {}: expected {}, got {}", c.what, c.expected, c.got))
+        .collect();
+    let line = format!("  {k:>4}/{n} at {}: {what} {}", p.started, failed.join(" "));
+    let _ = writeln!(out, "{}", line.trim_end());
+}
+
+/// Who answered how often, over all repetitions of one probe step.
+fn split(out: &mut String, group: &[StepReport]) {
+    let mut counts: std::collections::BTreeMap<String, usize> = std::collections::BTreeMap::new();
+    for s in group {
+        let who = match (&s.probe.responder, s.probe.outcome) {
+            (Some(r), _) => r.clone(),
+            (None, Some(o)) => format!("({})", o.word()),
+            (None, None) => "(unfinished)".to_string(),
+        };
+        *counts.entry(who).or_default() += 1;
+    }
+    let total = group.len();
+    let parts: Vec<String> = counts
+        .iter()
+        .map(|(who, c)| format!("{who} {c} ({:.0}%)", 100.0 * *c as f64 / total as f64))
+        .collect();
+    let _ = writeln!(out, "  split over {total} probes: {}", parts.join(", "));
+}
+
 fn step(out: &mut String, s: &StepReport, detail: Detail) {
     let p = &s.probe;
-    let _ = writeln!(out, "step {} at {}: probe {}", s.index, p.started, s.label);
+    match s.repeat {
+        Some((1, n)) => {
+            let _ = writeln!(
+                out,
+                "step {} at {}: probe {} (1 of {n}; the others follow, one line each)",
+                s.index, p.started, s.label
+            );
+        }
+        _ => {
+            let _ = writeln!(out, "step {} at {}: probe {}", s.index, p.started, s.label);
+        }
+    }
     let shown = s.hops.iter().filter(|h| match detail {
         Detail::Hops => true,
         Detail::Packets => matches!(h.step, Step::Send | Step::Drop { .. }),

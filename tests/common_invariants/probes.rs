@@ -491,6 +491,7 @@ impl Case {
                 },
                 expect: Some(self.expect(p)).filter(|e| *e != Expect::default()),
                 label: self.label(p),
+                repeat: None,
             })
             .collect();
         RunInput {

@@ -360,7 +360,17 @@ impl Builder<'_> {
         if timeout == SimDuration::ZERO {
             self.invalid(&path.key("timeout"), "must be longer than 0s");
         }
-        ok.then_some(Probe { from, container: container?, to, proto, timeout })
+        let repeat = p.repeat.unwrap_or(1);
+        if !(1..=MAX_REPEAT).contains(&repeat) {
+            self.invalid(&path.key("repeat"), format!("must be between 1 and {MAX_REPEAT}, found {repeat}"));
+            ok = false;
+        }
+        let interval = p.interval.map_or(DEFAULT_REPEAT_INTERVAL, |i| i.0);
+        if interval == SimDuration::ZERO {
+            self.invalid(&path.key("interval"), "must be longer than 0s");
+            ok = false;
+        }
+        ok.then_some(Probe { from, container: container?, to, proto, timeout, repeat, interval })
     }
 
     /// The container a pod probe runs in: `container:` or the pod's first one.

@@ -48,6 +48,10 @@ pub const DEFAULT_SERVICE_NETWORK: &str = "10.96.0.0/12";
 pub const FIRST_NODE_HOST: u32 = 11;
 /// The prefix length of each node's pod CIDR.
 pub const NODE_POD_CIDR_PREFIX: u8 = 24;
+/// `probe.interval` default: the gap between repetitions of a probe.
+pub const DEFAULT_REPEAT_INTERVAL: SimDuration = SimDuration::from_millis(10);
+/// The most repetitions one probe step may ask for.
+pub const MAX_REPEAT: u32 = 1000;
 /// `probe.timeout` default.
 pub const DEFAULT_PROBE_TIMEOUT: SimDuration = SimDuration::from_secs(3);
 
@@ -219,6 +223,9 @@ pub struct Probe {
     pub to: Ref,
     pub proto: ProbeProto,
     pub timeout: SimDuration,
+    /// How many times the probe runs (`repeat`, default 1), `interval` apart.
+    pub repeat: u32,
+    pub interval: SimDuration,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]

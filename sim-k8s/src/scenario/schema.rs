@@ -104,6 +104,9 @@ pub struct ProbeDoc {
     pub proto: Parsed<ProbeProto>,
     pub container: Option<String>,
     pub timeout: Option<Parsed<SimDuration>>,
+    /// Send the probe this many times (default 1), `interval` apart (default 10ms).
+    pub repeat: Option<u32>,
+    pub interval: Option<Parsed<SimDuration>>,
 }
 
 #[derive(Debug, Deserialize)]
