@@ -267,3 +267,17 @@ fn an_unknown_client_in_a_probe_is_refused() {
     let text = "manifests:\n  - {apiVersion: v1, kind: Pod, metadata: {name: a}, spec: {containers: [{name: c, image: i}]}}\nsteps:\n  - {at: 1s, probe: {from: client/nope, to: pod/a, proto: icmp}}\n";
     assert_eq!(error(text), "s.yaml:4:28: steps[0].probe.from: client \"nope\" not found (clients: client)");
 }
+
+#[test]
+fn a_repeat_of_zero_is_refused() {
+    let text = with_steps("- {at: 1s, probe: {from: pod/a, to: pod/b, proto: icmp, repeat: 0}}\n");
+    let e = error(&text);
+    assert!(e.contains("steps[0].probe.repeat: must be between 1 and 1000, found 0"), "{e}");
+}
+
+#[test]
+fn a_step_with_two_actions_is_refused() {
+    let text = with_steps("- {at: 1s, probe: {from: pod/a, to: pod/b, proto: icmp}, delete: pod/b}\n");
+    let e = error(&text);
+    assert!(e.contains("a step needs exactly one action: probe, delete, setReady or scale"), "{e}");
+}
