@@ -393,6 +393,13 @@ impl Network {
             return Some(Tracked::untracked());
         }
         let at = At { hook: Hook::Prerouting, out_dev: None, physdev_out: None };
+        let ct = self.raw_and_conntrack(ns, at, skb)?;
+        self.prerouting_after_conntrack(ns, skb, ct)
+    }
+
+    /// The raw table (−300), then the conntrack hook (−200) unless a raw rule said
+    /// NOTRACK. Shared by PREROUTING and OUTPUT. `None`: the raw table dropped it.
+    fn raw_and_conntrack(&mut self, ns: NsId, at: At, skb: &mut Skb) -> Option<Ct> {
         let mut ct = Tracked::untracked();
         let TableOutcome::Continue { notrack, .. } = self.nf_table(ns, TableName::Raw, at, skb, &mut ct)
         else {
@@ -401,7 +408,7 @@ impl Network {
         if !notrack {
             ct = self.ct_lookup(ns, &skb.pkt);
         }
-        self.prerouting_after_conntrack(ns, skb, ct)
+        Some(ct)
     }
 
     /// PREROUTING for a looped-back packet: it keeps the connection it had on output
@@ -468,14 +475,7 @@ impl Network {
         }
         let out = route.dev.as_deref().and_then(|d| self.ns(ns).ifindex(d));
         let at = At { hook: Hook::Output, out_dev: out, physdev_out: None };
-        let mut ct = Tracked::untracked();
-        let TableOutcome::Continue { notrack, .. } = self.nf_table(ns, TableName::Raw, at, skb, &mut ct)
-        else {
-            return None;
-        };
-        if !notrack {
-            ct = self.ct_lookup(ns, &skb.pkt);
-        }
+        let mut ct = self.raw_and_conntrack(ns, at, skb)?;
         if let TableOutcome::Stopped = self.nf_table(ns, TableName::Mangle, at, skb, &mut ct) {
             return None;
         }

@@ -2,33 +2,11 @@
 
 mod common;
 
-use common::{Harness, mac, s};
+use common::{Harness, addr, mac, netns, route, s, up, veth};
 use sim_net::ops::{NetOp, RouteSpec};
 use sim_net::packet::IpProto;
 use sim_net::stack::{Listener, ProbeOutcome};
 
-fn netns(name: &str) -> NetOp {
-    NetOp::AddNetns { name: s(name) }
-}
-fn up(ns: &str, dev: &str) -> NetOp {
-    NetOp::SetLinkUp { netns: s(ns), dev: s(dev), up: true }
-}
-fn addr(ns: &str, dev: &str, a: &str) -> NetOp {
-    NetOp::AddAddr { netns: s(ns), dev: s(dev), addr: a.parse().unwrap() }
-}
-fn veth(a: &str, an: &str, b: &str, bn: &str, m: u8) -> NetOp {
-    NetOp::AddVeth {
-        netns: s(a),
-        name: s(an),
-        mac: mac(m),
-        peer_netns: s(b),
-        peer_name: s(bn),
-        peer_mac: mac(m + 1),
-    }
-}
-fn route(ns: &str, spec: RouteSpec) -> NetOp {
-    NetOp::AddRoute { netns: s(ns), route: spec }
-}
 fn fwd(ns: &str) -> NetOp {
     NetOp::Sysctl { netns: s(ns), key: s("net.ipv4.ip_forward"), value: s("1") }
 }

@@ -7,32 +7,12 @@ mod common;
 
 use std::net::SocketAddrV4;
 
-use common::{Harness, mac, s};
+use common::{Harness, addr, netns, s, up, veth};
 use sim_core::SimDuration;
 use sim_net::ops::{NetOp, RouteSpec, RouteType};
 use sim_net::packet::IpProto;
 use sim_net::socket::{SockError, SockEventKind};
 use sim_net::stack::ProbeOutcome;
-
-fn netns(name: &str) -> NetOp {
-    NetOp::AddNetns { name: s(name) }
-}
-fn up(ns: &str, dev: &str) -> NetOp {
-    NetOp::SetLinkUp { netns: s(ns), dev: s(dev), up: true }
-}
-fn addr(ns: &str, dev: &str, a: &str) -> NetOp {
-    NetOp::AddAddr { netns: s(ns), dev: s(dev), addr: a.parse().unwrap() }
-}
-fn veth(a: &str, an: &str, b: &str, bn: &str, m: u8) -> NetOp {
-    NetOp::AddVeth {
-        netns: s(a),
-        name: s(an),
-        mac: mac(m),
-        peer_netns: s(b),
-        peer_name: s(bn),
-        peer_mac: mac(m + 1),
-    }
-}
 
 fn two_hosts() -> Harness {
     let mut h = Harness::new();

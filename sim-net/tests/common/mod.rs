@@ -5,7 +5,7 @@
 
 use sim_core::{EventQueue, RngStreams, SimDuration, SimTime};
 use sim_net::network::{NetConfig, NetEvent, Network};
-use sim_net::ops::NetOp;
+use sim_net::ops::{NetOp, RouteSpec};
 use sim_net::path::ProbeSpec;
 use sim_net::stack::{ProbeOutcome, SocketEvent, SocketEventKind};
 
@@ -109,4 +109,28 @@ pub fn mac(last: u8) -> sim_net::packet::Mac {
 
 pub fn s(x: &str) -> String {
     x.to_string()
+}
+
+// NetOp builders, named after the `ip` subcommand they stand for.
+pub fn netns(name: &str) -> NetOp {
+    NetOp::AddNetns { name: s(name) }
+}
+pub fn up(ns: &str, dev: &str) -> NetOp {
+    NetOp::SetLinkUp { netns: s(ns), dev: s(dev), up: true }
+}
+pub fn addr(ns: &str, dev: &str, a: &str) -> NetOp {
+    NetOp::AddAddr { netns: s(ns), dev: s(dev), addr: a.parse().unwrap() }
+}
+pub fn veth(a: &str, an: &str, b: &str, bn: &str, m: u8) -> NetOp {
+    NetOp::AddVeth {
+        netns: s(a),
+        name: s(an),
+        mac: mac(m),
+        peer_netns: s(b),
+        peer_name: s(bn),
+        peer_mac: mac(m + 1),
+    }
+}
+pub fn route(ns: &str, spec: RouteSpec) -> NetOp {
+    NetOp::AddRoute { netns: s(ns), route: spec }
 }
