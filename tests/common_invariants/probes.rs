@@ -164,7 +164,7 @@ pub fn gen_case(kinds: &[ProbeKind], max_probes: usize) -> impl Strategy<Value =
         any::<Index>(),
         any::<Index>(),
         any::<Index>(),
-        1..=u16::MAX,
+        1..EPHEMERAL_PORTS_START,
         prop::option::weighted(0.3, any::<Index>()),
     )
         .prop_map(|(kind, from, to, port, undeclared, repeat)| Pick {
@@ -262,12 +262,19 @@ fn declared_port(c: &GenCluster, pod: usize, pick: &Index) -> (IpProto, u16) {
     (ip_proto(p.protocol), p.port)
 }
 
-/// The first port from `start` upward (wrapping) that the pod does not declare.
+/// The start of Linux's default `net.ipv4.ip_local_port_range` (32768-60999), from which
+/// clients take their source ports. Undeclared-port probes stay below it: a pod probing
+/// its own IP on a port equal to the source port it was given connects to itself (TCP
+/// simultaneous open, as on Linux), which is an answer, not a refusal.
+const EPHEMERAL_PORTS_START: u16 = 32768;
+
+/// The first port from `start` upward (wrapping below the ephemeral range) that the pod
+/// does not declare.
 fn undeclared_port(c: &GenCluster, pod: usize, protocol: Protocol, start: u16) -> u16 {
     let declared = c.pod(pod).1.declared(protocol);
     let mut port = start;
     while declared.contains(&port) {
-        port = port % u16::MAX + 1;
+        port = port % (EPHEMERAL_PORTS_START - 1) + 1;
     }
     port
 }
