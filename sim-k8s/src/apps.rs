@@ -13,6 +13,7 @@
 //! - `udp-echo`: sends every datagram back to where it came from.
 
 pub mod client;
+pub mod healthcheck;
 
 use std::net::{Ipv4Addr, SocketAddrV4};
 

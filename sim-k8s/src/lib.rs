@@ -5,6 +5,7 @@
 pub mod apps;
 pub mod cluster;
 pub mod controllers;
+pub mod lb;
 pub mod manifest;
 pub mod model;
 pub mod plan;

@@ -15,6 +15,9 @@ fn target(r: &Ref) -> Target {
         Ref::Service { namespace, name, .. } => {
             Target::Service { namespace: namespace.clone(), name: name.clone() }
         }
+        Ref::LoadBalancer { namespace, name, .. } => {
+            Target::LoadBalancer { namespace: namespace.clone(), name: name.clone() }
+        }
         Ref::Ip { addr, .. } => Target::Ip(*addr),
     }
 }
@@ -26,7 +29,7 @@ fn origin(r: &Ref) -> Option<Origin> {
         }
         Ref::Node { name, .. } => Some(Origin::Node(name.clone())),
         Ref::Client { name, .. } => Some(Origin::Client(name.clone())),
-        Ref::Ip { .. } | Ref::Service { .. } => None,
+        Ref::Ip { .. } | Ref::Service { .. } | Ref::LoadBalancer { .. } => None,
     }
 }
 

@@ -230,6 +230,10 @@ pub fn target_label(t: &Target) -> String {
             format!("svc/{name}")
         }
         Target::Service { namespace, name } => format!("svc/{namespace}/{name}"),
+        Target::LoadBalancer { namespace, name } if namespace == crate::model::DEFAULT_NAMESPACE => {
+            format!("lb/{name}")
+        }
+        Target::LoadBalancer { namespace, name } => format!("lb/{namespace}/{name}"),
         Target::Ip(ip) => ip.to_string(),
     }
 }
@@ -246,6 +250,9 @@ fn resolve_ip(world: &KubeWorld, t: &Target) -> Option<Ipv4Addr> {
             }
         }
         Target::Pod { namespace, name } => world.store.pod(namespace, name).and_then(|(_, s)| s.pod_ip),
+        Target::LoadBalancer { namespace, name } => {
+            world.store.service(namespace, name).and_then(|s| s.load_balancer_ingress.first()).map(|i| i.ip)
+        }
     }
 }
 

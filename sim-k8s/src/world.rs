@@ -16,6 +16,7 @@ use sim_net::path::ProbeSpec;
 use sim_net::stack::{ProbeOutcome, SocketEventKind};
 
 mod apphost;
+mod lbhost;
 
 use crate::apps;
 use crate::cluster::{ClusterConfig, pod_netns};
@@ -35,6 +36,11 @@ pub enum Target {
     Client(String),
     /// A Service's ClusterIP.
     Service {
+        namespace: String,
+        name: String,
+    },
+    /// A LoadBalancer Service's external IP (`status.loadBalancer.ingress[0].ip`).
+    LoadBalancer {
         namespace: String,
         name: String,
     },
@@ -126,6 +132,13 @@ pub enum Event {
     Action(usize),
     /// A probe's timeout (socket clients).
     ProbeTimeout(usize),
+    /// The load balancer sees watch event `watch` (its programming latency later).
+    LbWatch(usize),
+    /// Time for the next health check of load-balancer target `.0` (index into
+    /// `lb_targets`).
+    HealthCheck(usize),
+    /// A health check's timeout: (target, check number).
+    HealthTimeout(usize, u64),
 }
 
 pub struct KubeWorld {
@@ -143,6 +156,11 @@ pub struct KubeWorld {
     apps: apphost::AppHost,
     /// netns name → `pod/NAME` / `node/NAME` for naming responders.
     owners: BTreeMap<String, String>,
+    /// The cloud's load balancer and its health-check targets (by index).
+    pub lb: crate::lb::LoadBalancer,
+    lb_targets: Vec<crate::lb::TargetKey>,
+    /// Checks started per target (the check number of the next one).
+    lb_seq: BTreeMap<usize, u64>,
 }
 
 impl KubeWorld {
@@ -153,6 +171,7 @@ impl KubeWorld {
         net.tracer.enabled = trace;
         let mut controllers: Vec<Box<dyn Controller>> = vec![
             Box::new(Scheduler),
+            Box::new(crate::controllers::service_lb::ServiceController::new(cluster.load_balancer.clone())),
             Box::new(crate::controllers::workloads::WorkloadController::new(
                 rngs.stream("replicaset-controller"),
             )),
@@ -171,6 +190,8 @@ impl KubeWorld {
             owners.insert(n.name.clone(), format!("node/{}", n.name));
         }
         owners.insert(crate::cluster::ROUTER_NETNS.to_string(), "router".to_string());
+        owners.insert(crate::lb::LB_NETNS.to_string(), "lb".to_string());
+        let lb = crate::lb::LoadBalancer::new(cluster.clone(), rngs.stream("lb"));
         for c in &cluster.clients {
             owners.insert(crate::cluster::client_netns(&c.name), format!("client/{}", c.name));
         }
@@ -187,6 +208,9 @@ impl KubeWorld {
             hops: vec![],
             apps: Default::default(),
             owners,
+            lb,
+            lb_targets: vec![],
+            lb_seq: BTreeMap::new(),
         };
         let mut q = EventQueue::new();
         let mut rng = rngs.stream("infra");
@@ -269,6 +293,9 @@ impl KubeWorld {
     fn notify(&mut self, idx: usize, now: SimTime, q: &mut EventQueue<Event>) {
         for (c, ctl) in self.controllers.iter().enumerate() {
             q.push(now + ctl.latency(), Event::Deliver { controller: c, watch: idx });
+        }
+        if matches!(self.store.log[idx].object, Object::Service(_)) {
+            q.push(now + lbhost::LB_LATENCY, Event::LbWatch(idx));
         }
     }
 
@@ -366,6 +393,10 @@ impl KubeWorld {
                     self.pump(q);
                 }
                 Action::Log(text) => self.log(now, component, text),
+                Action::ServeHealth { netns, port, namespace, name, endpoints } => {
+                    self.serve_health(component, netns, port, (namespace, name), endpoints, now);
+                    self.pump(q);
+                }
             }
         }
     }
@@ -397,6 +428,7 @@ impl KubeWorld {
             }
         }
         self.hops.extend(self.net.tracer.take());
+        self.lb_results(q);
     }
 
     fn origin_netns(&self, o: &Origin) -> Result<String, String> {
@@ -424,6 +456,12 @@ impl KubeWorld {
                     None => Err(format!("service {name} does not exist")),
                 }
             }
+            Target::LoadBalancer { namespace, name } => match self.store.service(namespace, name) {
+                Some(s) => s.load_balancer_ingress.first().map(|i| i.ip).ok_or_else(|| {
+                    format!("service {name} has no load-balancer address yet (EXTERNAL-IP <pending>)")
+                }),
+                None => Err(format!("service {name} does not exist")),
+            },
             Target::Client(c) => self
                 .cluster
                 .clients
@@ -513,6 +551,12 @@ impl World for KubeWorld {
             Event::Probe(idx) => self.start_probe(idx, now, q),
             Event::Action(idx) => self.run_timeline_action(idx, now, q),
             Event::ProbeTimeout(idx) => self.probe_timeout(idx, now, q),
+            Event::LbWatch(idx) => self.lb_watch(idx, now, q),
+            Event::HealthCheck(t) => self.health_check(t, now, q),
+            Event::HealthTimeout(t, seq) => {
+                self.health_check_timeout(t, seq, now);
+                self.pump(q);
+            }
         }
     }
 }

@@ -12,6 +12,7 @@ pub mod infra;
 pub mod kube_proxy;
 pub mod kubelet;
 pub mod scheduler;
+pub mod service_lb;
 pub mod workloads;
 
 use sim_core::{SimDuration, SimTime};
@@ -33,6 +34,9 @@ pub enum Action {
     Delete(Object),
     /// A container's built-in server starts listening in a namespace.
     StartApp { netns: String, app: crate::apps::ServerApp },
+    /// kube-proxy's health server for a service (eTP Local LoadBalancer) listens on
+    /// `port` in `netns` and reports `endpoints` local ready endpoints from now on.
+    ServeHealth { netns: String, port: u16, namespace: String, name: String, endpoints: usize },
     /// A line for the control-plane timeline.
     Log(String),
 }

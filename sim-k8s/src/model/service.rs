@@ -134,6 +134,8 @@ pub struct Service {
     /// Default true for LoadBalancer; false for every other type.
     pub allocate_load_balancer_node_ports: bool,
     pub load_balancer_ingress: Vec<LoadBalancerIngress>,
+    /// `spec.loadBalancerIP` (deprecated upstream, still honoured by most controllers).
+    pub load_balancer_ip: Option<Ipv4Addr>,
 }
 
 impl Service {
@@ -342,6 +344,11 @@ fn check_spec(spec: &k8s::ServiceSpec, errs: &mut Vec<FieldError>) -> Option<Ser
         allocate_load_balancer_node_ports: type_ == ServiceType::LoadBalancer
             && spec.allocate_load_balancer_node_ports.unwrap_or(true),
         load_balancer_ingress: Vec::new(),
+        load_balancer_ip: spec
+            .load_balancer_ip
+            .as_deref()
+            .filter(|s| !s.is_empty())
+            .and_then(|ip| parse_ipv4(&path.key("loadBalancerIP"), ip, errs)),
     })
 }
 

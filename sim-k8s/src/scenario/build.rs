@@ -320,7 +320,7 @@ impl Builder<'_> {
         let from_path = path.key("from");
         let mut ok = self.check_exists(&from_path, &from, world);
         match &from {
-            Ref::Service { .. } => {
+            Ref::Service { .. } | Ref::LoadBalancer { .. } => {
                 self.invalid(&from_path, "a probe starts in a pod, a node or a client, not a service");
                 ok = false;
             }
@@ -424,6 +424,33 @@ impl Builder<'_> {
                 );
                 self.invalid(path, format!("service {:?} not found ({names})", short_pod(namespace, name)));
                 false
+            }
+            Ref::LoadBalancer { namespace, name, .. } => {
+                let svc =
+                    world.workloads.services.iter().find(|s| &s.namespace == namespace && &s.name == name);
+                match svc {
+                    Some(s) if s.type_ == crate::model::service::ServiceType::LoadBalancer => true,
+                    Some(s) => {
+                        let msg = format!(
+                            "service {:?} is of type {}: only a LoadBalancer Service has a load-balancer address",
+                            short_pod(namespace, name),
+                            s.type_.as_str()
+                        );
+                        self.invalid(path, msg);
+                        false
+                    }
+                    None => {
+                        let names = list_names(
+                            world.workloads.services.iter().map(|s| short_pod(&s.namespace, &s.name)),
+                            "services",
+                        );
+                        self.invalid(
+                            path,
+                            format!("service {:?} not found ({names})", short_pod(namespace, name)),
+                        );
+                        false
+                    }
+                }
             }
             Ref::Client { name, .. } if !world.cluster.clients.iter().any(|c| &c.name == name) => {
                 let names = list_names(world.cluster.clients.iter().map(|c| c.name.clone()), "clients");

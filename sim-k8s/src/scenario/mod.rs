@@ -125,6 +125,67 @@ pub struct ClusterConfig {
     pub network: NetworkBackend,
     /// Hosts outside the cluster, behind the router (scenario key `clients`).
     pub clients: Vec<ClientNode>,
+    /// The cloud's load balancer for `type: LoadBalancer` Services.
+    pub load_balancer: LoadBalancerConfig,
+}
+
+/// `cluster.loadBalancerPool` default: TEST-NET-2, addresses no real host owns.
+pub const DEFAULT_LB_POOL: &str = "198.51.100.0/24";
+/// The load balancer's own address on the node network: host number 2 (`.2`).
+pub const LB_HOST: u32 = 2;
+
+/// `cluster.loadBalancer` (plus `cluster.loadBalancerPool`) with defaults resolved.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LoadBalancerConfig {
+    /// Where the service controller takes external IPs from.
+    pub pool: Ipv4Net,
+    pub mode: LbMode,
+    pub health_check: HealthCheckConfig,
+    /// The load balancer's address on the node network (`.2`).
+    pub ip: Ipv4Addr,
+}
+
+/// How the load balancer hands a connection to a node (`cluster.loadBalancer.mode`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum LbMode {
+    /// A proxy-like LB (AWS CLB/NLB with instance targets): VIP:port is DNATed to a
+    /// healthy node's nodeIP:nodePort and SNATed to the LB's own address.
+    NodePort,
+    /// A pass-through LB (GCE network LB, MetalLB): the packet keeps destination VIP
+    /// and is routed to a healthy node, whose kube-proxy LB-IP rules catch it.
+    Vip,
+}
+
+impl LbMode {
+    pub const ALL: [LbMode; 2] = [LbMode::NodePort, LbMode::Vip];
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LbMode::NodePort => "nodeport",
+            LbMode::Vip => "vip",
+        }
+    }
+}
+
+/// `cluster.loadBalancer.healthCheck`. Defaults are GCE's for Kubernetes L4 load
+/// balancers (cloud-provider-gcp `gceHc*`): every 8s, 1s timeout, healthy after 1
+/// success, unhealthy after 3 failures.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HealthCheckConfig {
+    pub interval: SimDuration,
+    pub timeout: SimDuration,
+    pub healthy_threshold: u32,
+    pub unhealthy_threshold: u32,
+}
+
+impl Default for HealthCheckConfig {
+    fn default() -> Self {
+        HealthCheckConfig {
+            interval: SimDuration::from_secs(8),
+            timeout: SimDuration::from_secs(1),
+            healthy_threshold: 1,
+            unhealthy_threshold: 3,
+        }
+    }
 }
 
 /// A host outside the cluster: its own namespace `client-NAME` on the outside network
@@ -331,6 +392,7 @@ macro_rules! closed_set {
     };
 }
 closed_set!(NetworkBackend, "network backend");
+closed_set!(LbMode, "load balancer mode");
 closed_set!(ProbeProto, "protocol");
 closed_set!(ExpectedResult, "result");
 

@@ -5,6 +5,7 @@
 //! | `pod/NAME` | pod NAME in namespace `default` |
 //! | `pod/NAMESPACE/NAME` | a pod in another namespace |
 //! | `node/NAME` | a node (its root network namespace, address = node IP) |
+//! | `lb/NAME`, `lb/NAMESPACE/NAME` | a LoadBalancer Service's external IP (`status.loadBalancer.ingress[0].ip`) |
 //! | `10.244.1.2` | an IPv4 address |
 //! | `localhost` | 127.0.0.1 in the prober's own network namespace |
 //!
@@ -39,6 +40,12 @@ pub enum Ref {
         name: String,
         port: Option<u16>,
     },
+    /// A LoadBalancer Service's load-balancer address (`lb/NAME[:PORT]`).
+    LoadBalancer {
+        namespace: String,
+        name: String,
+        port: Option<u16>,
+    },
     /// A host outside the cluster (scenario key `clients`).
     Client {
         name: String,
@@ -57,6 +64,7 @@ impl Ref {
             Ref::Pod { port, .. }
             | Ref::Node { port, .. }
             | Ref::Service { port, .. }
+            | Ref::LoadBalancer { port, .. }
             | Ref::Client { port, .. }
             | Ref::Ip { port, .. } => *port,
         }
@@ -68,6 +76,7 @@ impl Ref {
             Ref::Pod { port, .. }
             | Ref::Node { port, .. }
             | Ref::Service { port, .. }
+            | Ref::LoadBalancer { port, .. }
             | Ref::Client { port, .. }
             | Ref::Ip { port, .. } => *port = None,
         }
@@ -84,6 +93,10 @@ impl Ref {
                 Some(format!("svc/{name}"))
             }
             Ref::Service { namespace, name, .. } => Some(format!("svc/{namespace}/{name}")),
+            Ref::LoadBalancer { namespace, name, .. } if namespace == DEFAULT_NAMESPACE => {
+                Some(format!("lb/{name}"))
+            }
+            Ref::LoadBalancer { namespace, name, .. } => Some(format!("lb/{namespace}/{name}")),
             Ref::Ip { .. } => None,
         }
     }
@@ -115,7 +128,7 @@ pub struct RefError {
     pub problem: String,
 }
 
-const FORMS: &str = "expected pod/NAME, pod/NAMESPACE/NAME, node/NAME, svc/NAME, client/NAME (each with an optional :PORT), an IPv4 address, IP:PORT or localhost:PORT";
+const FORMS: &str = "expected pod/NAME, pod/NAMESPACE/NAME, node/NAME, svc/NAME, lb/NAME, client/NAME (each with an optional :PORT), an IPv4 address, IP:PORT or localhost:PORT";
 
 impl Expecting for Ref {
     const EXPECTING: &'static str =
@@ -156,6 +169,16 @@ impl FromStr for Ref {
             check_name("namespace", namespace, is_dns1123_label).map_err(err)?;
             check_name("service name", name, is_dns1123_label).map_err(err)?;
             return Ok(Ref::Service { namespace: namespace.into(), name: name.into(), port });
+        }
+        if let Some(rest) = body.strip_prefix("lb/") {
+            let (namespace, name) = match rest.split('/').collect::<Vec<_>>()[..] {
+                [name] => (DEFAULT_NAMESPACE, name),
+                [ns, name] => (ns, name),
+                _ => return Err(err("expected lb/NAME or lb/NAMESPACE/NAME".to_string())),
+            };
+            check_name("namespace", namespace, is_dns1123_label).map_err(err)?;
+            check_name("service name", name, is_dns1123_label).map_err(err)?;
+            return Ok(Ref::LoadBalancer { namespace: namespace.into(), name: name.into(), port });
         }
         if let Some(name) = body.strip_prefix("client/") {
             check_name("client name", name, is_dns1123_label).map_err(err)?;

@@ -43,6 +43,27 @@ pub struct ClusterDoc {
     pub pod_network: Option<Parsed<Cidr>>,
     pub service_network: Option<Parsed<Cidr>>,
     pub network: Option<Parsed<NetworkBackend>>,
+    /// Where LoadBalancer Services get their external IPs (default 198.51.100.0/24).
+    pub load_balancer_pool: Option<Parsed<Cidr>>,
+    pub load_balancer: Option<LoadBalancerDoc>,
+}
+
+/// `cluster.loadBalancer: {mode, healthCheck}`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct LoadBalancerDoc {
+    pub mode: Option<Parsed<super::LbMode>>,
+    pub health_check: Option<HealthCheckDoc>,
+}
+
+/// `cluster.loadBalancer.healthCheck: {interval, timeout, healthyThreshold, unhealthyThreshold}`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct HealthCheckDoc {
+    pub interval: Option<Parsed<SimDuration>>,
+    pub timeout: Option<Parsed<SimDuration>>,
+    pub healthy_threshold: Option<u32>,
+    pub unhealthy_threshold: Option<u32>,
 }
 
 /// `nodes: 3` or `nodes: [{name: a, ip: 192.168.1.20}, ...]`.

@@ -13,6 +13,7 @@ use sim_net::socket::{SockEvent, SockEventKind, SockId};
 
 use super::{Event, KubeWorld, ListenerRecord};
 use crate::apps::client::{Client, ClientKind, ClientResult, body_field};
+use crate::apps::healthcheck::{HcClient, HcResult, proxy_health_answer};
 use crate::apps::{ServerApp, ServerConn, SockCmd};
 use crate::run::pod_label;
 
@@ -23,11 +24,35 @@ pub struct AppHost {
     conns: BTreeMap<SockId, Conn>,
     /// Probe index → its client socket.
     clients: BTreeMap<usize, SockId>,
+    /// kube-proxy health servers: (node netns, port) → (namespace, name, local endpoints).
+    pub(super) health_servers: BTreeMap<(NsId, u16), (String, String, usize)>,
+    /// Load-balancer target index → (check number, socket) of its check in flight.
+    pub(super) hc_inflight: BTreeMap<usize, (u64, SockId)>,
+    /// Finished checks (target, check number, result), handled by `pump`.
+    pub(super) hc_results: Vec<(usize, u64, HcResult, SimTime)>,
 }
 
 enum Conn {
-    Server { key: (NsId, IpProto, u16), state: ServerConn },
-    Client { probe: usize, client: Client },
+    Server {
+        key: (NsId, IpProto, u16),
+        state: ServerConn,
+    },
+    Client {
+        probe: usize,
+        client: Client,
+    },
+    /// A load balancer health check (target index, check number).
+    Health {
+        target: usize,
+        seq: u64,
+        client: HcClient,
+    },
+    /// An accepted connection of a kube-proxy health server.
+    ProxyHealth {
+        key: (NsId, u16),
+        buf: Vec<u8>,
+        answered: bool,
+    },
 }
 
 impl KubeWorld {
@@ -43,6 +68,72 @@ impl KubeWorld {
             }
             Err(e) => self.log(now, component, format!("{label}: listen {}/{}: {e}", app.proto, app.port)),
         }
+    }
+
+    /// kube-proxy's health server for a service: listens once, then only the count
+    /// of local endpoints changes (`SyncEndpoints`).
+    pub(super) fn serve_health(
+        &mut self,
+        component: &str,
+        netns: String,
+        port: u16,
+        svc: (String, String),
+        endpoints: usize,
+        now: SimTime,
+    ) {
+        let Some(ns) = self.net.id(&netns) else { return };
+        if let Some(entry) = self.apps.health_servers.get_mut(&(ns, port)) {
+            entry.2 = endpoints;
+            return;
+        }
+        let label = format!("kube-proxy health check for {}/{}", svc.0, svc.1);
+        match self.net.listen(&netns, IpProto::Tcp, port, &label, now) {
+            Ok(()) => {
+                self.apps.health_servers.insert((ns, port), (svc.0, svc.1, endpoints));
+                let after_op = self.commands.len();
+                self.listeners.push(ListenerRecord { netns, proto: IpProto::Tcp, port, after_op });
+            }
+            Err(e) => self.log(now, component, format!("{label}: listen tcp/{port}: {e}")),
+        }
+    }
+
+    /// Opens a health-check connection from the load balancer for target `target`.
+    pub(super) fn start_health_check(
+        &mut self,
+        target: usize,
+        seq: u64,
+        netns: &str,
+        dst: SocketAddrV4,
+        http: bool,
+        now: SimTime,
+    ) {
+        match self.net.connect(netns, IpProto::Tcp, dst, 0, now) {
+            Ok(sock) => {
+                self.apps.conns.insert(sock, Conn::Health { target, seq, client: HcClient::new(http, dst) });
+                self.apps.hc_inflight.insert(target, (seq, sock));
+            }
+            Err(e) => {
+                self.apps.hc_results.push((target, seq, HcResult { ok: false, why: e.to_string() }, now))
+            }
+        }
+    }
+
+    /// A check's timeout: if it is still in flight it failed.
+    pub(super) fn health_check_timeout(&mut self, target: usize, seq: u64, now: SimTime) {
+        let Some((s, sock)) = self.apps.hc_inflight.get(&target).copied() else { return };
+        if s != seq {
+            return;
+        }
+        self.apps.hc_inflight.remove(&target);
+        let Some(Conn::Health { client, .. }) = self.apps.conns.get_mut(&sock) else { return };
+        let (cmds, r) = client.on_timeout(sock);
+        self.apps.conns.remove(&sock);
+        if let Some(r) = r {
+            self.apps.hc_results.push((target, seq, r, now));
+        }
+        // An abandoned check leaves nothing behind (SO_LINGER 0 / SYN_SENT removal).
+        let _ = cmds;
+        let _ = self.net.abort(sock, now);
     }
 
     /// Opens a probe's client socket (tcp, udp, http).
@@ -109,6 +200,9 @@ impl KubeWorld {
             if self.apps.servers.contains_key(&key) {
                 let state = ServerConn::new(*local, *peer);
                 self.apps.conns.insert(ev.sock, Conn::Server { key, state });
+            } else if self.apps.health_servers.contains_key(&(ev.sock.ns, *port)) {
+                let key = (ev.sock.ns, *port);
+                self.apps.conns.insert(ev.sock, Conn::ProxyHealth { key, buf: vec![], answered: false });
             }
             return;
         }
@@ -128,6 +222,34 @@ impl KubeWorld {
                     _ => vec![],
                 }
             }
+            Some(Conn::Health { target, seq, client }) => {
+                let (cmds, result) = client.on_event(ev.sock, &ev.kind);
+                if let Some(r) = result {
+                    let (target, seq) = (*target, *seq);
+                    self.apps.hc_results.push((target, seq, r, now));
+                    if self.apps.hc_inflight.get(&target).is_some_and(|x| x.0 == seq) {
+                        self.apps.hc_inflight.remove(&target);
+                    }
+                }
+                cmds
+            }
+            Some(Conn::ProxyHealth { key, buf, answered }) => match &ev.kind {
+                SockEventKind::Data(d) if !*answered => {
+                    buf.extend_from_slice(d);
+                    if buf.windows(4).any(|w| w == b"\r\n\r\n") {
+                        *answered = true;
+                        let close =
+                            String::from_utf8_lossy(buf).to_ascii_lowercase().contains("connection: close");
+                        let (ns, name, n) = &self.apps.health_servers[key];
+                        let answer = proxy_health_answer(ns, name, *n, close);
+                        vec![SockCmd::Send(ev.sock, answer), SockCmd::Close(ev.sock)]
+                    } else {
+                        vec![]
+                    }
+                }
+                SockEventKind::PeerClosed if !*answered => vec![SockCmd::Close(ev.sock)],
+                _ => vec![],
+            },
             Some(Conn::Client { probe, client }) => {
                 let (cmds, result) = client.on_event(ev.sock, &ev.kind);
                 let probe = *probe;
@@ -139,7 +261,10 @@ impl KubeWorld {
             None => vec![],
         };
         if matches!(ev.kind, SockEventKind::Closed | SockEventKind::Error(_))
-            && matches!(self.apps.conns.get(&ev.sock), Some(Conn::Server { .. }))
+            && matches!(
+                self.apps.conns.get(&ev.sock),
+                Some(Conn::Server { .. } | Conn::ProxyHealth { .. } | Conn::Health { .. })
+            )
         {
             self.apps.conns.remove(&ev.sock);
         }

@@ -67,7 +67,46 @@ impl KubeProxy {
             services.len()
         )));
         actions.push(self.restore(payload));
+        actions.extend(self.health_servers(&services, &slices));
         actions
+    }
+
+    /// `serviceHealthServer.SyncServices` + `SyncEndpoints`: one health server per
+    /// service that needs one, told how many local ready endpoints it has (counted per
+    /// service, by address, as `LocalReadyEndpoints` does).
+    fn health_servers(
+        &self,
+        services: &[crate::model::service::Service],
+        slices: &[crate::model::endpointslice::EndpointSlice],
+    ) -> Vec<Action> {
+        use crate::model::endpointslice::SERVICE_NAME_LABEL;
+        let mut out = Vec::new();
+        for svc in services.iter().filter(|s| s.needs_health_check()) {
+            let Some(port) = svc.health_check_node_port else { continue };
+            let mut local: Vec<std::net::Ipv4Addr> = slices
+                .iter()
+                .filter(|sl| {
+                    sl.namespace == svc.namespace
+                        && sl.labels.get(SERVICE_NAME_LABEL).is_some_and(|n| *n == svc.name)
+                })
+                .flat_map(|sl| sl.endpoints.iter())
+                .filter(|e| {
+                    e.node_name.as_deref() == Some(self.cfg.node_name.as_str())
+                        && e.conditions.ready.unwrap_or(true)
+                })
+                .map(|e| e.address)
+                .collect();
+            local.sort();
+            local.dedup();
+            out.push(Action::ServeHealth {
+                netns: self.cfg.node_name.clone(),
+                port,
+                namespace: svc.namespace.clone(),
+                name: svc.name.clone(),
+                endpoints: local.len(),
+            });
+        }
+        out
     }
 }
 

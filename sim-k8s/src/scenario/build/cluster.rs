@@ -35,6 +35,7 @@ impl Builder<'_> {
             service_network,
             network: doc.network.as_ref().map_or(NetworkBackend::FlannelVxlan, |n| n.0),
             clients: Vec::new(),
+            load_balancer: self.load_balancer(doc, node_network, &nets),
         };
         let specs = self.node_specs(doc, &manifest_nodes);
         config.nodes = self.place_nodes(&config, specs);
@@ -153,6 +154,8 @@ impl Builder<'_> {
             format!("{ip} is the broadcast address of {net}")
         } else if ip == config.router_ip {
             format!("{ip} is the router's address (the first host of cluster.nodeNetwork)")
+        } else if ip == config.load_balancer.ip {
+            format!("{ip} is the load balancer's address (host .{LB_HOST} of cluster.nodeNetwork)")
         } else {
             return Some(ip);
         };
@@ -202,6 +205,61 @@ impl Builder<'_> {
                 self.manifest_error(&m.source, e);
             }
             node.labels.extend(m.value.labels);
+        }
+    }
+}
+
+impl Builder<'_> {
+    /// `cluster.loadBalancerPool` and `cluster.loadBalancer`, defaults resolved: the pool
+    /// must not overlap the cluster's networks; thresholds are at least 1 and the timeout
+    /// at most the interval (GCE and AWS refuse both).
+    fn load_balancer(
+        &mut self,
+        doc: &ClusterDoc,
+        node_network: Ipv4Net,
+        nets: &[(&str, Ipv4Net); 3],
+    ) -> LoadBalancerConfig {
+        let cluster = FieldPath::root().key("cluster");
+        let pool = doc
+            .load_balancer_pool
+            .as_ref()
+            .map_or_else(|| DEFAULT_LB_POOL.parse().expect("the default pool is valid"), |c| c.0.0);
+        for (name, net) in nets {
+            if pool.contains(&net.network()) || net.contains(&pool.network()) {
+                let msg = format!("{pool} overlaps cluster.{name} {net}: the networks must not overlap");
+                self.invalid(&cluster.key("loadBalancerPool"), msg);
+            }
+        }
+        let lb = doc.load_balancer.as_ref();
+        let hc_doc = lb.and_then(|l| l.health_check.as_ref());
+        let d = HealthCheckConfig::default();
+        let hc = HealthCheckConfig {
+            interval: hc_doc.and_then(|h| h.interval.as_ref()).map_or(d.interval, |v| v.0),
+            timeout: hc_doc.and_then(|h| h.timeout.as_ref()).map_or(d.timeout, |v| v.0),
+            healthy_threshold: hc_doc.and_then(|h| h.healthy_threshold).unwrap_or(d.healthy_threshold),
+            unhealthy_threshold: hc_doc.and_then(|h| h.unhealthy_threshold).unwrap_or(d.unhealthy_threshold),
+        };
+        let hc_path = cluster.key("loadBalancer").key("healthCheck");
+        for (key, v) in
+            [("healthyThreshold", hc.healthy_threshold), ("unhealthyThreshold", hc.unhealthy_threshold)]
+        {
+            if !(1..=10).contains(&v) {
+                self.invalid(&hc_path.key(key), format!("must be between 1 and 10, found {v}"));
+            }
+        }
+        if hc.interval.as_nanos() == 0 {
+            self.invalid(&hc_path.key("interval"), "must be greater than 0");
+        }
+        if hc.timeout.as_nanos() == 0 || hc.timeout > hc.interval {
+            let msg = format!("must be greater than 0 and at most the interval ({})", hc.interval);
+            self.invalid(&hc_path.key("timeout"), msg);
+        }
+        let ip = Ipv4Addr::from(u32::from(node_network.network()).saturating_add(LB_HOST));
+        LoadBalancerConfig {
+            pool,
+            mode: lb.and_then(|l| l.mode.as_ref()).map_or(LbMode::NodePort, |m| m.0),
+            health_check: hc,
+            ip,
         }
     }
 }

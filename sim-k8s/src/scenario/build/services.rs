@@ -117,6 +117,7 @@ fn kubernetes_service(c: &ClusterConfig, ips: &ClusterIpAllocator) -> Option<Ser
         health_check_node_port: None,
         allocate_load_balancer_node_ports: true,
         load_balancer_ingress: vec![],
+        load_balancer_ip: None,
     };
     Some(svc)
 }

@@ -1,0 +1,76 @@
+//! The load balancer in the world: it reads Services after its programming latency,
+//! applies what `crate::lb` decides as the `lb` component, and runs each target's
+//! health checks on sim time (one every `interval`, failed after `timeout`). Check
+//! packets are traced under flow tag 0 (background), so they never mix into a probe's
+//! trace; the timeline gets one line per target state change.
+
+use std::net::SocketAddrV4;
+
+use sim_core::{EventQueue, SimDuration, SimTime};
+
+use super::{Event, KubeWorld};
+use crate::lb::{Check, LB_NETNS};
+use crate::store::Object;
+
+/// From a Service change to the load balancer's reprogramming (cloud API latency,
+/// shortened: real clouds take tens of seconds).
+pub const LB_LATENCY: SimDuration = SimDuration::from_millis(1000);
+
+impl KubeWorld {
+    pub(super) fn lb_watch(&mut self, idx: usize, now: SimTime, q: &mut EventQueue<Event>) {
+        if !matches!(self.store.log[idx].object, Object::Service(_)) {
+            return;
+        }
+        let services: Vec<_> = self.store.services().cloned().collect();
+        let (ops, logs, new_targets) = self.lb.sync(services.iter());
+        for l in logs {
+            self.log(now, "lb", l);
+        }
+        for op in ops {
+            self.apply_net("lb", op, now, q);
+        }
+        for t in new_targets {
+            let i = match self.lb_targets.iter().position(|x| *x == t) {
+                Some(i) => i,
+                None => {
+                    self.lb_targets.push(t);
+                    self.lb_targets.len() - 1
+                }
+            };
+            q.push(now, Event::HealthCheck(i));
+        }
+    }
+
+    /// Starts one check of target `t` and schedules the next.
+    pub(super) fn health_check(&mut self, t: usize, now: SimTime, q: &mut EventQueue<Event>) {
+        let key = self.lb_targets[t].clone();
+        if !self.lb.health.contains_key(&key) {
+            return; // the frontend is gone: its checks stop
+        }
+        let Some((check, ip)) = self.lb.target_addr(&key) else { return };
+        let hc = self.cluster.load_balancer.health_check;
+        let seq = *self.lb_seq.entry(t).and_modify(|s| *s += 1).or_insert(0);
+        let (port, http) = match check {
+            Check::Tcp(p) => (p, false),
+            Check::Http(p) => (p, true),
+        };
+        self.start_health_check(t, seq, LB_NETNS, SocketAddrV4::new(ip, port), http, now);
+        q.push(now + hc.timeout, Event::HealthTimeout(t, seq));
+        q.push(now + hc.interval, Event::HealthCheck(t));
+        self.pump(q);
+    }
+
+    /// Feeds finished checks to the load balancer; a state change reprograms it.
+    pub(super) fn lb_results(&mut self, q: &mut EventQueue<Event>) {
+        let results = std::mem::take(&mut self.apps.hc_results);
+        for (t, _seq, r, now) in results {
+            let key = self.lb_targets[t].clone();
+            if let Some((line, ops)) = self.lb.record(&key, r.ok, &r.why) {
+                self.log(now, "lb", line);
+                for op in ops {
+                    self.apply_net("lb", op, now, q);
+                }
+            }
+        }
+    }
+}
