@@ -154,10 +154,21 @@ impl LoadBalancer {
     /// Records a check result; on a state change returns the log line and the ops.
     pub fn record(&mut self, target: &TargetKey, ok: bool, why: &str) -> Option<(String, Vec<NetOp>)> {
         let cfg = self.cfg.load_balancer.health_check;
-        let change = self.health.get_mut(target)?.record(ok, &cfg)?;
-        let state = if change { "healthy" } else { "unhealthy" };
-        let line = format!("{} {state} for {} ({why})", target.1, target.0);
-        Some((line, self.program()))
+        let h = self.health.get_mut(target)?;
+        let first = !h.checked;
+        match h.record(ok, &cfg) {
+            Some(change) => {
+                let state = if change { "healthy" } else { "unhealthy" };
+                let line = format!("{} {state} for {} ({why})", target.1, target.0);
+                Some((line, self.program()))
+            }
+            // The first answer is worth a line even when it changes nothing yet.
+            None if first => {
+                let line = format!("{} not healthy yet for {} ({why})", target.1, target.0);
+                Some((line, vec![]))
+            }
+            None => None,
+        }
     }
 
     /// The node IPs a frontend may use now: the healthy ones, or all (fail-open).

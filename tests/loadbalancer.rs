@@ -1,0 +1,87 @@
+//! The external load balancer as a user sees it: the EXTERNAL-IP column (`<pending>`
+//! until the service controller assigns an address, and for good when it cannot), the
+//! controller's events, and health checks steering traffic.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+fn write(name: &str, text: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("kube-netsim-lb-{}-{name}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let p = dir.join(format!("{name}.yaml"));
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+fn kube_netsim(args: &[&str]) -> (i32, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_kube-netsim")).args(args).output().expect("binary runs");
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    (out.status.code().unwrap_or(-1), text)
+}
+
+fn lb_service(name: &str, extra: &str) -> String {
+    format!(
+        "  - apiVersion: v1\n    kind: Service\n    metadata: {{name: {name}}}\n    spec: {{type: LoadBalancer, selector: {{app: web}}, ports: [{{port: 80}}]{extra}}}\n"
+    )
+}
+
+/// A pool of two addresses and three LoadBalancer Services, the third asking for an
+/// address the first one already has.
+fn exhausted_pool() -> PathBuf {
+    let mut text = String::from("cluster: {loadBalancerPool: 198.51.100.0/30}\nmanifests:\n");
+    text.push_str(&lb_service("a", ""));
+    text.push_str(&lb_service("b", ""));
+    text.push_str(&lb_service("c", ", loadBalancerIP: 198.51.100.1"));
+    text.push_str(&lb_service("d", ""));
+    text.push_str("steps:\n  - at: 2s\n    probe: {from: client/client, to: \"node/node-1:22\", proto: tcp, timeout: 1s}\n");
+    write("exhausted", &text)
+}
+
+#[test]
+fn external_ip_column_shows_the_address_or_pending() {
+    let (code, out) = kube_netsim(&["show", exhausted_pool().to_str().unwrap(), "svc"]);
+    assert_eq!(code, 0, "{out}");
+    let row = |name: &str| {
+        out.lines()
+            .find(|l| l.split_whitespace().nth(1) == Some(name))
+            .unwrap_or_else(|| panic!("no row {name}: {out}"))
+            .split_whitespace()
+            .nth(4)
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(row("a"), "198.51.100.1");
+    assert_eq!(row("b"), "198.51.100.2");
+    assert_eq!(row("c"), "<pending>", "requested address taken");
+    assert_eq!(row("d"), "<pending>", "pool exhausted");
+    assert_eq!(row("kubernetes"), "<none>");
+}
+
+#[test]
+fn the_service_controller_reports_why_an_address_cannot_be_assigned() {
+    let (_, out) = kube_netsim(&["run", exhausted_pool().to_str().unwrap()]);
+    assert!(
+        out.contains("service/default/c: Warning SyncLoadBalancerFailed: Error syncing load balancer: failed to ensure load balancer: requested IP 198.51.100.1 is already assigned to default/a"),
+        "{out}"
+    );
+    assert!(
+        out.contains("service/default/d: Warning SyncLoadBalancerFailed: Error syncing load balancer: failed to ensure load balancer: no available IP in the load balancer pool 198.51.100.0/30"),
+        "{out}"
+    );
+}
+
+#[test]
+fn health_check_thresholds_delay_the_state_changes() {
+    // eTP Local with the only pod on node-1: node-2's kube-proxy answers 503. With an
+    // unhealthy threshold of 2 and healthy threshold of 3 at a 1s interval, node-1
+    // becomes healthy on its third check (t = 1s + 2s) and node-2 never does.
+    let text = "cluster:\n  loadBalancer: {mode: vip, healthCheck: {interval: 1s, timeout: 500ms, healthyThreshold: 3, unhealthyThreshold: 2}}\nmanifests:\n  - apiVersion: v1\n    kind: Pod\n    metadata: {name: web, labels: {app: web}}\n    spec: {nodeName: node-1, containers: [{name: http, image: x, ports: [{containerPort: 80}]}]}\n  - apiVersion: v1\n    kind: Service\n    metadata: {name: web}\n    spec: {type: LoadBalancer, externalTrafficPolicy: Local, selector: {app: web}, ports: [{port: 80}]}\nsteps:\n  - at: 5s\n    probe: {from: client/client, to: \"lb/web:80\", proto: http}\n    expect: {result: reached, at: pod/web, source: client/client}\n";
+    let (code, out) = kube_netsim(&["run", write("thresholds", text).to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}");
+    let lb: Vec<&str> = out.lines().filter(|l| l.split_whitespace().nth(1) == Some("lb")).collect();
+    let healthy: Vec<&&str> = lb.iter().filter(|l| l.contains(" healthy for ")).collect();
+    assert_eq!(healthy.len(), 1, "{lb:#?}");
+    assert!(healthy[0].contains("node-1 healthy") && healthy[0].trim_start().starts_with("3.0"), "{lb:#?}");
+    assert!(lb.iter().any(|l| l.contains("node-2 not healthy yet") && l.contains("HTTP 503")), "{lb:#?}");
+    assert!(!lb.iter().any(|l| l.contains("node-2 healthy")), "{lb:#?}");
+}
