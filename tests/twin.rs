@@ -160,6 +160,7 @@ fn run_both(ops: &[NetOp], listeners: &[TwinListener], probes: &[TwinProbe]) -> 
     let now = h.now();
     let sim_state = |ns: &str, r| show::render(&h.net, ns, r, now);
     let input = TwinInput {
+        background: &[],
         ops,
         op_errors: &[],
         listeners: &listeners,

@@ -87,6 +87,21 @@ pub struct ProbeRecord {
     pub answer: Option<String>,
 }
 
+/// One load-balancer health check: the kernel twin replays it as a probe, so the
+/// kernel's neighbour tables see the same traffic.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HealthCheckRecord {
+    pub netns: String,
+    pub dst: Ipv4Addr,
+    pub port: u16,
+    pub started: SimTime,
+    pub timeout: SimDuration,
+    pub outcome: Option<ProbeOutcome>,
+    pub detail: String,
+    /// How many `commands` were issued before it started.
+    pub after_op: usize,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CommandRecord {
     pub time: SimTime,
@@ -159,6 +174,10 @@ pub struct KubeWorld {
     /// The cloud's load balancer and its health-check targets (by index).
     pub lb: crate::lb::LoadBalancer,
     lb_targets: Vec<crate::lb::TargetKey>,
+    /// Every health check started, in order.
+    pub health_checks: Vec<HealthCheckRecord>,
+    /// (target, check number) → index in `health_checks`.
+    hc_index: BTreeMap<(usize, u64), usize>,
     /// Checks started per target (the check number of the next one).
     lb_seq: BTreeMap<usize, u64>,
 }
@@ -210,6 +229,8 @@ impl KubeWorld {
             owners,
             lb,
             lb_targets: vec![],
+            health_checks: vec![],
+            hc_index: BTreeMap::new(),
             lb_seq: BTreeMap::new(),
         };
         let mut q = EventQueue::new();

@@ -116,6 +116,10 @@ pub struct TwinInput<'a> {
     pub listeners: &'a [TwinListener],
     pub probes: &'a [TwinProbe],
     pub sim_results: &'a [SimProbeResult],
+    /// Connections the simulation made on its own (the load balancer's health checks):
+    /// replayed at their place so the kernel sees the same traffic (neighbour entries,
+    /// listeners), but not compared: what they decided is in the replayed ops already.
+    pub background: &'a [TwinProbe],
     /// The simulator's rendering of `Render` for a namespace at the end of the run, e.g.
     /// `&|ns, r| sim_net::show::render(&net, ns, r, now)`; `None`: not rendered.
     pub sim_state: &'a dyn Fn(&str, Render) -> Option<String>,

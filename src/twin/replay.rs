@@ -201,6 +201,9 @@ impl Run {
             for (i, p) in input.probes.iter().enumerate().filter(|(_, p)| p.after_op == at) {
                 out.probes[i] = self.probe(p);
             }
+            for p in input.background.iter().filter(|p| p.after_op == at) {
+                let _ = self.probe(p);
+            }
             if let Some(op) = input.ops.get(at)
                 && let Err(stderr) = self.apply(op)?
             {

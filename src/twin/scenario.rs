@@ -34,6 +34,8 @@ pub struct ScenarioInput {
     pub listeners: Vec<TwinListener>,
     pub probes: Vec<TwinProbe>,
     pub sim_results: Vec<SimProbeResult>,
+    /// The load balancer's health checks, replayed but not compared.
+    pub background: Vec<TwinProbe>,
     /// Probes the twin cannot run because they did not run in the simulation either
     /// (`skipped` items of the report).
     pub not_run: Vec<Item>,
@@ -96,6 +98,18 @@ pub fn input_from(report: &RunReport) -> ScenarioInput {
             seen_src: p.seen_src,
             detail: p.detail.clone(),
             possible_responders: service_endpoints(w, &p.plan),
+        });
+    }
+    for (i, hc) in w.health_checks.iter().enumerate() {
+        let after_op = hc.after_op;
+        input.background.push(TwinProbe {
+            name: format!("lb-check-{}-tcp", i + 1),
+            from: hc.netns.clone(),
+            proto: IpProto::Tcp,
+            dst: hc.dst,
+            dport: hc.port,
+            timeout: Duration::from_nanos(hc.timeout.as_nanos()),
+            after_op,
         });
     }
     input.end = end;
@@ -187,6 +201,7 @@ pub fn run_report(report: &RunReport, opts: &TwinOptions) -> Result<TwinReport, 
         listeners: &input.listeners,
         probes: &input.probes,
         sim_results: &input.sim_results,
+        background: &input.background,
         sim_state: &sim_state,
     };
     let mut twin = run_twin(&twin_input, opts)?;

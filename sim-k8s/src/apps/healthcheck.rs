@@ -12,6 +12,7 @@
 use std::net::SocketAddrV4;
 
 use sim_net::socket::{SockEventKind, SockId};
+use sim_net::stack::ProbeOutcome;
 
 use super::SockCmd;
 
@@ -19,6 +20,8 @@ use super::SockCmd;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct HcResult {
     pub ok: bool,
+    /// What a probe client would report: `Reached` once connected, whatever the answer.
+    pub outcome: ProbeOutcome,
     /// "HTTP 200", "TCP connect ok", "connection refused", ...
     pub why: String,
 }
@@ -28,12 +31,13 @@ pub struct HcClient {
     pub http: bool,
     pub dst: SocketAddrV4,
     received: Vec<u8>,
+    connected: bool,
     pub done: bool,
 }
 
 impl HcClient {
     pub fn new(http: bool, dst: SocketAddrV4) -> Self {
-        HcClient { http, dst, received: vec![], done: false }
+        HcClient { http, dst, received: vec![], connected: false, done: false }
     }
 
     fn request(&self) -> Vec<u8> {
@@ -45,8 +49,12 @@ impl HcClient {
     }
 
     fn finish(&mut self, ok: bool, why: String) -> Option<HcResult> {
+        self.finish_as(ok, if self.connected { ProbeOutcome::Reached } else { ProbeOutcome::Timeout }, why)
+    }
+
+    fn finish_as(&mut self, ok: bool, outcome: ProbeOutcome, why: String) -> Option<HcResult> {
         self.done = true;
-        Some(HcResult { ok, why })
+        Some(HcResult { ok, outcome, why })
     }
 
     /// One socket event; returns commands and, once, the result.
@@ -55,8 +63,12 @@ impl HcClient {
             return (vec![], None);
         }
         match ev {
-            SockEventKind::Connected if self.http => (vec![SockCmd::Send(sock, self.request())], None),
+            SockEventKind::Connected if self.http => {
+                self.connected = true;
+                (vec![SockCmd::Send(sock, self.request())], None)
+            }
             SockEventKind::Connected => {
+                self.connected = true;
                 (vec![SockCmd::Close(sock)], self.finish(true, "TCP connect ok".into()))
             }
             SockEventKind::Data(d) => {
@@ -74,12 +86,13 @@ impl HcClient {
                 (vec![SockCmd::Close(sock)], r)
             }
             SockEventKind::Error(e) => {
-                let why = match e {
-                    sim_net::socket::SockError::Refused => "connection refused".to_string(),
-                    sim_net::socket::SockError::Reset => "connection reset".to_string(),
-                    sim_net::socket::SockError::Unreachable(m) => m.clone(),
+                use sim_net::socket::SockError;
+                let (outcome, why) = match e {
+                    SockError::Refused => (ProbeOutcome::Refused, "connection refused".to_string()),
+                    SockError::Reset => (ProbeOutcome::Reached, "connection reset".to_string()),
+                    SockError::Unreachable(m) => (ProbeOutcome::Unreachable, m.clone()),
                 };
-                let r = self.finish(false, why);
+                let r = self.finish_as(false, outcome, why);
                 (vec![], r)
             }
             _ => (vec![], None),

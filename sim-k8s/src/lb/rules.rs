@@ -2,8 +2,11 @@
 //! machine itself (one leg on the node network, `.2`), the router's route for the pool,
 //! and per mode the forwarding of each frontend to its healthy nodes.
 //!
-//! - `nodeport`: one nat PREROUTING DNAT per (frontend port, node), spread with
-//!   `-m statistic --mode random` as kube-proxy spreads endpoints, then a MASQUERADE of
+//! - `nodeport`: one nat PREROUTING DNAT per (frontend port, node), taken in turn by
+//!   new connections (round robin: rule j of n has `-m statistic --mode nth --every
+//!   n-j --packet 0`, so the first connection goes to the first healthy node, the next
+//!   to the second, ...; only a connection's first packet passes the nat table, and the
+//!   kernel keeps the same counters, so the kernel twin makes the same choices), then a MASQUERADE of
 //!   everything DNATed: the LB is a proxy hop, so the node answers the LB and the reply
 //!   comes back through it (without it the node would answer the client directly from
 //!   nodeIP:nodePort and the client would reset the unknown connection). Source ranges
@@ -101,10 +104,7 @@ pub fn nodeport_payload(frontends: &[FrontendRules<'_>]) -> String {
             let n = f.targets.len();
             for (j, node) in f.targets.iter().enumerate() {
                 let stat = if j + 1 < n {
-                    format!(
-                        " -m statistic --mode random --probability {}",
-                        crate::controllers::kube_proxy::rules::probability(n - j)
-                    )
+                    format!(" -m statistic --mode nth --every {} --packet 0", n - j)
                 } else {
                     String::new()
                 };
@@ -156,7 +156,7 @@ COMMIT
 :INPUT ACCEPT [0:0]
 :OUTPUT ACCEPT [0:0]
 :POSTROUTING ACCEPT [0:0]
--A PREROUTING -d 198.51.100.1/32 -p tcp -m comment --comment \"default/web to 192.168.1.11:30080\" -m tcp --dport 80 -m statistic --mode random --probability 0.5000000000 -j DNAT --to-destination 192.168.1.11:30080
+-A PREROUTING -d 198.51.100.1/32 -p tcp -m comment --comment \"default/web to 192.168.1.11:30080\" -m tcp --dport 80 -m statistic --mode nth --every 2 --packet 0 -j DNAT --to-destination 192.168.1.11:30080
 -A PREROUTING -d 198.51.100.1/32 -p tcp -m comment --comment \"default/web to 192.168.1.12:30080\" -m tcp --dport 80 -j DNAT --to-destination 192.168.1.12:30080
 -A POSTROUTING -m conntrack --ctstate DNAT -j MASQUERADE
 COMMIT

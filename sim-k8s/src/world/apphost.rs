@@ -113,7 +113,9 @@ impl KubeWorld {
                 self.apps.hc_inflight.insert(target, (seq, sock));
             }
             Err(e) => {
-                self.apps.hc_results.push((target, seq, HcResult { ok: false, why: e.to_string() }, now))
+                let outcome = sim_net::stack::ProbeOutcome::Unreachable;
+                let r = HcResult { ok: false, outcome, why: e.to_string() };
+                self.apps.hc_results.push((target, seq, r, now))
             }
         }
     }

@@ -54,6 +54,17 @@ impl KubeWorld {
             Check::Tcp(p) => (p, false),
             Check::Http(p) => (p, true),
         };
+        self.hc_index.insert((t, seq), self.health_checks.len());
+        self.health_checks.push(super::HealthCheckRecord {
+            netns: LB_NETNS.to_string(),
+            dst: ip,
+            port,
+            started: now,
+            timeout: hc.timeout,
+            outcome: None,
+            detail: String::new(),
+            after_op: self.commands.len(),
+        });
         self.start_health_check(t, seq, LB_NETNS, SocketAddrV4::new(ip, port), http, now);
         q.push(now + hc.timeout, Event::HealthTimeout(t, seq));
         q.push(now + hc.interval, Event::HealthCheck(t));
@@ -63,7 +74,11 @@ impl KubeWorld {
     /// Feeds finished checks to the load balancer; a state change reprograms it.
     pub(super) fn lb_results(&mut self, q: &mut EventQueue<Event>) {
         let results = std::mem::take(&mut self.apps.hc_results);
-        for (t, _seq, r, now) in results {
+        for (t, seq, r, now) in results {
+            if let Some(rec) = self.hc_index.get(&(t, seq)).and_then(|i| self.health_checks.get_mut(*i)) {
+                rec.outcome = Some(r.outcome);
+                rec.detail = r.why.clone();
+            }
             let key = self.lb_targets[t].clone();
             if let Some((line, ops)) = self.lb.record(&key, r.ok, &r.why) {
                 self.log(now, "lb", line);
