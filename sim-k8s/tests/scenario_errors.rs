@@ -31,7 +31,7 @@ fn bad_yaml_syntax_is_located() {
 fn an_unknown_scenario_field_lists_the_accepted_ones() {
     assert_eq!(
         error("name: x\ncluster:\n  nodez: 3\n"),
-        "s.yaml:3:3: unknown field \"cluster.nodez\", expected one of: nodes, nodeNetwork, podNetwork, serviceNetwork, network"
+        "s.yaml:3:3: unknown field \"cluster.nodez\", expected one of: nodes, nodeNetwork, podNetwork, serviceNetwork, network, loadBalancerPool, loadBalancer"
     );
 }
 
@@ -170,7 +170,7 @@ fn a_bad_reference_lists_the_forms() {
     let text = with_steps("- {at: 1s, probe: {from: a, to: pod/b, proto: icmp}}\n");
     assert_eq!(
         error(&text),
-        "s.yaml:5:26: steps[0].probe.from: invalid reference \"a\": expected pod/NAME, pod/NAMESPACE/NAME, node/NAME, svc/NAME, client/NAME (each with an optional :PORT), an IPv4 address, IP:PORT or localhost:PORT (did you mean pod/a?)"
+        "s.yaml:5:26: steps[0].probe.from: invalid reference \"a\": expected pod/NAME, pod/NAMESPACE/NAME, node/NAME, svc/NAME, lb/NAME, client/NAME (each with an optional :PORT), an IPv4 address, IP:PORT or localhost:PORT (did you mean pod/a?)"
     );
 }
 
@@ -280,4 +280,36 @@ fn a_step_with_two_actions_is_refused() {
     let text = with_steps("- {at: 1s, probe: {from: pod/a, to: pod/b, proto: icmp}, delete: pod/b}\n");
     let e = error(&text);
     assert!(e.contains("a step needs exactly one action: probe, delete, setReady or scale"), "{e}");
+}
+
+#[test]
+fn load_balancer_settings_are_checked() {
+    assert_eq!(
+        error("cluster:\n  loadBalancer: {mode: nlb}\n"),
+        "s.yaml:2:24: cluster.loadBalancer.mode: unknown load balancer mode \"nlb\": expected one of: nodeport, vip"
+    );
+    assert_eq!(
+        error(
+            "cluster:\n  loadBalancerPool: 192.168.0.0/16\n  loadBalancer: {healthCheck: {timeout: 10s, healthyThreshold: 0}}\n"
+        ),
+        "s.yaml:2:21: cluster.loadBalancerPool: 192.168.0.0/16 overlaps cluster.nodeNetwork 192.168.1.0/24: the networks must not overlap\n\
+         s.yaml:3:41: cluster.loadBalancer.healthCheck.timeout: must be greater than 0 and at most the interval (8s)\n\
+         s.yaml:3:64: cluster.loadBalancer.healthCheck.healthyThreshold: must be between 1 and 10, found 0"
+    );
+    assert_eq!(
+        error("cluster:\n  nodes: [{name: a, ip: 192.168.1.2}]\n"),
+        "s.yaml:2:25: cluster.nodes[0].ip: 192.168.1.2 is the load balancer's address (host .2 of cluster.nodeNetwork)"
+    );
+}
+
+#[test]
+fn an_lb_reference_needs_a_load_balancer_service() {
+    let text =
+        "steps:\n  - at: 1s\n    probe: {from: client/client, to: \"lb/kubernetes:443\", proto: tcp}\n";
+    assert_eq!(
+        error(text),
+        "s.yaml:3:38: steps[0].probe.to: service \"kubernetes\" is of type ClusterIP: only a LoadBalancer Service has a load-balancer address"
+    );
+    let text = "steps:\n  - at: 1s\n    probe: {from: client/client, to: \"lb/web:80\", proto: tcp}\n";
+    assert!(error(text).contains("service \"web\" not found (services: kubernetes)"), "{}", error(text));
 }
