@@ -85,3 +85,15 @@ fn health_check_thresholds_delay_the_state_changes() {
     assert!(lb.iter().any(|l| l.contains("node-2 not healthy yet") && l.contains("HTTP 503")), "{lb:#?}");
     assert!(!lb.iter().any(|l| l.contains("node-2 healthy")), "{lb:#?}");
 }
+
+#[test]
+fn show_lb_prints_the_load_balancer_namespace() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let (code, out) =
+        kube_netsim(&["show", &format!("{root}/scenarios/loadbalancer-vip.yaml"), "routes", "--lb"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("blackhole 198.51.100.0/24 \n198.51.100.1 via 192.168.1.12 dev eth0 \n"), "{out}");
+    let (code, out) = kube_netsim(&["show", &format!("{root}/scenarios/pod-to-pod.yaml"), "routes", "--lb"]);
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("no load balancer"), "{out}");
+}

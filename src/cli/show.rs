@@ -54,6 +54,9 @@ pub struct ShowArgs {
     /// The pod whose namespace to show.
     #[arg(long)]
     pub pod: Option<String>,
+    /// Show the cloud load balancer's namespace (`lb`) instead.
+    #[arg(long, conflicts_with_all = ["node", "pod"])]
+    pub lb: bool,
 }
 
 pub fn run(a: ShowArgs) -> u8 {
@@ -80,7 +83,13 @@ pub fn run(a: ShowArgs) -> u8 {
         _ => None,
     };
     if let Some(r) = render {
+        let lb_ns = sim_k8s::lb::LB_NETNS;
+        if a.lb && w.net.netns(lb_ns).is_none() {
+            eprintln!("error: no load balancer: no LoadBalancer Service got an external IP");
+            return EXIT_BAD_INPUT;
+        }
         let targets: Vec<(String, String)> = match (&a.node, &a.pod) {
+            _ if a.lb => vec![("lb".to_string(), lb_ns.to_string())],
             (Some(n), _) => {
                 if sim_k8s::cluster::node(&w.cluster, n).is_none() {
                     eprintln!(
