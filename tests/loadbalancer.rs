@@ -97,3 +97,21 @@ fn show_lb_prints_the_load_balancer_namespace() {
     assert_eq!(code, 2, "{out}");
     assert!(out.contains("no load balancer"), "{out}");
 }
+
+#[test]
+fn health_checks_are_printed_only_on_request() {
+    let file = format!("{}/scenarios/lb-local-policy.yaml", env!("CARGO_MANIFEST_DIR"));
+    let (_, plain) = kube_netsim(&["run", &file]);
+    assert!(!plain.contains("load balancer health checks:"), "{plain}");
+    let (code, out) = kube_netsim(&["run", &file, "--health-checks", "--detail", "packets"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("check 1 at 1.000s: lb -> 192.168.1.11:32000 GET /healthz: reached (HTTP 200)"),
+        "{out}"
+    );
+    assert!(
+        out.contains("check 2 at 1.000s: lb -> 192.168.1.12:32000 GET /healthz: reached (HTTP 503)"),
+        "{out}"
+    );
+    assert!(out.contains("192.168.1.2.54193 > 192.168.1.11.32000: Flags [S]"), "{out}");
+}

@@ -100,7 +100,15 @@ pub struct HealthCheckRecord {
     pub detail: String,
     /// How many `commands` were issued before it started.
     pub after_op: usize,
+    /// `GET /healthz` (else a TCP connect).
+    pub http: bool,
+    /// The flow tag of its packets ([`HEALTH_CHECK_TAG_BASE`] + its index).
+    pub tag: u32,
 }
+
+/// Health-check connections trace their packets under tags from here up, apart from the
+/// probes' (1, 2, ...), so they never mix into a step's trace.
+pub const HEALTH_CHECK_TAG_BASE: u32 = 0x8000_0000;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CommandRecord {

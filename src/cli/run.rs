@@ -24,6 +24,10 @@ pub struct RunArgs {
     /// `-d udp.port==8472,vxlan`).
     #[arg(long, value_name = "DIR")]
     pub pcap: Option<PathBuf>,
+    /// Also print the load balancer's health checks, each with its packets (text
+    /// format; the timeline shows only each target's first result and every change).
+    #[arg(long)]
+    pub health_checks: bool,
 }
 
 pub fn run(a: RunArgs) -> u8 {
@@ -45,7 +49,12 @@ pub fn run(a: RunArgs) -> u8 {
         }
     }
     match a.format {
-        Format::Text => print!("{}", render::text::report(&report, a.detail)),
+        Format::Text => {
+            print!("{}", render::text::report(&report, a.detail));
+            if a.health_checks {
+                print!("{}", render::health::report(&report, a.detail));
+            }
+        }
         Format::Json => print!("{}", render::json::report(&report)),
     }
     if report.stop == sim_core::StopReason::EventBudget {

@@ -1,6 +1,7 @@
 //! Renderers of a run: text for people (and snapshots), JSON Lines for machines
 //! (schema in docs/trace-format.md), pcap files for Wireshark/tshark.
 
+pub mod health;
 pub mod json;
 pub mod pcap;
 pub mod text;

@@ -102,12 +102,12 @@ impl KubeWorld {
         &mut self,
         target: usize,
         seq: u64,
-        netns: &str,
+        tag: u32,
         dst: SocketAddrV4,
         http: bool,
         now: SimTime,
     ) {
-        match self.net.connect(netns, IpProto::Tcp, dst, 0, now) {
+        match self.net.connect(crate::lb::LB_NETNS, IpProto::Tcp, dst, tag, now) {
             Ok(sock) => {
                 self.apps.conns.insert(sock, Conn::Health { target, seq, client: HcClient::new(http, dst) });
                 self.apps.hc_inflight.insert(target, (seq, sock));

@@ -1,8 +1,9 @@
 //! The load balancer in the world: it reads Services after its programming latency,
 //! applies what `crate::lb` decides as the `lb` component, and runs each target's
 //! health checks on sim time (one every `interval`, failed after `timeout`). Check
-//! packets are traced under flow tag 0 (background), so they never mix into a probe's
-//! trace; the timeline gets one line per target state change.
+//! packets are traced under their own flow tags (`HEALTH_CHECK_TAG_BASE` + n), so they
+//! never mix into a probe's trace (`kube-netsim run --health-checks` prints them); the
+//! timeline gets each target's first result and every state change.
 
 use std::net::SocketAddrV4;
 
@@ -54,6 +55,7 @@ impl KubeWorld {
             Check::Tcp(p) => (p, false),
             Check::Http(p) => (p, true),
         };
+        let tag = super::HEALTH_CHECK_TAG_BASE + self.health_checks.len() as u32;
         self.hc_index.insert((t, seq), self.health_checks.len());
         self.health_checks.push(super::HealthCheckRecord {
             netns: LB_NETNS.to_string(),
@@ -64,8 +66,10 @@ impl KubeWorld {
             outcome: None,
             detail: String::new(),
             after_op: self.commands.len(),
+            http,
+            tag,
         });
-        self.start_health_check(t, seq, LB_NETNS, SocketAddrV4::new(ip, port), http, now);
+        self.start_health_check(t, seq, tag, SocketAddrV4::new(ip, port), http, now);
         q.push(now + hc.timeout, Event::HealthTimeout(t, seq));
         q.push(now + hc.interval, Event::HealthCheck(t));
         self.pump(q);
