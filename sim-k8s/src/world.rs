@@ -18,6 +18,8 @@ use sim_net::stack::{ProbeOutcome, SocketEventKind};
 mod apphost;
 mod lbhost;
 
+pub use lbhost::{HEALTH_CHECK_TAG_BASE, HealthCheckRecord};
+
 use crate::apps;
 use crate::cluster::{ClusterConfig, pod_netns};
 use crate::controllers::{Action, Controller, hostgw::HostGw, infra, kubelet::Kubelet, scheduler::Scheduler};
@@ -86,29 +88,6 @@ pub struct ProbeRecord {
     /// The body of an HTTP answer.
     pub answer: Option<String>,
 }
-
-/// One load-balancer health check: the kernel twin replays it as a probe, so the
-/// kernel's neighbour tables see the same traffic.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct HealthCheckRecord {
-    pub netns: String,
-    pub dst: Ipv4Addr,
-    pub port: u16,
-    pub started: SimTime,
-    pub timeout: SimDuration,
-    pub outcome: Option<ProbeOutcome>,
-    pub detail: String,
-    /// How many `commands` were issued before it started.
-    pub after_op: usize,
-    /// `GET /healthz` (else a TCP connect).
-    pub http: bool,
-    /// The flow tag of its packets ([`HEALTH_CHECK_TAG_BASE`] + its index).
-    pub tag: u32,
-}
-
-/// Health-check connections trace their packets under tags from here up, apart from the
-/// probes' (1, 2, ...), so they never mix into a step's trace.
-pub const HEALTH_CHECK_TAG_BASE: u32 = 0x8000_0000;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CommandRecord {

@@ -5,13 +5,37 @@
 //! never mix into a probe's trace (`kube-netsim run --health-checks` prints them); the
 //! timeline gets each target's first result and every state change.
 
-use std::net::SocketAddrV4;
+use std::net::{Ipv4Addr, SocketAddrV4};
 
 use sim_core::{EventQueue, SimDuration, SimTime};
+use sim_net::stack::ProbeOutcome;
 
 use super::{Event, KubeWorld};
 use crate::lb::{Check, LB_NETNS};
 use crate::store::Object;
+
+/// One load-balancer health check: the kernel twin replays it as a probe, so the
+/// kernel's neighbour tables see the same traffic.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HealthCheckRecord {
+    pub netns: String,
+    pub dst: Ipv4Addr,
+    pub port: u16,
+    pub started: SimTime,
+    pub timeout: SimDuration,
+    pub outcome: Option<ProbeOutcome>,
+    pub detail: String,
+    /// How many `commands` were issued before it started.
+    pub after_op: usize,
+    /// `GET /healthz` (else a TCP connect).
+    pub http: bool,
+    /// The flow tag of its packets ([`HEALTH_CHECK_TAG_BASE`] + its index).
+    pub tag: u32,
+}
+
+/// Health-check connections trace their packets under tags from here up, apart from the
+/// probes' (1, 2, ...), so they never mix into a step's trace.
+pub const HEALTH_CHECK_TAG_BASE: u32 = 0x8000_0000;
 
 /// From a Service change to the load balancer's reprogramming (cloud API latency,
 /// shortened: real clouds take tens of seconds).
@@ -55,9 +79,9 @@ impl KubeWorld {
             Check::Tcp(p) => (p, false),
             Check::Http(p) => (p, true),
         };
-        let tag = super::HEALTH_CHECK_TAG_BASE + self.health_checks.len() as u32;
+        let tag = HEALTH_CHECK_TAG_BASE + self.health_checks.len() as u32;
         self.hc_index.insert((t, seq), self.health_checks.len());
-        self.health_checks.push(super::HealthCheckRecord {
+        self.health_checks.push(HealthCheckRecord {
             netns: LB_NETNS.to_string(),
             dst: ip,
             port,
