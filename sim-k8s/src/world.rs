@@ -137,7 +137,7 @@ pub enum Event {
     /// The load balancer sees watch event `watch` (its programming latency later).
     LbWatch(usize),
     /// Time for the next health check of load-balancer target `.0` (index into
-    /// `lb_targets`).
+    /// `lb_checks.targets`).
     HealthCheck(usize),
     /// A health check's timeout: (target, check number).
     HealthTimeout(usize, u64),
@@ -158,15 +158,11 @@ pub struct KubeWorld {
     apps: apphost::AppHost,
     /// netns name → `pod/NAME` / `node/NAME` for naming responders.
     owners: BTreeMap<String, String>,
-    /// The cloud's load balancer and its health-check targets (by index).
+    /// The cloud's load balancer and the bookkeeping of its health checks.
     pub lb: crate::lb::LoadBalancer,
-    lb_targets: Vec<crate::lb::TargetKey>,
+    lb_checks: lbhost::Checks,
     /// Every health check started, in order.
     pub health_checks: Vec<HealthCheckRecord>,
-    /// (target, check number) → index in `health_checks`.
-    hc_index: BTreeMap<(usize, u64), usize>,
-    /// Checks started per target (the check number of the next one).
-    lb_seq: BTreeMap<usize, u64>,
 }
 
 impl KubeWorld {
@@ -215,10 +211,8 @@ impl KubeWorld {
             apps: Default::default(),
             owners,
             lb,
-            lb_targets: vec![],
+            lb_checks: Default::default(),
             health_checks: vec![],
-            hc_index: BTreeMap::new(),
-            lb_seq: BTreeMap::new(),
         };
         let mut q = EventQueue::new();
         let mut rng = rngs.stream("infra");

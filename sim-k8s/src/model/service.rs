@@ -8,8 +8,8 @@
 //! registry does after validation. Deviations: IPv4 only (an IPv6 address is rejected
 //! with a kube-netsim message); `ExternalName` services are accepted and validated but
 //! nothing in kube-netsim acts on them (kube-proxy ignores them too; there is no DNS
-//! CNAME yet); `status.loadBalancer.ingress` is read from the manifest, since there is no
-//! cloud controller to fill it.
+//! CNAME yet); `status.loadBalancer.ingress` is read from the manifest when given (the
+//! service controller, `controllers::service_lb`, fills it otherwise).
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr};

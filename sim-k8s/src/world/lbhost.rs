@@ -5,13 +5,14 @@
 //! never mix into a probe's trace (`kube-netsim run --health-checks` prints them); the
 //! timeline gets each target's first result and every state change.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::{Ipv4Addr, SocketAddrV4};
 
 use sim_core::{EventQueue, SimDuration, SimTime};
 use sim_net::stack::ProbeOutcome;
 
 use super::{Event, KubeWorld};
-use crate::lb::{Check, LB_NETNS};
+use crate::lb::{Check, LB_NETNS, TargetKey};
 use crate::store::Object;
 
 /// One load-balancer health check: the kernel twin replays it as a probe, so the
@@ -37,6 +38,16 @@ pub struct HealthCheckRecord {
 /// probes' (1, 2, ...), so they never mix into a step's trace.
 pub const HEALTH_CHECK_TAG_BASE: u32 = 0x8000_0000;
 
+/// The health checks' bookkeeping: targets by index, which have a chain of checks
+/// scheduled, the number of each target's next check, and where each check is recorded.
+#[derive(Default)]
+pub(super) struct Checks {
+    targets: Vec<TargetKey>,
+    running: BTreeSet<usize>,
+    seq: BTreeMap<usize, u64>,
+    records: BTreeMap<(usize, u64), usize>,
+}
+
 /// From a Service change to the load balancer's reprogramming (cloud API latency,
 /// shortened: real clouds take tens of seconds).
 pub const LB_LATENCY: SimDuration = SimDuration::from_millis(1000);
@@ -55,32 +66,37 @@ impl KubeWorld {
             self.apply_net("lb", op, now, q);
         }
         for t in new_targets {
-            let i = match self.lb_targets.iter().position(|x| *x == t) {
+            let c = &mut self.lb_checks;
+            let i = match c.targets.iter().position(|x| *x == t) {
                 Some(i) => i,
                 None => {
-                    self.lb_targets.push(t);
-                    self.lb_targets.len() - 1
+                    c.targets.push(t);
+                    c.targets.len() - 1
                 }
             };
-            q.push(now, Event::HealthCheck(i));
+            // A target removed and added back before its chain noticed keeps that chain.
+            if c.running.insert(i) {
+                q.push(now, Event::HealthCheck(i));
+            }
         }
     }
 
     /// Starts one check of target `t` and schedules the next.
     pub(super) fn health_check(&mut self, t: usize, now: SimTime, q: &mut EventQueue<Event>) {
-        let key = self.lb_targets[t].clone();
-        if !self.lb.health.contains_key(&key) {
+        let key = self.lb_checks.targets[t].clone();
+        let Some((check, ip)) = self.lb.target_addr(&key).filter(|_| self.lb.health.contains_key(&key))
+        else {
+            self.lb_checks.running.remove(&t);
             return; // the frontend is gone: its checks stop
-        }
-        let Some((check, ip)) = self.lb.target_addr(&key) else { return };
+        };
         let hc = self.cluster.load_balancer.health_check;
-        let seq = *self.lb_seq.entry(t).and_modify(|s| *s += 1).or_insert(0);
+        let seq = *self.lb_checks.seq.entry(t).and_modify(|s| *s += 1).or_insert(0);
         let (port, http) = match check {
             Check::Tcp(p) => (p, false),
             Check::Http(p) => (p, true),
         };
         let tag = HEALTH_CHECK_TAG_BASE + self.health_checks.len() as u32;
-        self.hc_index.insert((t, seq), self.health_checks.len());
+        self.lb_checks.records.insert((t, seq), self.health_checks.len());
         self.health_checks.push(HealthCheckRecord {
             netns: LB_NETNS.to_string(),
             dst: ip,
@@ -103,11 +119,12 @@ impl KubeWorld {
     pub(super) fn lb_results(&mut self, q: &mut EventQueue<Event>) {
         let results = std::mem::take(&mut self.apps.hc_results);
         for (t, seq, r, now) in results {
-            if let Some(rec) = self.hc_index.get(&(t, seq)).and_then(|i| self.health_checks.get_mut(*i)) {
+            let rec = self.lb_checks.records.get(&(t, seq)).and_then(|i| self.health_checks.get_mut(*i));
+            if let Some(rec) = rec {
                 rec.outcome = Some(r.outcome);
                 rec.detail = r.why.clone();
             }
-            let key = self.lb_targets[t].clone();
+            let key = self.lb_checks.targets[t].clone();
             if let Some((line, ops)) = self.lb.record(&key, r.ok, &r.why) {
                 self.log(now, "lb", line);
                 for op in ops {
