@@ -151,27 +151,27 @@ impl LoadBalancer {
         (ops, logs, new_targets)
     }
 
-    /// Records a check result; on a state change returns the log line and the ops.
+    /// Records a check result; on a state change (or a target's first result) returns
+    /// the log line and the ops. The forwarding is rewritten only once every target of
+    /// the frontend has answered its first check: until then it stays open to all nodes,
+    /// instead of following each first answer as it arrives.
     pub fn record(&mut self, target: &TargetKey, ok: bool, why: &str) -> Option<(String, Vec<NetOp>)> {
         let cfg = self.cfg.load_balancer.health_check;
         let h = self.health.get_mut(target)?;
         let first = !h.checked;
-        match h.record(ok, &cfg) {
-            Some(change) => {
-                let state = if change { "healthy" } else { "unhealthy" };
-                let line = format!("{} {state} for {} ({why})", target.1, target.0);
-                Some((line, self.program()))
-            }
+        let line = match h.record(ok, &cfg) {
+            Some(true) => format!("{} healthy for {} ({why})", target.1, target.0),
+            Some(false) => format!("{} unhealthy for {} ({why})", target.1, target.0),
             // The first answer is worth a line even when it changes nothing yet.
-            None if first => {
-                let line = format!("{} not healthy yet for {} ({why})", target.1, target.0);
-                Some((line, vec![]))
-            }
-            None => None,
-        }
+            None if first => format!("{} not healthy yet for {} ({why})", target.1, target.0),
+            None => return None,
+        };
+        let all_checked = self.health.iter().filter(|((svc, _), _)| *svc == target.0).all(|(_, h)| h.checked);
+        Some((line, if all_checked { self.program() } else { vec![] }))
     }
 
-    /// The node IPs a frontend may use now: the healthy ones, or all (fail-open).
+    /// The node IPs a frontend may use now: the healthy ones, or all (fail-open, also
+    /// before every target has answered once).
     fn targets(&self, key: &str) -> Vec<(String, Ipv4Addr)> {
         let all: Vec<(String, Ipv4Addr)> = self.cfg.nodes.iter().map(|n| (n.name.clone(), n.ip)).collect();
         let healthy: Vec<(String, Ipv4Addr)> = all
@@ -179,7 +179,8 @@ impl LoadBalancer {
             .filter(|(n, _)| self.health.get(&(key.to_string(), n.clone())).is_some_and(|h| h.healthy))
             .cloned()
             .collect();
-        if healthy.is_empty() { all } else { healthy }
+        let all_checked = self.health.iter().filter(|((svc, _), _)| svc == key).all(|(_, h)| h.checked);
+        if healthy.is_empty() || !all_checked { all } else { healthy }
     }
 
     /// The ops that bring the namespace to the current frontends and health.
@@ -247,5 +248,61 @@ impl LoadBalancer {
         let f = self.frontends.get(&t.0)?;
         let node = self.cfg.nodes.iter().find(|n| n.name == t.1)?;
         Some((f.check?, node.ip))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Three nodes, `vip` mode, one Service whose manifest already carries its address.
+    fn lb() -> (LoadBalancer, Vec<Service>) {
+        let yaml = "cluster: {nodes: 3, loadBalancer: {mode: vip}}\nmanifests:\n  - apiVersion: v1\n    kind: Service\n    metadata: {name: web}\n    spec: {type: LoadBalancer, ports: [{port: 80, nodePort: 30080}]}\n    status: {loadBalancer: {ingress: [{ip: 198.51.100.1}]}}\n";
+        let s = crate::scenario::load_str("t.yaml", yaml, std::path::Path::new(".")).expect("loads");
+        let services = s.workloads.services.to_vec();
+        (LoadBalancer::new(s.cluster.clone(), sim_core::RngStreams::new(0).stream("lb")), services)
+    }
+
+    fn routes(ops: &[NetOp]) -> Vec<String> {
+        ops.iter()
+            .filter_map(|op| match op {
+                NetOp::AddRoute { netns, route } if netns == LB_NETNS && route.dst.prefix_len() == 32 => {
+                    Some(format!("add {route}"))
+                }
+                NetOp::DelRoute { netns, route } if netns == LB_NETNS => Some(format!("del {route}")),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn key(node: &str) -> TargetKey {
+        ("default/web".into(), node.into())
+    }
+
+    #[test]
+    fn vip_goes_to_the_best_ranked_healthy_node_and_moves_when_it_fails() {
+        let (mut lb, services) = lb();
+        let (ops, _, targets) = lb.sync(services.iter());
+        assert_eq!(targets.len(), 3, "one target per node");
+        // Nobody checked yet: fail open to all, MetalLB's first choice for .1 is node-3.
+        assert_eq!(routes(&ops), ["add 198.51.100.1/32 via 192.168.1.13 dev eth0"]);
+        for n in ["node-1", "node-2"] {
+            let (_, ops) = lb.record(&key(n), true, "TCP connect ok").unwrap();
+            assert!(ops.is_empty(), "not every node has answered yet");
+        }
+        let (line, ops) = lb.record(&key("node-3"), true, "TCP connect ok").unwrap();
+        assert_eq!(line, "node-3 healthy for default/web (TCP connect ok)");
+        assert!(ops.is_empty(), "node-3 keeps the VIP");
+        assert!(lb.record(&key("node-3"), false, "timeout").is_none());
+        assert!(lb.record(&key("node-3"), false, "timeout").is_none());
+        let (line, ops) = lb.record(&key("node-3"), false, "timeout").unwrap();
+        assert_eq!(line, "node-3 unhealthy for default/web (timeout)");
+        assert_eq!(
+            routes(&ops),
+            [
+                "del 198.51.100.1/32 via 192.168.1.13 dev eth0",
+                "add 198.51.100.1/32 via 192.168.1.12 dev eth0"
+            ]
+        );
     }
 }
