@@ -173,7 +173,6 @@ impl KubeWorld {
         net.tracer.enabled = trace;
         let mut controllers: Vec<Box<dyn Controller>> = vec![
             Box::new(Scheduler),
-            Box::new(crate::controllers::service_lb::ServiceController::new(cluster.load_balancer.clone())),
             Box::new(crate::controllers::workloads::WorkloadController::new(
                 rngs.stream("replicaset-controller"),
             )),
@@ -187,6 +186,10 @@ impl KubeWorld {
                 crate::controllers::kube_proxy::ProxierConfig::new(&n.name, n.ip, Some(cluster.pod_network));
             controllers.push(Box::new(crate::controllers::kube_proxy::proxier::KubeProxy::new(cfg)));
         }
+        // cloud-controller-manager's service controller.
+        controllers.push(Box::new(crate::controllers::service_lb::ServiceController::new(
+            cluster.load_balancer.clone(),
+        )));
         let mut owners = BTreeMap::new();
         for n in &cluster.nodes {
             owners.insert(n.name.clone(), format!("node/{}", n.name));
