@@ -296,6 +296,11 @@ fn load_balancer_settings_are_checked() {
          s.yaml:3:41: cluster.loadBalancer.healthCheck.timeout: must be greater than 0 and at most the interval (8s)\n\
          s.yaml:3:64: cluster.loadBalancer.healthCheck.healthyThreshold: must be between 1 and 10, found 0"
     );
+    let e = error("cluster: {loadBalancerPool: 203.0.113.128/25}\nclients: [{name: c, ip: 203.0.113.5}]\n");
+    assert!(
+        e.contains("clients[0].ip: the client's network 203.0.113.0/24 overlaps cluster.loadBalancerPool 203.0.113.128/25"),
+        "{e}"
+    );
     assert_eq!(
         error("cluster:\n  nodes: [{name: a, ip: 192.168.1.2}]\n"),
         "s.yaml:2:25: cluster.nodes[0].ip: 192.168.1.2 is the load balancer's address (host .2 of cluster.nodeNetwork)"

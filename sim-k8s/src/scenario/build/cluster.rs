@@ -270,6 +270,15 @@ struct NodeSpec {
     path: FieldPath,
 }
 
+/// The /24 a client sits in (the router holds its `.1`).
+fn client_net(ip: Ipv4Addr) -> Option<Ipv4Net> {
+    Ipv4Net::new(ip, 24).ok().map(|n| n.trunc())
+}
+
+fn overlaps(a: Ipv4Net, b: Ipv4Net) -> bool {
+    a.contains(&b.network()) || b.contains(&a.network())
+}
+
 fn first_host(net: Ipv4Net) -> Ipv4Addr {
     let n = u32::from(net.network());
     if net.prefix_len() >= 31 { net.network() } else { Ipv4Addr::from(n.saturating_add(1)) }
@@ -313,6 +322,12 @@ impl Builder<'_> {
                 self.invalid(
                     &p.key("ip"),
                     format!("{ip} is inside cluster.{what} {net}: a client lives outside the cluster"),
+                );
+            } else if let Some(net) = client_net(ip).filter(|n| overlaps(*n, c.load_balancer.pool)) {
+                let pool = c.load_balancer.pool;
+                self.invalid(
+                    &p.key("ip"),
+                    format!("the client's network {net} overlaps cluster.loadBalancerPool {pool}: the router routes the pool to the load balancer"),
                 );
             } else if ip.is_loopback() || ip.is_unspecified() || ip.is_multicast() || ip.is_broadcast() {
                 self.invalid(&p.key("ip"), format!("{ip} cannot be a host address"));
