@@ -28,6 +28,7 @@ fn input(probes: u64) -> RunInput {
                 port: 80,
                 proto: IpProto::Tcp,
                 http: false,
+                request: Default::default(),
                 timeout: SimDuration::from_secs(3),
             },
             expect: None,

@@ -34,6 +34,7 @@ fn input(n: u64) -> RunInput {
                 port: 80,
                 proto: IpProto::Tcp,
                 http: true,
+                request: Default::default(),
                 timeout: SimDuration::from_secs(3),
             },
             expect: None,

@@ -9,11 +9,16 @@
 //!   pod, its IP, the address and port it saw the client come from and the Host header,
 //!   then closes (`Connection: close`). A connection closed before a full request is
 //!   closed without an answer, as Go's net/http does.
+//!   The body also gives the request's path, and the `X-Forwarded-*` / `X-Real-IP`
+//!   headers a proxy added (so a learner sees what an ingress controller told it).
+//! - `ingress-nginx`: the ingress controller's proxy (`apps::nginx`); the world runs it,
+//!   since it needs the API objects and opens connections of its own.
 //! - `tcp-echo`: writes back what it reads, closes when the peer closes.
 //! - `udp-echo`: sends every datagram back to where it came from.
 
 pub mod client;
 pub mod healthcheck;
+pub mod nginx;
 
 use std::net::{Ipv4Addr, SocketAddrV4};
 
@@ -29,6 +34,7 @@ pub enum ServerKind {
     HttpEcho,
     TcpEcho,
     UdpEcho,
+    IngressNginx,
 }
 
 impl ServerKind {
@@ -37,6 +43,7 @@ impl ServerKind {
             ServerKind::HttpEcho => "http-echo",
             ServerKind::TcpEcho => "tcp-echo",
             ServerKind::UdpEcho => "udp-echo",
+            ServerKind::IngressNginx => "ingress-nginx",
         }
     }
 }
@@ -46,10 +53,11 @@ pub fn tcp_app(annotation: Option<&str>) -> Result<Option<ServerKind>, String> {
     match annotation {
         None | Some("http-echo") => Ok(Some(ServerKind::HttpEcho)),
         Some("tcp-echo") => Ok(Some(ServerKind::TcpEcho)),
+        Some("ingress-nginx") => Ok(Some(ServerKind::IngressNginx)),
         Some("none") => Ok(None),
-        Some(other) => {
-            Err(format!("unknown {APP_ANNOTATION} {other:?}: expected http-echo, tcp-echo or none"))
-        }
+        Some(other) => Err(format!(
+            "unknown {APP_ANNOTATION} {other:?}: expected http-echo, tcp-echo, ingress-nginx or none"
+        )),
     }
 }
 
@@ -108,7 +116,7 @@ impl ServerApp {
                 c.answered = true;
                 vec![SockCmd::Send(sock, self.http_answer(c)), SockCmd::Close(sock)]
             }
-            ServerKind::UdpEcho => vec![],
+            ServerKind::UdpEcho | ServerKind::IngressNginx => vec![],
         }
     }
 
@@ -132,15 +140,22 @@ impl ServerApp {
             .find_map(|l| l.split_once(':').filter(|(k, _)| k.eq_ignore_ascii_case("host")))
             .map(|(_, v)| v.trim().to_string())
             .unwrap_or_default();
+        let path = text.lines().next().and_then(|l| l.split(' ').nth(1)).unwrap_or("/");
         let addr = |a: Option<SocketAddrV4>| a.map(|a| a.to_string()).unwrap_or_default();
-        let body = format!(
-            "pod: {}\nnamespace: {}\npod-ip: {}\nclient: {}\nlocal: {}\nhost: {host}\n",
+        let mut body = format!(
+            "pod: {}\nnamespace: {}\npod-ip: {}\nclient: {}\nlocal: {}\nhost: {host}\npath: {path}\n",
             self.pod,
             self.namespace,
             self.pod_ip,
             addr(c.peer),
             addr(c.local)
         );
+        for (k, v) in text.lines().filter_map(|l| l.split_once(':')) {
+            let k = k.trim().to_ascii_lowercase();
+            if k.starts_with("x-forwarded-") || k == "x-real-ip" {
+                body.push_str(&format!("{k}: {}\n", v.trim()));
+            }
+        }
         let mut out = format!(
             "HTTP/1.1 200 OK\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
             body.len()

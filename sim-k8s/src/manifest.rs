@@ -12,6 +12,7 @@
 //! the text with its columns intact and deserialized by serde_norway into the k8s-openapi
 //! type, wrapped in `serde_ignored`, which reports the keys k8s-openapi silently drops.
 
+pub mod v1beta1;
 pub mod yaml;
 
 use std::fmt;
@@ -21,7 +22,7 @@ use std::sync::Arc;
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Node, Pod, Secret, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
-use k8s_openapi::api::networking::v1::Ingress;
+use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::{Metadata, Resource};
 use serde::de::DeserializeOwned;
@@ -89,13 +90,14 @@ pub enum Object {
     ReplicaSet(Box<ReplicaSet>),
     EndpointSlice(Box<EndpointSlice>),
     Ingress(Box<Ingress>),
+    IngressClass(Box<IngressClass>),
     Namespace(Box<Namespace>),
     ConfigMap(Box<ConfigMap>),
     Secret(Box<Secret>),
 }
 
 /// (apiVersion, kind) of every supported object, in the order error messages list them.
-const SUPPORTED: [(&str, &str); 10] = [
+const SUPPORTED: [(&str, &str); 11] = [
     (Pod::API_VERSION, Pod::KIND),
     (Node::API_VERSION, Node::KIND),
     (Service::API_VERSION, Service::KIND),
@@ -106,10 +108,12 @@ const SUPPORTED: [(&str, &str); 10] = [
     (ReplicaSet::API_VERSION, ReplicaSet::KIND),
     (EndpointSlice::API_VERSION, EndpointSlice::KIND),
     (Ingress::API_VERSION, Ingress::KIND),
+    (IngressClass::API_VERSION, IngressClass::KIND),
 ];
 
 fn supported_kinds() -> String {
     let mut all: Vec<String> = SUPPORTED.iter().map(|(v, k)| format!("{v} {k}")).collect();
+    all.extend(v1beta1::VERSIONS.iter().map(|v| format!("{v} Ingress (deprecated, converted)")));
     all.push("v1 List".to_string());
     all.join(", ")
 }
@@ -124,6 +128,7 @@ impl Object {
             Object::ReplicaSet(_) => ReplicaSet::KIND,
             Object::EndpointSlice(_) => EndpointSlice::KIND,
             Object::Ingress(_) => Ingress::KIND,
+            Object::IngressClass(_) => IngressClass::KIND,
             Object::Namespace(_) => Namespace::KIND,
             Object::ConfigMap(_) => ConfigMap::KIND,
             Object::Secret(_) => Secret::KIND,
@@ -138,6 +143,7 @@ impl Object {
             Object::ReplicaSet(o) => o.metadata(),
             Object::EndpointSlice(o) => o.metadata(),
             Object::Ingress(o) => o.metadata(),
+            Object::IngressClass(o) => o.metadata(),
             Object::Namespace(o) => o.metadata(),
             Object::ConfigMap(o) => o.metadata(),
             Object::Secret(o) => o.metadata(),
@@ -183,6 +189,8 @@ impl Source {
 pub struct ManifestObject {
     pub object: Object,
     pub source: Source,
+    /// What kubectl would print as `Warning: ...` on applying it (deprecated versions).
+    pub warning: Option<String>,
 }
 
 /// Reads a manifest file; `display` is the name used in error locations.
@@ -266,7 +274,11 @@ pub(crate) fn parse_node(
         return;
     }
     match decode_object(&source, text, api_version, kind) {
-        Ok(object) => out.objects.push(ManifestObject { object, source }),
+        Ok(object) => {
+            let warning = (kind == Ingress::KIND && v1beta1::VERSIONS.contains(&api_version))
+                .then(|| v1beta1::deprecation_warning(api_version));
+            out.objects.push(ManifestObject { object, source, warning })
+        }
         Err(errs) => out.errors.extend(errs),
     }
 }
@@ -318,6 +330,11 @@ fn decode_object(
         (ReplicaSet::API_VERSION, ReplicaSet::KIND) => Object::ReplicaSet(decode(src, text)?),
         (EndpointSlice::API_VERSION, EndpointSlice::KIND) => Object::EndpointSlice(decode(src, text)?),
         (Ingress::API_VERSION, Ingress::KIND) => Object::Ingress(decode(src, text)?),
+        (IngressClass::API_VERSION, IngressClass::KIND) => Object::IngressClass(decode(src, text)?),
+        (v, Ingress::KIND) if v1beta1::VERSIONS.contains(&v) => {
+            let old: Box<v1beta1::Ingress> = decode(src, text)?;
+            Object::Ingress(Box::new(old.to_v1()))
+        }
         _ => {
             let kind =
                 ManifestErrorKind::UnsupportedKind { api_version: api_version.into(), kind: kind.into() };
@@ -368,7 +385,9 @@ fn decode_error(src: &Source, snippet: &yaml::Snippet, e: &serde_norway::Error) 
     let (path, message) = split_serde_message(&e.to_string());
     if let Some(field) = message.strip_prefix("missing field `").and_then(|m| m.strip_suffix('`')) {
         let rel = path.key(field);
-        let err = FieldError::required(src.root.join(&rel), None);
+        // The apiserver's own detail for fields whose absence it explains.
+        let detail = (field == "pathType").then_some("pathType must be specified");
+        let err = FieldError::required(src.root.join(&rel), detail);
         return src.error_at_key(&rel, ManifestErrorKind::Invalid(err));
     }
     let at = match e.location() {

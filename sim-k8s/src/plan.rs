@@ -57,6 +57,7 @@ fn expect(e: &scenario::Expect) -> Expect {
         at: e.receiver.as_ref().map(|g| g.as_str().to_string()),
         source: e.source.as_ref().map(target),
         via: e.via.clone(),
+        status: e.status,
     }
 }
 
@@ -96,6 +97,12 @@ pub fn plan(s: &Scenario, trace: bool) -> RunInput {
         if let Some(c) = &p.container {
             label = format!("{} [container {c}] -> {} ({})", p.from, p.to, p.proto.as_str());
         }
+        // Only probes that ask for more than `GET /` say what they ask.
+        if p.proto == ProbeProto::Http && p.http != crate::apps::client::HttpOpts::default() {
+            let scheme = if p.http.tls { "https" } else { "http" };
+            let host = p.http.host.as_deref().map(|h| format!(" Host: {h}")).unwrap_or_default();
+            label = format!("{label}: {scheme} GET {}{host}", p.http.path);
+        }
         let probe = ProbePlan {
             at: step.at,
             from,
@@ -103,6 +110,7 @@ pub fn plan(s: &Scenario, trace: bool) -> RunInput {
             port: p.to.port().unwrap_or(if p.proto == ProbeProto::Http { 80 } else { 0 }),
             proto: proto(p.proto),
             http: p.proto == ProbeProto::Http,
+            request: p.http.clone(),
             timeout: p.timeout,
         };
         let n = p.repeat.max(1);
@@ -127,6 +135,7 @@ pub fn plan(s: &Scenario, trace: bool) -> RunInput {
         objects: objects(s),
         actions,
         capture: false,
+        warnings: s.warnings(),
         steps,
         trace,
     }
@@ -143,5 +152,8 @@ fn objects(s: &Scenario) -> Vec<crate::store::Object> {
     out.extend(w.endpoint_slices.iter().map(|e| Object::EndpointSlice(e.value.clone())));
     out.extend(w.replica_sets.iter().map(|r| Object::ReplicaSet(r.value.clone())));
     out.extend(w.deployments.iter().map(|d| Object::Deployment(d.value.clone())));
+    out.extend(w.ingress.classes.iter().cloned().map(Object::IngressClass));
+    out.extend(w.ingress.tls_secrets.iter().cloned().map(Object::TlsSecret));
+    out.extend(w.ingress.ingresses.iter().cloned().map(Object::Ingress));
     out
 }

@@ -22,6 +22,8 @@ pub struct Expect {
     pub source: Option<Target>,
     /// Labels (namespace or device names) that must appear in the trace in this order.
     pub via: Vec<String>,
+    /// The HTTP status code of the answer.
+    pub status: Option<u16>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -71,6 +73,8 @@ pub struct RunInput {
     /// Timeline actions other than probes (delete, setReady, scale), with their times.
     pub actions: Vec<(SimTime, crate::world::WorldAction)>,
     pub trace: bool,
+    /// kubectl's `Warning:` lines for the manifests (deprecated API versions).
+    pub warnings: Vec<String>,
     /// Record every frame on every device for `--pcap` (`sim_net::capture`).
     pub capture: bool,
 }
@@ -96,6 +100,7 @@ pub struct StepReport {
 
 pub struct RunReport {
     pub name: String,
+    pub warnings: Vec<String>,
     pub description: String,
     pub seed: u64,
     pub world: KubeWorld,
@@ -155,7 +160,15 @@ pub fn run(input: RunInput) -> RunReport {
             repeat: s.repeat,
         });
     }
-    RunReport { name: input.name, description: input.description, seed: input.seed, world, steps, stop }
+    RunReport {
+        name: input.name,
+        warnings: input.warnings,
+        description: input.description,
+        seed: input.seed,
+        world,
+        steps,
+        stop,
+    }
 }
 
 fn outcome_word(p: &ProbeRecord) -> String {
@@ -202,6 +215,15 @@ fn check(world: &KubeWorld, p: &ProbeRecord, hops: &[Hop], e: &Expect) -> Vec<Ch
         };
         let ok = want.is_some() && want == p.seen_src;
         out.push(Check { what: "source".into(), expected, got, ok });
+    }
+    if let Some(want) = e.status {
+        let got = p.status.map_or_else(|| "no HTTP answer".to_string(), |s| s.to_string());
+        out.push(Check {
+            what: "status".into(),
+            expected: want.to_string(),
+            got,
+            ok: p.status == Some(want),
+        });
     }
     if !e.via.is_empty() {
         let (ok, missing) = via_match(&e.via, hops);
@@ -279,8 +301,9 @@ pub fn glob_match(pattern: &str, s: &str) -> bool {
     true
 }
 
-/// Each label must match a hop's namespace or device (or `pod/NAME` for `pod-NAME`),
-/// in order. Returns the first label that could not be found.
+/// Each label must match a hop's namespace or device (`pod/NAME` and `pod/NS/NAME` stand
+/// for the pod's namespace; `*` matches any run of characters), in order. Returns the
+/// first label that could not be found.
 fn via_match(labels: &[String], hops: &[Hop]) -> (bool, String) {
     let tokens: Vec<(String, Option<String>)> =
         hops.iter().map(|h| (h.netns.clone(), h.dev.clone())).collect();
@@ -288,11 +311,14 @@ fn via_match(labels: &[String], hops: &[Hop]) -> (bool, String) {
     for label in labels {
         let want_ns = label
             .strip_prefix("pod/")
-            .map(|p| format!("pod-{p}"))
+            .map(|p| match p.split_once('/') {
+                Some((ns, name)) => crate::cluster::pod_netns(ns, name),
+                None => format!("pod-{p}"),
+            })
             .or_else(|| label.strip_prefix("node/").map(str::to_string));
         let found = tokens[i..].iter().position(|(ns, dev)| match &want_ns {
-            Some(n) => ns == n,
-            None => ns == label || dev.as_deref() == Some(label.as_str()),
+            Some(n) => glob_match(n, ns),
+            None => glob_match(label, ns) || dev.as_deref().is_some_and(|d| glob_match(label, d)),
         });
         match found {
             Some(p) => i += p + 1,

@@ -11,6 +11,8 @@ use sim_core::SimTime;
 
 use crate::model::deployment::{Deployment, ReplicaSet};
 use crate::model::endpointslice::EndpointSlice;
+use crate::model::ingress::{Ingress, IngressClass};
+use crate::model::secret::TlsSecret;
 use crate::model::service::Service;
 use crate::model::{Node, Pod};
 
@@ -68,6 +70,10 @@ pub enum Object {
     EndpointSlice(EndpointSlice),
     Deployment(Deployment),
     ReplicaSet(ReplicaSet),
+    Ingress(Ingress),
+    IngressClass(IngressClass),
+    /// A `kubernetes.io/tls` Secret.
+    TlsSecret(TlsSecret),
 }
 
 impl Object {
@@ -86,6 +92,15 @@ impl Object {
             }
             Object::ReplicaSet(r) => {
                 ObjKey { kind: "ReplicaSet", namespace: r.0.namespace.clone(), name: r.0.name.clone() }
+            }
+            Object::Ingress(i) => {
+                ObjKey { kind: "Ingress", namespace: i.namespace.clone(), name: i.name.clone() }
+            }
+            Object::IngressClass(c) => {
+                ObjKey { kind: "IngressClass", namespace: String::new(), name: c.name.clone() }
+            }
+            Object::TlsSecret(s) => {
+                ObjKey { kind: "Secret", namespace: s.namespace.clone(), name: s.name.clone() }
             }
         }
     }
@@ -200,5 +215,26 @@ impl Store {
             Object::ReplicaSet(r) => Some(r),
             _ => None,
         })
+    }
+
+    pub fn ingresses(&self) -> impl Iterator<Item = &Ingress> {
+        self.objects.values().filter_map(|(_, o)| match o {
+            Object::Ingress(i) => Some(i),
+            _ => None,
+        })
+    }
+
+    pub fn ingress_classes(&self) -> impl Iterator<Item = &IngressClass> {
+        self.objects.values().filter_map(|(_, o)| match o {
+            Object::IngressClass(c) => Some(c),
+            _ => None,
+        })
+    }
+
+    pub fn tls_secret(&self, namespace: &str, name: &str) -> Option<&TlsSecret> {
+        match self.get(&ObjKey { kind: "Secret", namespace: namespace.into(), name: name.into() })? {
+            Object::TlsSecret(s) => Some(s),
+            _ => None,
+        }
     }
 }

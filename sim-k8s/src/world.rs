@@ -16,6 +16,7 @@ use sim_net::path::ProbeSpec;
 use sim_net::stack::{ProbeOutcome, SocketEventKind};
 
 mod apphost;
+mod ingress;
 mod lbhost;
 
 pub use lbhost::{HEALTH_CHECK_TAG_BASE, HealthCheckRecord};
@@ -66,6 +67,8 @@ pub struct ProbePlan {
     pub proto: IpProto,
     /// With `proto: Tcp`: speak HTTP (a GET) instead of the plain TCP client.
     pub http: bool,
+    /// For `http`: Host header, path and TLS.
+    pub request: apps::client::HttpOpts,
     pub timeout: SimDuration,
 }
 
@@ -87,6 +90,8 @@ pub struct ProbeRecord {
     pub seen_src: Option<Ipv4Addr>,
     /// The body of an HTTP answer.
     pub answer: Option<String>,
+    /// The status code of an HTTP answer.
+    pub status: Option<u16>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -275,6 +280,7 @@ impl KubeWorld {
             responder: None,
             seen_src: None,
             answer: None,
+            status: None,
         });
         tag
     }

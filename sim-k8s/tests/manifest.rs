@@ -105,7 +105,7 @@ fn an_unsupported_kind_is_named_and_the_supported_ones_listed() {
     assert_eq!(
         e,
         [
-            "m.yaml:2:7: unsupported kind \"CronJob\" in apiVersion \"batch/v1\"; supported: v1 Pod, v1 Node, v1 Service, v1 Namespace, v1 ConfigMap, v1 Secret, apps/v1 Deployment, apps/v1 ReplicaSet, discovery.k8s.io/v1 EndpointSlice, networking.k8s.io/v1 Ingress, v1 List"
+            "m.yaml:2:7: unsupported kind \"CronJob\" in apiVersion \"batch/v1\"; supported: v1 Pod, v1 Node, v1 Service, v1 Namespace, v1 ConfigMap, v1 Secret, apps/v1 Deployment, apps/v1 ReplicaSet, discovery.k8s.io/v1 EndpointSlice, networking.k8s.io/v1 Ingress, networking.k8s.io/v1 IngressClass, extensions/v1beta1 Ingress (deprecated, converted), networking.k8s.io/v1beta1 Ingress (deprecated, converted), v1 List"
         ]
     );
 }

@@ -31,7 +31,7 @@ fn bad_yaml_syntax_is_located() {
 fn an_unknown_scenario_field_lists_the_accepted_ones() {
     assert_eq!(
         error("name: x\ncluster:\n  nodez: 3\n"),
-        "s.yaml:3:3: unknown field \"cluster.nodez\", expected one of: nodes, nodeNetwork, podNetwork, serviceNetwork, network, loadBalancerPool, loadBalancer"
+        "s.yaml:3:3: unknown field \"cluster.nodez\", expected one of: nodes, nodeNetwork, podNetwork, serviceNetwork, network, loadBalancerPool, loadBalancer, ingressController"
     );
 }
 

@@ -107,6 +107,9 @@ pub enum Step {
     Vxlan,
     /// The application/probe client received the packet.
     Receive,
+    /// A program's own decision about the bytes it got (an L7 proxy choosing a route,
+    /// a TLS handshake step); `detail` says what, there is no packet.
+    App,
     /// The packet was dropped.
     Drop { reason: DropReason },
 }
@@ -129,6 +132,7 @@ impl Step {
             Step::Reply => "reply",
             Step::Vxlan => "vxlan",
             Step::Receive => "receive",
+            Step::App => "app",
             Step::Drop { .. } => "DROP",
         }
     }

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use sim_k8s::{plan::plan, run};
 
-use super::{EXIT_OK, EXIT_UNMET, Format, load};
+use super::{EXIT_OK, EXIT_UNMET, Format, load_quiet};
 use crate::render::{self, Detail};
 
 #[derive(clap::Args)]
@@ -31,7 +31,7 @@ pub struct RunArgs {
 }
 
 pub fn run(a: RunArgs) -> u8 {
-    let mut s = match load(&a.file) {
+    let mut s = match load_quiet(&a.file) {
         Ok(s) => s,
         Err(code) => return code,
     };

@@ -5,8 +5,9 @@ use serde_json::{Value, json};
 use sim_k8s::run::RunReport;
 
 pub fn report(r: &RunReport) -> String {
-    let mut lines: Vec<Value> =
-        vec![json!({"type": "scenario", "name": r.name, "seed": r.seed, "description": r.description})];
+    let mut lines: Vec<Value> = vec![
+        json!({"type": "scenario", "name": r.name, "seed": r.seed, "description": r.description, "warnings": r.warnings}),
+    ];
     for e in &r.world.timeline {
         lines.push(
             json!({"type": "event", "time_ns": e.time.as_nanos(), "component": e.component, "text": e.text}),
@@ -33,6 +34,8 @@ pub fn report(r: &RunReport) -> String {
             "detail": p.detail,
             "responder": p.responder,
             "seen_source": p.seen_src.map(|s| s.to_string()),
+            "http_status": p.status,
+            "answer": p.answer,
             "checks": s.checks.iter().map(|c| json!({"what": c.what, "expected": c.expected, "got": c.got, "ok": c.ok})).collect::<Vec<_>>(),
         }));
     }

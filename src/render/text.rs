@@ -15,6 +15,9 @@ pub fn report(r: &RunReport, detail: Detail) -> String {
     for line in r.description.trim().lines() {
         let _ = writeln!(out, "  {line}");
     }
+    for w in &r.warnings {
+        let _ = writeln!(out, "Warning: {w}");
+    }
     out.push('\n');
     let first_step = r.steps.first().map(|s| s.probe.started);
     let _ = writeln!(out, "control plane:");
@@ -147,6 +150,13 @@ fn step(out: &mut String, s: &StepReport, detail: Detail) {
         (None, None) => "did not finish".into(),
     };
     let _ = writeln!(out, "  => {outcome}");
+    // An HTTP answer's body: http-echo names the pod, the client it saw and the
+    // headers a proxy added; an ingress controller's own answers show as they are.
+    if let Some(body) = &p.answer {
+        for line in body.lines() {
+            let _ = writeln!(out, "     | {line}");
+        }
+    }
     for c in &s.checks {
         let mark = if c.ok { "ok  " } else { "FAIL" };
         if c.ok {

@@ -407,6 +407,7 @@ impl Case {
                 _ => None,
             },
             via: Vec::new(),
+            status: None,
         }
     }
 
@@ -494,6 +495,7 @@ impl Case {
                     port: p.port,
                     proto: p.proto,
                     http: false,
+                    request: Default::default(),
                     timeout: DEFAULT_PROBE_TIMEOUT,
                 },
                 expect: Some(self.expect(p)).filter(|e| *e != Expect::default()),
@@ -512,6 +514,7 @@ impl Case {
             steps,
             trace: true,
             capture: false,
+            warnings: vec![],
         }
     }
 }

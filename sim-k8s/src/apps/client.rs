@@ -9,6 +9,22 @@ use sim_net::socket::{SockError, SockEventKind, SockId};
 use sim_net::stack::ProbeOutcome;
 
 use super::SockCmd;
+use super::nginx::tls;
+
+/// What an `http` probe asks for, like `curl [-k] --resolve HOST:PORT:IP
+/// http[s]://HOST:PORT/PATH`: the Host header (and SNI), the path, and TLS.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HttpOpts {
+    pub host: Option<String>,
+    pub path: String,
+    pub tls: bool,
+}
+
+impl Default for HttpOpts {
+    fn default() -> Self {
+        HttpOpts { host: None, path: "/".into(), tls: false }
+    }
+}
 
 /// Which client a probe runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -35,11 +51,25 @@ pub struct Client {
     connected: bool,
     received: Vec<u8>,
     pub done: bool,
+    pub http: HttpOpts,
+    /// TLS: raw records not yet read, and the server certificate's subject once seen.
+    tls_raw: Vec<u8>,
+    cert: Option<String>,
 }
 
 impl Client {
     pub fn new(kind: ClientKind, dst: SocketAddrV4, payload: Vec<u8>) -> Self {
-        Client { kind, dst, payload, connected: false, received: vec![], done: false }
+        Client {
+            kind,
+            dst,
+            payload,
+            connected: false,
+            received: vec![],
+            done: false,
+            http: HttpOpts::default(),
+            tls_raw: vec![],
+            cert: None,
+        }
     }
 
     /// What to send right after the socket is opened (UDP sends at once).
@@ -52,11 +82,33 @@ impl Client {
 
     fn request(&self) -> Vec<u8> {
         // curl leaves out the port when it is the scheme's default.
-        let host = if self.dst.port() == 80 { self.dst.ip().to_string() } else { self.dst.to_string() };
+        let default_port = if self.http.tls { 443 } else { 80 };
+        let name = self.http.host.clone().unwrap_or_else(|| self.dst.ip().to_string());
+        let host = if self.dst.port() == default_port { name } else { format!("{name}:{}", self.dst.port()) };
         format!(
-            "GET / HTTP/1.1\r\nHost: {host}\r\nUser-Agent: kube-netsim\r\nAccept: */*\r\nConnection: close\r\n\r\n"
+            "GET {} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: kube-netsim\r\nAccept: */*\r\nConnection: close\r\n\r\n",
+            self.http.path
         )
         .into_bytes()
+    }
+
+    /// TLS records from the server: the handshake flight (then our Finished and the
+    /// request), application data (the HTTP answer).
+    fn on_tls_data(&mut self, sock: SockId, d: &[u8]) -> Vec<SockCmd> {
+        self.tls_raw.extend_from_slice(d);
+        let mut cmds = vec![];
+        while let Some((kind, payload, used)) = tls::next_record(&self.tls_raw) {
+            if tls::is_handshake(kind) && self.cert.is_none() {
+                self.cert = Some(tls::certificate_subject(payload).unwrap_or_default());
+                let mut out = tls::finished();
+                out.extend(tls::app_data(&self.request()));
+                cmds.push(SockCmd::Send(sock, out));
+            } else if tls::is_app_data(kind) {
+                self.received.extend_from_slice(payload);
+            }
+            self.tls_raw.drain(..used);
+        }
+        cmds
     }
 
     /// One socket event; returns commands and, once, the result.
@@ -68,10 +120,19 @@ impl Client {
             SockEventKind::Connected => {
                 self.connected = true;
                 let cmds = match self.kind {
+                    // curl sends SNI only for names, not for IP addresses.
+                    ClientKind::Http if self.http.tls => {
+                        let sni =
+                            self.http.host.as_deref().filter(|h| h.parse::<std::net::Ipv4Addr>().is_err());
+                        vec![SockCmd::Send(sock, tls::client_hello(sni, [0x5a; 32]))]
+                    }
                     ClientKind::Http => vec![SockCmd::Send(sock, self.request())],
                     _ => vec![SockCmd::Send(sock, self.payload.clone()), SockCmd::Close(sock)],
                 };
                 (cmds, None)
+            }
+            SockEventKind::Data(d) if self.kind == ClientKind::Http && self.http.tls => {
+                (self.on_tls_data(sock, d), None)
             }
             SockEventKind::Data(d) => {
                 self.received.extend_from_slice(d);
@@ -102,6 +163,14 @@ impl Client {
     fn finish(&mut self) -> ClientResult {
         self.done = true;
         match self.kind {
+            ClientKind::Http if self.http.tls => {
+                let mut r = http_result(&self.received);
+                r.detail = match &self.cert {
+                    Some(c) => format!("TLS certificate {c}; {}", r.detail),
+                    None => format!("no TLS handshake answer; {}", r.detail),
+                };
+                r
+            }
             ClientKind::Http => http_result(&self.received),
             _ => ClientResult {
                 outcome: ProbeOutcome::Reached,

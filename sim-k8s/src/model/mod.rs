@@ -10,10 +10,12 @@
 pub mod deployment;
 pub mod endpointslice;
 pub mod field;
+pub mod ingress;
 mod meta;
 pub mod names;
 pub mod node;
 pub mod pod;
+pub mod secret;
 pub mod selector;
 pub mod service;
 

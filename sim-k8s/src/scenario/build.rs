@@ -18,6 +18,7 @@ use super::schema::{ExpectDoc, ProbeDoc, ScenarioDoc, StepDoc};
 use super::*;
 
 mod cluster;
+pub mod ingress;
 pub mod services;
 
 /// Loads and validates; errors are unsorted.
@@ -162,14 +163,17 @@ impl Builder<'_> {
         }
     }
 
-    fn scenario(&mut self, doc: ScenarioDoc, objects: Vec<ManifestObject>) -> Scenario {
+    fn scenario(&mut self, doc: ScenarioDoc, mut objects: Vec<ManifestObject>) -> Scenario {
         let cluster_doc = doc.cluster.unwrap_or_default();
+        let addon = self.ingress_addon(&objects, cluster_doc.ingress_controller.as_ref());
+        objects.extend(addon);
         let manifest_nodes = self.model_nodes(&objects);
         let mut cluster = self.cluster(&cluster_doc, manifest_nodes);
         cluster.clients = self.clients(doc.clients.as_deref(), &cluster);
         self.check_duplicates(&objects);
         let pods = self.pods(&objects, &cluster);
-        let workloads = self.workloads(&objects, &cluster, doc.seed.unwrap_or(0));
+        let mut workloads = self.workloads(&objects, &cluster, doc.seed.unwrap_or(0));
+        workloads.ingress = self.ingress_objects(&objects);
         let mut steps = Vec::new();
         for (i, s) in doc.steps.into_iter().enumerate() {
             if let Some(step) = self.step(i, s, &pods, &cluster, &workloads) {
@@ -370,7 +374,53 @@ impl Builder<'_> {
             self.invalid(&path.key("interval"), "must be longer than 0s");
             ok = false;
         }
-        ok.then_some(Probe { from, container: container?, to, proto, timeout, repeat, interval })
+        let http = self.http_opts(path, &p.host, &p.path, p.tls, proto);
+        ok.then_some(Probe { from, container: container?, to, proto, timeout, repeat, interval, http: http? })
+    }
+
+    /// `host`, `path` and `tls`, which only an `http` probe has.
+    fn http_opts(
+        &mut self,
+        path: &FieldPath,
+        host: &Option<String>,
+        req_path: &Option<String>,
+        tls: Option<bool>,
+        proto: ProbeProto,
+    ) -> Option<crate::apps::client::HttpOpts> {
+        let mut ok = true;
+        if proto != ProbeProto::Http {
+            for (key, given) in
+                [("host", host.is_some()), ("path", req_path.is_some()), ("tls", tls.is_some())]
+            {
+                if given {
+                    self.invalid(
+                        &path.key(key),
+                        format!("only an http probe has {key}: this probe is {proto}"),
+                    );
+                    ok = false;
+                }
+            }
+        }
+        if let Some(h) = host
+            && (h.is_empty() || h.contains(|c: char| c.is_whitespace() || c == '/'))
+        {
+            self.invalid(&path.key("host"), format!("expected a host name like example.com, found {h:?}"));
+            ok = false;
+        }
+        if let Some(p) = req_path
+            && (!p.starts_with('/') || p.contains(char::is_whitespace))
+        {
+            self.invalid(
+                &path.key("path"),
+                format!("expected a path starting with /, without spaces, found {p:?}"),
+            );
+            ok = false;
+        }
+        ok.then(|| crate::apps::client::HttpOpts {
+            host: host.clone(),
+            path: req_path.clone().unwrap_or_else(|| "/".into()),
+            tls: tls.unwrap_or(false),
+        })
     }
 
     /// The container a pod probe runs in: `container:` or the pod's first one.
@@ -474,11 +524,20 @@ impl Builder<'_> {
                 self.invalid(&path.key("via").index(i), "a trace label cannot be empty");
             }
         }
+        if let Some(st) = e.status
+            && !(100..=599).contains(&st)
+        {
+            self.invalid(
+                &path.key("status"),
+                format!("an HTTP status code is between 100 and 599, found {st}"),
+            );
+        }
         Expect {
             result: e.result.map(|r| r.0),
             receiver: e.at.map(|g| g.0),
             source: e.source.map(|s| s.0),
             via,
+            status: e.status,
         }
     }
 
@@ -556,6 +615,7 @@ fn resource_of(o: &Object) -> (&'static str, bool) {
         Object::ReplicaSet(_) => ("replicasets.apps", true),
         Object::EndpointSlice(_) => ("endpointslices.discovery.k8s.io", true),
         Object::Ingress(_) => ("ingresses.networking.k8s.io", true),
+        Object::IngressClass(_) => ("ingressclasses.networking.k8s.io", false),
         Object::Namespace(_) => ("namespaces", false),
         Object::ConfigMap(_) => ("configmaps", true),
         Object::Secret(_) => ("secrets", true),

@@ -80,6 +80,10 @@ pub struct Scenario {
 }
 
 impl Scenario {
+    /// What kubectl prints as `Warning: ...` when applying the manifests.
+    pub fn warnings(&self) -> Vec<String> {
+        self.objects.iter().filter_map(|o| o.warning.clone()).collect()
+    }
     /// The pod a reference names (ignoring its port), if it is a pod reference.
     pub fn pod(&self, r: &Ref) -> Option<&Sourced<Pod>> {
         match r {
@@ -287,6 +291,8 @@ pub struct Probe {
     /// How many times the probe runs (`repeat`, default 1), `interval` apart.
     pub repeat: u32,
     pub interval: SimDuration,
+    /// `http` only: the Host header (and TLS SNI), the path (default `/`), TLS.
+    pub http: crate::apps::client::HttpOpts,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -324,6 +330,8 @@ pub struct Expect {
     pub source: Option<Ref>,
     /// Trace labels that must appear in this order (others may come between).
     pub via: Vec<String>,
+    /// The HTTP status code of the answer (`http` probes).
+    pub status: Option<u16>,
 }
 
 /// The outcome of a probe.

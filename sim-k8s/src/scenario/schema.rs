@@ -46,6 +46,8 @@ pub struct ClusterDoc {
     /// Where LoadBalancer Services get their external IPs (default 198.51.100.0/24).
     pub load_balancer_pool: Option<Parsed<Cidr>>,
     pub load_balancer: Option<LoadBalancerDoc>,
+    /// `ingressController: {expose: NodePort}`: how the ingress-nginx add-on is reached.
+    pub ingress_controller: Option<IngressControllerDoc>,
 }
 
 /// `cluster.loadBalancer: {mode, healthCheck}`.
@@ -64,6 +66,12 @@ pub struct HealthCheckDoc {
     pub timeout: Option<Parsed<SimDuration>>,
     pub healthy_threshold: Option<u32>,
     pub unhealthy_threshold: Option<u32>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IngressControllerDoc {
+    pub expose: Option<String>,
 }
 
 /// `nodes: 3` or `nodes: [{name: a, ip: 192.168.1.20}, ...]`.
@@ -128,6 +136,12 @@ pub struct ProbeDoc {
     /// Send the probe this many times (default 1), `interval` apart (default 10ms).
     pub repeat: Option<u32>,
     pub interval: Option<Parsed<SimDuration>>,
+    /// `http` only: the Host header (and SNI), like `curl -H 'Host: ...'`/`--resolve`.
+    pub host: Option<String>,
+    /// `http` only: the request path, default `/`.
+    pub path: Option<String>,
+    /// `http` only: speak HTTPS (a TLS handshake first).
+    pub tls: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -137,6 +151,8 @@ pub struct ExpectDoc {
     pub at: Option<Parsed<Glob>>,
     pub source: Option<Parsed<Ref>>,
     pub via: Option<Vec<String>>,
+    /// The HTTP status code of the answer.
+    pub status: Option<u16>,
 }
 
 /// What a scalar is expected to be, for serde's "invalid type: ..., expected X".

@@ -14,14 +14,14 @@ use sim_net::socket::{SockEvent, SockEventKind, SockId};
 use super::{Event, KubeWorld, ListenerRecord};
 use crate::apps::client::{Client, ClientKind, ClientResult, body_field};
 use crate::apps::healthcheck::{HcClient, HcResult, proxy_health_answer};
-use crate::apps::{ServerApp, ServerConn, SockCmd};
+use crate::apps::{ServerApp, ServerConn, ServerKind, SockCmd};
 use crate::run::pod_label;
 
 /// Who owns each socket.
 #[derive(Default)]
 pub struct AppHost {
-    servers: BTreeMap<(NsId, IpProto, u16), ServerApp>,
-    conns: BTreeMap<SockId, Conn>,
+    pub(super) servers: BTreeMap<(NsId, IpProto, u16), ServerApp>,
+    pub(super) conns: BTreeMap<SockId, Conn>,
     /// Probe index → its client socket.
     clients: BTreeMap<usize, SockId>,
     /// kube-proxy health servers: (node netns, port) → (namespace, name, local endpoints).
@@ -30,9 +30,11 @@ pub struct AppHost {
     pub(super) hc_inflight: BTreeMap<usize, (u64, SockId)>,
     /// Finished checks (target, check number, result), handled by `pump`.
     pub(super) hc_results: Vec<(usize, u64, HcResult, SimTime)>,
+    /// ingress-nginx's round-robin position per (controller pod, upstream).
+    pub(super) round_robin: BTreeMap<(NsId, String), usize>,
 }
 
-enum Conn {
+pub(super) enum Conn {
     Server {
         key: (NsId, IpProto, u16),
         state: ServerConn,
@@ -53,6 +55,9 @@ enum Conn {
         buf: Vec<u8>,
         answered: bool,
     },
+    /// A client connection of ingress-nginx, and the one it opened to an upstream.
+    Proxy(super::ingress::ProxyConn),
+    Upstream(super::ingress::UpstreamConn),
 }
 
 impl KubeWorld {
@@ -151,7 +156,8 @@ impl KubeWorld {
         let proto = if kind == ClientKind::Udp { IpProto::Udp } else { IpProto::Tcp };
         match self.net.connect(netns, proto, dst, tag, now) {
             Ok(sock) => {
-                let client = Client::new(kind, dst, b"kube-netsim probe\n".to_vec());
+                let mut client = Client::new(kind, dst, b"kube-netsim probe\n".to_vec());
+                client.http = self.probes[idx].plan.request.clone();
                 let cmds = client.on_open(sock);
                 self.apps.conns.insert(sock, Conn::Client { probe: idx, client });
                 self.apps.clients.insert(idx, sock);
@@ -199,12 +205,20 @@ impl KubeWorld {
         let now = ev.time;
         if let SockEventKind::Accepted { port, local, peer } = &ev.kind {
             let key = (ev.sock.ns, IpProto::Tcp, *port);
-            if self.apps.servers.contains_key(&key) {
-                let state = ServerConn::new(*local, *peer);
-                self.apps.conns.insert(ev.sock, Conn::Server { key, state });
-            } else if self.apps.health_servers.contains_key(&(ev.sock.ns, *port)) {
-                let key = (ev.sock.ns, *port);
-                self.apps.conns.insert(ev.sock, Conn::ProxyHealth { key, buf: vec![], answered: false });
+            match self.apps.servers.get(&key).map(|a| a.kind) {
+                Some(ServerKind::IngressNginx) => {
+                    let conn = super::ingress::ProxyConn::new(*local, *peer, ev.tag);
+                    self.apps.conns.insert(ev.sock, Conn::Proxy(conn));
+                }
+                Some(_) => {
+                    let state = ServerConn::new(*local, *peer);
+                    self.apps.conns.insert(ev.sock, Conn::Server { key, state });
+                }
+                None if self.apps.health_servers.contains_key(&(ev.sock.ns, *port)) => {
+                    let key = (ev.sock.ns, *port);
+                    self.apps.conns.insert(ev.sock, Conn::ProxyHealth { key, buf: vec![], answered: false });
+                }
+                None => {}
             }
             return;
         }
@@ -214,6 +228,9 @@ impl KubeWorld {
         {
             let cmds = app.on_datagram(ev.sock, *from, data);
             return self.run_cmds(cmds, now);
+        }
+        if matches!(self.apps.conns.get(&ev.sock), Some(Conn::Proxy(_) | Conn::Upstream(_))) {
+            return self.on_proxy_event(ev);
         }
         let cmds = match self.apps.conns.get_mut(&ev.sock) {
             Some(Conn::Server { key, state }) => {
@@ -260,7 +277,7 @@ impl KubeWorld {
                 }
                 cmds
             }
-            None => vec![],
+            Some(Conn::Proxy(_) | Conn::Upstream(_)) | None => vec![],
         };
         if matches!(ev.kind, SockEventKind::Closed | SockEventKind::Error(_))
             && matches!(
@@ -273,7 +290,7 @@ impl KubeWorld {
         self.run_cmds(cmds, now);
     }
 
-    fn run_cmds(&mut self, cmds: Vec<SockCmd>, now: SimTime) {
+    pub(super) fn run_cmds(&mut self, cmds: Vec<SockCmd>, now: SimTime) {
         for c in cmds {
             // A socket that is already gone (reset by the peer) just drops the call.
             let _ = match c {
@@ -294,7 +311,8 @@ impl KubeWorld {
         rec.outcome = Some(r.outcome);
         rec.detail = r.detail;
         rec.finished = Some(now);
-        if let Some((_, body)) = r.http {
+        if let Some((status, body)) = r.http {
+            rec.status = Some(status);
             if let (Some(pod), Some(ns)) = (body_field(&body, "pod"), body_field(&body, "namespace")) {
                 rec.responder = Some(pod_label(ns, pod));
             }

@@ -27,6 +27,8 @@ pub struct Workloads {
     pub deployments: Vec<Sourced<Deployment>>,
     pub replica_sets: Vec<Sourced<ReplicaSet>>,
     pub endpoint_slices: Vec<Sourced<EndpointSlice>>,
+    /// Ingresses (class admitted), IngressClasses and TLS Secrets.
+    pub ingress: super::ingress::IngressObjects,
 }
 
 /// The API server's own endpoint: kube-apiserver on the first node.
