@@ -385,9 +385,7 @@ fn decode_error(src: &Source, snippet: &yaml::Snippet, e: &serde_norway::Error) 
     let (path, message) = split_serde_message(&e.to_string());
     if let Some(field) = message.strip_prefix("missing field `").and_then(|m| m.strip_suffix('`')) {
         let rel = path.key(field);
-        // The apiserver's own detail for fields whose absence it explains.
-        let detail = (field == "pathType").then_some("pathType must be specified");
-        let err = FieldError::required(src.root.join(&rel), detail);
+        let err = FieldError::required(src.root.join(&rel), None);
         return src.error_at_key(&rel, ManifestErrorKind::Invalid(err));
     }
     let at = match e.location() {

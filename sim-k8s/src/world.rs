@@ -112,6 +112,19 @@ pub struct ListenerRecord {
     pub after_op: usize,
 }
 
+/// A probe's connection that a proxy (the ingress controller) carried on with a second
+/// connection of its own: what the kernel twin replays as two connections.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProxiedRecord {
+    /// Index in `probes`.
+    pub probe: usize,
+    /// The proxy's namespace, and the client address it saw.
+    pub proxy_netns: String,
+    pub proxy_saw: Ipv4Addr,
+    /// Where the proxy connected.
+    pub upstream: std::net::SocketAddrV4,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TimelineEntry {
     pub time: SimTime,
@@ -157,6 +170,7 @@ pub struct KubeWorld {
     controllers: Vec<Box<dyn Controller>>,
     pub commands: Vec<CommandRecord>,
     pub listeners: Vec<ListenerRecord>,
+    pub proxied: Vec<ProxiedRecord>,
     pub timeline: Vec<TimelineEntry>,
     pub probes: Vec<ProbeRecord>,
     pub hops: Vec<Hop>,
@@ -213,6 +227,7 @@ impl KubeWorld {
             controllers,
             commands: vec![],
             listeners: vec![],
+            proxied: vec![],
             timeline: vec![],
             probes: vec![],
             hops: vec![],

@@ -92,13 +92,37 @@ pub fn input_from(report: &RunReport) -> ScenarioInput {
             timeout: Duration::from_nanos(p.plan.timeout.as_nanos()),
             after_op,
         });
-        input.sim_results.push(SimProbeResult {
+        let answered = SimProbeResult {
             outcome,
             responder: p.responder.as_deref().map(|r| responder_netns(w, &input.ops, r)),
             seen_src: p.seen_src,
             detail: p.detail.clone(),
             possible_responders: service_endpoints(w, &p.plan),
-        });
+        };
+        // A connection the ingress controller proxied is two connections: the probe's
+        // to the controller (whose twin server only accepts), then the controller's own
+        // to the endpoint, replayed as a second client right after it.
+        match w.proxied.iter().find(|r| r.probe == i) {
+            Some(r) => {
+                input.sim_results.push(SimProbeResult {
+                    responder: Some(r.proxy_netns.clone()),
+                    seen_src: Some(r.proxy_saw),
+                    possible_responders: vec![],
+                    ..answered.clone()
+                });
+                input.probes.push(TwinProbe {
+                    name: format!("{}-upstream", probe_name(i, p.plan.proto)),
+                    from: r.proxy_netns.clone(),
+                    proto: IpProto::Tcp,
+                    dst: *r.upstream.ip(),
+                    dport: r.upstream.port(),
+                    timeout: Duration::from_nanos(p.plan.timeout.as_nanos()),
+                    after_op,
+                });
+                input.sim_results.push(SimProbeResult { possible_responders: vec![], ..answered });
+            }
+            None => input.sim_results.push(answered),
+        }
     }
     for (i, hc) in w.health_checks.iter().enumerate() {
         let after_op = hc.after_op;

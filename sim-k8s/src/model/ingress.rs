@@ -231,9 +231,12 @@ fn check_dns_or_wildcard(path: &FieldPath, host: &str, errs: &mut Vec<FieldError
 }
 
 fn http_path(p: &net::HTTPIngressPath, path: &FieldPath, errs: &mut Vec<FieldError>) -> Option<IngressPath> {
-    // k8s-openapi makes `pathType` a required field, so its absence is reported while
-    // decoding (manifest::decode_error gives it the apiserver's detail).
+    // k8s-openapi reads a missing `pathType` as "" (the API's field is a pointer).
     let pt = p.path_type.as_str();
+    if pt.is_empty() {
+        errs.push(FieldError::required(path.key("pathType"), Some("pathType must be specified")));
+        return None;
+    }
     let value = p.path.clone().unwrap_or_default();
     let before = errs.len();
     let path_type = match pt {
@@ -341,6 +344,15 @@ mod tests {
     fn ingress(yaml: &str) -> Result<Ingress, Vec<String>> {
         let i: net::Ingress = serde_norway::from_str(yaml).unwrap();
         Ingress::from_k8s(&i).map_err(|e| e.iter().map(ToString::to_string).collect())
+    }
+
+    #[test]
+    fn path_type_is_required_in_v1() {
+        let e = ingress(
+            "metadata: {name: a}\nspec:\n  rules:\n  - http:\n      paths:\n      - path: /x\n        backend: {service: {name: web, port: {number: 80}}}\n",
+        )
+        .unwrap_err();
+        assert_eq!(e, ["spec.rules[0].http.paths[0].pathType: Required value: pathType must be specified"]);
     }
 
     #[test]

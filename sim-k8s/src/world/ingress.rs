@@ -174,6 +174,15 @@ impl KubeWorld {
                     now,
                 ) {
                     Ok(up) => {
+                        if let Some(probe) = (tag as usize).checked_sub(1).filter(|i| *i < self.probes.len())
+                        {
+                            self.proxied.push(super::ProxiedRecord {
+                                probe,
+                                proxy_netns: netns.clone(),
+                                proxy_saw: *facts.peer.ip(),
+                                upstream: endpoint,
+                            });
+                        }
                         let u = UpstreamConn {
                             downstream: sock,
                             endpoint,

@@ -8,9 +8,10 @@
 //!   has one, else the controller's own default backend (404). A rule with path `/`
 //!   replaces it. The catch-all `_` takes the `defaultBackend` of an Ingress that has no
 //!   rules.
-//! - `Prefix /foo` becomes two locations, `/foo/` (nginx prefix) and `= /foo` (exact), so
-//!   it matches by path element; `Exact` becomes `= path`; `ImplementationSpecific` is a
-//!   plain nginx prefix (`/foo` also matches `/foobar`).
+//! - `Exact` becomes `= path`; `ImplementationSpecific` is a plain nginx prefix (`/foo`
+//!   also matches `/foobar`); `Prefix /foo` becomes two locations (`updateServerLocations`),
+//!   `/foo/` (nginx prefix) and `= /foo` (exact, unless an `Exact /foo` exists, which
+//!   then wins), so it matches by path element; not when the location is a regex.
 //! - A server with a location using `use-regex` or a `rewrite-target` different from
 //!   its path turns all its locations into case-insensitive regexes `~* "^path"`.
 //! - Locations are sorted longest path first (the order regexes are tried in).
@@ -75,6 +76,8 @@ pub struct Location {
     pub is_default: bool,
     /// `ssl-redirect` (default true).
     pub ssl_redirect: bool,
+    /// The Ingress path's type (`None` for a server's root location).
+    pub path_type: Option<PathType>,
     use_regex: bool,
 }
 
@@ -126,6 +129,7 @@ fn root(target: Target, origin: String) -> Location {
         origin,
         is_default: true,
         ssl_redirect: true,
+        path_type: None,
         use_regex: false,
     }
 }
@@ -232,39 +236,54 @@ fn add_paths(server: &mut Server, ing: &Ingress, pt: PathType, path: &str, targe
     let rewrite = ing.annotations.get(REWRITE_TARGET).cloned();
     let use_regex = ing.annotations.get(USE_REGEX).is_some_and(|v| v == "true");
     let ssl_redirect = ing.annotations.get(SSL_REDIRECT).is_none_or(|v| v != "false");
-    let mut locs = Vec::new();
-    let mk = |p: &str, kind| Location {
-        path: p.to_string(),
+    let kind = if pt == PathType::Exact { LocKind::Exact } else { LocKind::Prefix };
+    let loc = Location {
+        path: path.to_string(),
         kind,
-        target: target.clone(),
-        rewrite: rewrite.clone(),
-        origin: origin.clone(),
+        target,
+        rewrite,
+        origin,
         is_default: false,
         ssl_redirect,
+        path_type: Some(pt),
         use_regex,
     };
-    match pt {
-        PathType::Exact => locs.push(mk(path, LocKind::Exact)),
-        PathType::ImplementationSpecific => locs.push(mk(path, LocKind::Prefix)),
-        PathType::Prefix if path == "/" => locs.push(mk(path, LocKind::Prefix)),
-        PathType::Prefix => {
-            let dir = if path.ends_with('/') { path.to_string() } else { format!("{path}/") };
-            locs.push(mk(&dir, LocKind::Prefix));
-            locs.push(mk(dir.trim_end_matches('/'), LocKind::Exact));
-        }
-    }
-    for loc in locs {
-        let same = server.locations.iter().position(|l| l.path == loc.path && l.kind == loc.kind);
-        match same {
-            Some(i) if server.locations[i].is_default => server.locations[i] = loc,
-            Some(_) => {} // claimed by an earlier Ingress
-            None => server.locations.push(loc),
-        }
+    let same = server.locations.iter().position(|l| {
+        l.path == loc.path && l.kind == loc.kind && (l.is_default || l.path_type == loc.path_type)
+    });
+    match same {
+        Some(i) if server.locations[i].is_default => server.locations[i] = loc,
+        Some(_) => {} // claimed by an earlier Ingress
+        None => server.locations.push(loc),
     }
 }
 
-/// Regex enforcement and ordering, once all Ingresses are in.
+/// ingress-nginx's `updateServerLocations`: a `Prefix` path (not `/`, not a regex)
+/// becomes `PATH/` plus an exact `= PATH`, unless an `Exact` location has that path.
+fn split_prefixes(s: &mut Server) {
+    let needs_rewrite = |l: &Location| l.rewrite.as_deref().is_some_and(|t| t != l.path);
+    let exact: Vec<String> =
+        s.locations.iter().filter(|l| l.kind == LocKind::Exact).map(|l| l.path.clone()).collect();
+    let mut out = Vec::new();
+    for l in std::mem::take(&mut s.locations) {
+        if l.path_type != Some(PathType::Prefix) || l.path == "/" || needs_rewrite(&l) || l.use_regex {
+            out.push(l);
+            continue;
+        }
+        let bare = l.path.trim_end_matches('/').to_string();
+        let mut dir = l.clone();
+        dir.path = format!("{bare}/");
+        out.push(dir);
+        if !exact.contains(&bare) {
+            out.push(Location { path: bare, kind: LocKind::Exact, ..l });
+        }
+    }
+    s.locations = out;
+}
+
+/// Prefix splitting, regex enforcement and ordering, once all Ingresses are in.
 fn finish(s: &mut Server) {
+    split_prefixes(s);
     let needs_rewrite = |l: &Location| l.rewrite.as_deref().is_some_and(|t| t != l.path);
     if s.locations.iter().any(|l| needs_rewrite(l) || l.use_regex) {
         for l in &mut s.locations {
