@@ -249,3 +249,24 @@ fn show_describe_svc_lists_the_ready_endpoints() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn show_ingress_lists_the_ingresses_and_a_deprecated_version_warns_on_stderr() {
+    let file = root().join("scenarios/ingress-v1beta1-seed.yaml");
+    let out = bin().arg("show").arg(&file).arg("ingress").output().expect("binary runs");
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stdout.starts_with("NAMESPACE   NAME              CLASS   HOSTS           ADDRESS"), "{stdout}");
+    assert!(stdout.contains("test-ingress      nginx   test.name.com"), "{stdout}");
+    assert_eq!(
+        stderr.trim(),
+        "Warning: extensions/v1beta1 Ingress is deprecated in v1.14+, unavailable in v1.22+; use networking.k8s.io/v1 Ingress"
+    );
+    let (code, out, err) = run(&["run"], &file);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("\nWarning: extensions/v1beta1 Ingress is deprecated"),
+        "the report says it too: {out}"
+    );
+    assert!(err.is_empty(), "run prints the warning once, in its report: {err}");
+}

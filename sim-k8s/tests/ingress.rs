@@ -55,7 +55,8 @@ fn served_by(paths: &[(&str, &str)], request: &str) -> Option<usize> {
 #[test]
 fn path_matching_follows_the_ingress_spec_examples_table() {
     // (paths, request, matched path index) — one row of the table each.
-    let rows: &[(&[(&str, &str)], &str, Option<usize>)] = &[
+    type Row<'a> = (&'a [(&'a str, &'a str)], &'a str, Option<usize>);
+    let rows: &[Row<'_>] = &[
         (&[("/", "Prefix")], "/anything/at/all", Some(0)),
         (&[("/foo", "Exact")], "/foo", Some(0)),
         (&[("/foo", "Exact")], "/bar", None),

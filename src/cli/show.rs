@@ -37,6 +37,9 @@ pub enum What {
     Svc,
     /// `kubectl get endpointslices`.
     Endpointslices,
+    /// `kubectl get ingress -A` (ADDRESS: the nodes running the controller, as
+    /// ingress-nginx publishes them when exposed by a NodePort).
+    Ingress,
     /// `kubectl describe svc/NAME` (give the object after it).
     Describe,
 }
@@ -137,6 +140,7 @@ pub fn run(a: ShowArgs) -> u8 {
         What::Commands => print!("{}", commands(&report)),
         What::Svc => print!("{}", services(&report)),
         What::Endpointslices => print!("{}", endpoint_slices(&report)),
+        What::Ingress => print!("{}", ingresses(&report)),
         What::Describe => {
             let Some(obj) = a.object.as_deref() else {
                 eprintln!("error: describe needs an object: svc/NAME");
@@ -231,6 +235,36 @@ fn commands(r: &run::RunReport) -> String {
         out.push('\n');
     }
     out
+}
+
+/// `kubectl get ingress -A`: NAMESPACE NAME CLASS HOSTS ADDRESS PORTS.
+fn ingresses(r: &run::RunReport) -> String {
+    let store = &r.world.store;
+    let mut rows =
+        vec![["NAMESPACE", "NAME", "CLASS", "HOSTS", "ADDRESS", "PORTS"].map(String::from).to_vec()];
+    // ingress-nginx without --publish-service reports the IPs of the nodes its pods run on.
+    let mut nodes: Vec<String> = store
+        .pods()
+        .filter(|(p, _)| p.namespace == "ingress-nginx")
+        .filter_map(|(_, st)| st.host_ip.map(|i| i.to_string()))
+        .collect();
+    nodes.dedup();
+    for i in store.ingresses() {
+        let handled = sim_k8s::apps::nginx::config::handles(store, i);
+        let hosts: Vec<String> =
+            i.rules.iter().map(|r| r.host.clone().unwrap_or_else(|| "*".into())).collect();
+        let hosts = if hosts.is_empty() { "*".to_string() } else { hosts.join(",") };
+        let ports = if i.tls.is_empty() { "80" } else { "80, 443" };
+        rows.push(vec![
+            i.namespace.clone(),
+            i.name.clone(),
+            i.class().unwrap_or("<none>").to_string(),
+            hosts,
+            if handled { nodes.join(",") } else { String::new() },
+            ports.into(),
+        ]);
+    }
+    table(rows)
 }
 
 /// `kubectl get svc -o wide`: NAME TYPE CLUSTER-IP EXTERNAL-IP PORT(S) SELECTOR.
