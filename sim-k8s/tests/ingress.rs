@@ -298,3 +298,25 @@ fn probe_http_fields_and_the_controller_exposure_are_checked() {
     let e = err(&format!("cluster: {{ingressController: {{expose: LoadBalancer}}}}\n{base}"));
     assert!(e.contains("cluster.ingressController.expose: expose \"LoadBalancer\" is not available"), "{e}");
 }
+
+#[test]
+fn a_backend_without_a_service_is_a_503_and_no_match_is_the_default_backends_404() {
+    let store = store_with(vec![ingress(&[("/app", "Prefix")])]);
+    let facts = nginx::ConnFacts {
+        peer: "10.244.0.0:40000".parse().unwrap(),
+        local: "10.244.1.4:80".parse().unwrap(),
+        tls: false,
+    };
+    let req = |path: &str| {
+        nginx::Request::parse(format!("GET {path} HTTP/1.1\r\nHost: h.com\r\n\r\n").as_bytes()).unwrap()
+    };
+    let mut rr = std::collections::BTreeMap::new();
+    let r = nginx::handle(&store, &mut rr, &req("/app/x"), facts);
+    let nginx::Decision::Respond { status: 503, .. } = r.decision else { panic!("{r:?}") };
+    assert!(r.notes.iter().any(|n| n.contains("service default/p0 not found")), "{:?}", r.notes);
+    let r = nginx::handle(&store, &mut rr, &req("/other"), facts);
+    assert_eq!(
+        r.decision,
+        nginx::Decision::Respond { status: 404, body: nginx::DEFAULT_BACKEND_BODY.into() }
+    );
+}

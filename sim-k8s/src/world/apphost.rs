@@ -70,6 +70,9 @@ impl KubeWorld {
                 self.apps.servers.insert((ns, app.proto, app.port), app.clone());
                 let after_op = self.commands.len();
                 self.listeners.push(ListenerRecord { netns, proto: app.proto, port: app.port, after_op });
+                if app.kind == ServerKind::IngressNginx && app.port != crate::apps::nginx::HTTPS_PORT {
+                    self.log_nginx_config(&app, now);
+                }
             }
             Err(e) => self.log(now, component, format!("{label}: listen {}/{}: {e}", app.proto, app.port)),
         }

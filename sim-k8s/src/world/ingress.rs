@@ -52,6 +52,22 @@ pub(crate) struct UpstreamConn {
 }
 
 impl KubeWorld {
+    /// The controller's first configuration, as its log says after nginx starts: the
+    /// servers and their locations (the story of every later routing decision).
+    pub(super) fn log_nginx_config(&mut self, app: &crate::apps::ServerApp, now: SimTime) {
+        let config = nginx::config::Config::from_store(&self.store);
+        let component = format!("ingress-nginx/{}", app.pod);
+        for n in &config.notes {
+            self.log(now, &component, n.clone());
+        }
+        for s in &config.servers {
+            let locs: Vec<String> =
+                s.locations.iter().map(|l| format!("{} -> {}", l.spelled(), l.target.upstream())).collect();
+            let tls = s.tls_secret.as_deref().map(|k| format!(" [tls {k}]")).unwrap_or_default();
+            self.log(now, &component, format!("server {}{tls}: {}", s.name, locs.join(", ")));
+        }
+    }
+
     fn app_hop(&mut self, sock: SockId, tag: u32, now: SimTime, detail: String) {
         if !self.net.tracer.enabled {
             return;
