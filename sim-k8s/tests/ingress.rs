@@ -10,7 +10,7 @@ use sim_core::SimTime;
 use sim_k8s::apps::nginx::config::Config;
 use sim_k8s::apps::nginx::{self, route};
 use sim_k8s::manifest::{self, Object as Manifest};
-use sim_k8s::model::ingress::Ingress;
+use sim_k8s::model::ingress::{Ingress, IngressClass};
 use sim_k8s::model::secret::TlsSecret;
 use sim_k8s::store::{Object, Store};
 use sim_k8s::{plan, run, scenario};
@@ -33,8 +33,12 @@ fn ingress(paths: &[(&str, &str)]) -> Ingress {
     Ingress::from_k8s(&k).unwrap_or_else(|e| panic!("{e:?}"))
 }
 
+/// A store with the add-on's IngressClass `nginx` and these Ingresses.
 fn store_with(ings: Vec<Ingress>) -> Store {
     let mut s = Store::default();
+    let class =
+        IngressClass { name: "nginx".into(), controller: "k8s.io/ingress-nginx".into(), is_default: true };
+    s.put(Object::IngressClass(class), SimTime::ZERO);
     for i in ings {
         s.put(Object::Ingress(i), SimTime::ZERO);
     }
@@ -134,6 +138,23 @@ fn an_ingress_of_another_class_is_ignored() {
     let config = Config::from_store(&store);
     assert_eq!(config.servers.len(), 1, "only the catch-all server");
     assert!(config.notes[0].contains("class \"traefik\" is not handled"), "{:?}", config.notes);
+    // The legacy annotation must name the controller's --ingress-class.
+    let mut legacy = ingress(&[("/", "Prefix")]);
+    legacy.class_name = None;
+    legacy.annotations.insert("kubernetes.io/ingress.class".into(), "nginx".into());
+    assert_eq!(Config::from_store(&store_with(vec![legacy])).servers.len(), 2);
+    // ingressClassName must name an IngressClass of this controller.
+    let mut ing = ingress(&[("/", "Prefix")]);
+    ing.class_name = Some("nginx".into());
+    assert_eq!(Config::from_store(&store_with_no_class(vec![ing])).servers.len(), 1);
+}
+
+fn store_with_no_class(ings: Vec<Ingress>) -> Store {
+    let mut s = Store::default();
+    for i in ings {
+        s.put(Object::Ingress(i), SimTime::ZERO);
+    }
+    s
 }
 
 const SEED: &str = "manifests:\n- apiVersion: v1\n  kind: Service\n  metadata: {name: test}\n  spec: {selector: {app: t}, ports: [{port: 80}]}\n- apiVersion: extensions/v1beta1\n  kind: Ingress\n  metadata: {name: seed}\n  spec:\n    backend: {serviceName: test, servicePort: 80}\n    rules:\n    - host: test.name.com\n      http:\n        paths:\n        - path: /test\n          backend: {serviceName: test, servicePort: 80}\n";
@@ -319,4 +340,24 @@ fn a_backend_without_a_service_is_a_503_and_no_match_is_the_default_backends_404
         r.decision,
         nginx::Decision::Respond { status: 404, body: nginx::DEFAULT_BACKEND_BODY.into() }
     );
+}
+
+#[test]
+fn default_ingress_classes_are_admitted_like_the_apiserver_does() {
+    let class = |name: &str, default: bool| {
+        format!(
+            "- apiVersion: networking.k8s.io/v1\n  kind: IngressClass\n  metadata: {{name: {name}, annotations: {{ingressclass.kubernetes.io/is-default-class: \"{default}\"}}}}\n  spec: {{controller: example.com/{name}}}\n"
+        )
+    };
+    let ing = "- apiVersion: networking.k8s.io/v1\n  kind: Ingress\n  metadata: {name: web}\n  spec: {defaultBackend: {service: {name: web, port: {number: 80}}}}\n";
+    // A second default class next to the add-on's: the Ingress without a class is refused.
+    let text = format!("manifests:\n{}{ing}", class("other", true));
+    let e = scenario::load_str("s.yaml", &text, Path::new(".")).unwrap_err().to_string();
+    assert!(e.contains("Forbidden: 2 default IngressClasses were found, only 1 allowed"), "{e}");
+    // A class named nginx of one's own replaces the add-on's; not default, so the
+    // Ingress keeps no class and the controller will ignore it.
+    let text = format!("manifests:\n{}{ing}", class("nginx", false));
+    let s = scenario::load_str("s.yaml", &text, Path::new(".")).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(s.workloads.ingress.classes.len(), 1);
+    assert_eq!(s.workloads.ingress.ingresses[0].class_name, None);
 }

@@ -110,13 +110,13 @@ pub struct Config {
     pub notes: Vec<String>,
 }
 
-/// Does the controller serve this Ingress? Its class (or legacy annotation) must name
-/// an IngressClass of this controller (or the `--ingress-class` itself).
+/// Does the controller serve this Ingress? `ingressClassName` must name an IngressClass
+/// whose controller is ours; the legacy annotation must equal `--ingress-class`.
 pub fn handles(store: &Store, ing: &Ingress) -> bool {
-    match ing.class() {
-        Some(c) if c == CLASS_NAME => true,
-        Some(c) => store.ingress_classes().any(|k| k.name == c && k.controller == CONTROLLER_CLASS),
-        None => false,
+    match (&ing.class_name, ing.annotations.get(crate::model::ingress::LEGACY_CLASS_ANNOTATION)) {
+        (Some(c), _) => store.ingress_classes().any(|k| &k.name == c && k.controller == CONTROLLER_CLASS),
+        (None, Some(a)) => a == CLASS_NAME,
+        (None, None) => false,
     }
 }
 
