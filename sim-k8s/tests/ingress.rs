@@ -316,8 +316,10 @@ fn probe_http_fields_and_the_controller_exposure_are_checked() {
         e.contains("steps[0].expect.status: an HTTP status code is between 100 and 599, found 99"),
         "{e}"
     );
-    let e = err(&format!("cluster: {{ingressController: {{expose: LoadBalancer}}}}\n{base}"));
-    assert!(e.contains("cluster.ingressController.expose: expose \"LoadBalancer\" is not available"), "{e}");
+    let e = err(&format!("cluster: {{ingressController: {{expose: hostNetwork}}}}\n{base}"));
+    assert!(e.contains("cluster.ingressController.expose: expose \"hostNetwork\" is not available"), "{e}");
+    let e = err(&format!("cluster: {{ingressController: {{expose: ClusterIP}}}}\n{base}"));
+    assert!(e.contains("unknown value \"ClusterIP\": expected NodePort, LoadBalancer or hostNetwork"), "{e}");
 }
 
 #[test]

@@ -17,7 +17,7 @@ pub const ADDON_MANIFEST: &str = include_str!("../../addons/ingress-nginx.yaml")
 /// The name its objects' error locations use.
 pub const ADDON_FILE: &str = "<ingress-nginx add-on>";
 /// How the controller can be exposed, and which of them this build supports.
-const EXPOSE_SUPPORTED: [&str; 1] = ["NodePort"];
+const EXPOSE_SUPPORTED: [&str; 2] = ["NodePort", "LoadBalancer"];
 
 /// The Ingress world of a scenario.
 #[derive(Clone, Debug, Default)]
@@ -39,9 +39,8 @@ impl Builder<'_> {
             && !EXPOSE_SUPPORTED.contains(&e)
         {
             let msg = match e {
-                "LoadBalancer" | "hostNetwork" => format!(
-                    "expose {e:?} is not available in this build (it needs the {} feature); supported: NodePort",
-                    if e == "LoadBalancer" { "load balancer" } else { "hostNetwork" }
+                "hostNetwork" => format!(
+                    "expose {e:?} is not available in this build (it needs hostNetwork pods); supported: NodePort, LoadBalancer"
                 ),
                 _ => format!("unknown value {e:?}: expected NodePort, LoadBalancer or hostNetwork"),
             };
@@ -50,7 +49,9 @@ impl Builder<'_> {
         if !objects.iter().any(|o| matches!(o.object, Object::Ingress(_))) {
             return vec![];
         }
-        let addon = manifest::parse_str(ADDON_FILE, ADDON_MANIFEST).expect("the add-on manifest is valid");
+        let expose = doc.and_then(|d| d.expose.as_deref()).unwrap_or("NodePort");
+        let addon =
+            manifest::parse_str(ADDON_FILE, &addon_manifest(expose)).expect("the add-on manifest is valid");
         // A class named `nginx` written by the user replaces the add-on's.
         let user_nginx = objects.iter().any(
             |o| matches!(&o.object, Object::IngressClass(c) if c.metadata.name.as_deref() == Some("nginx")),
@@ -99,4 +100,18 @@ impl Builder<'_> {
         }
         out
     }
+}
+
+/// The add-on's manifests for an exposure. `LoadBalancer` is ingress-nginx's cloud
+/// install: a LoadBalancer Service with `externalTrafficPolicy: Local` (so the
+/// controller sees, and forwards in X-Forwarded-For, the client's own address) and
+/// nodePorts allocated like any other.
+fn addon_manifest(expose: &str) -> String {
+    if expose != "LoadBalancer" {
+        return ADDON_MANIFEST.to_string();
+    }
+    ADDON_MANIFEST
+        .replace("  type: NodePort\n", "  type: LoadBalancer\n  externalTrafficPolicy: Local\n")
+        .replace(", nodePort: 30080", "")
+        .replace(", nodePort: 30443", "")
 }
