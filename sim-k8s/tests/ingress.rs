@@ -363,3 +363,20 @@ fn default_ingress_classes_are_admitted_like_the_apiserver_does() {
     assert_eq!(s.workloads.ingress.classes.len(), 1);
     assert_eq!(s.workloads.ingress.ingresses[0].class_name, None);
 }
+
+#[test]
+fn an_endpoint_that_refuses_is_a_502_from_the_controller() {
+    let text = "manifests:\n\
+- {apiVersion: v1, kind: Pod, metadata: {name: web, labels: {app: web}}, spec: {containers: [{name: w, image: x, ports: [{containerPort: 8080}]}]}}\n\
+- {apiVersion: v1, kind: Service, metadata: {name: web}, spec: {selector: {app: web}, ports: [{port: 80, targetPort: 9999}]}}\n\
+- apiVersion: networking.k8s.io/v1\n  kind: Ingress\n  metadata: {name: web}\n  spec: {defaultBackend: {service: {name: web, port: {number: 80}}}}\n\
+steps:\n- at: 2s\n  probe: {from: client/client, to: 'node/node-1:30080', proto: http}\n  expect: {result: reached, status: 502}\n";
+    let s = scenario::load_str("s.yaml", text, Path::new(".")).unwrap_or_else(|e| panic!("{e}"));
+    let report = run::run(plan::plan(&s, true));
+    assert!(report.all_met(), "{:?}", report.steps[0].checks);
+    let hops: Vec<&str> = report.steps[0].hops.iter().map(|h| h.detail.as_str()).collect();
+    assert!(
+        hops.iter().any(|d| d.contains("failed (111: Connection refused) while connecting to upstream: 502")),
+        "{hops:?}"
+    );
+}

@@ -30,8 +30,8 @@ pub struct AppHost {
     pub(super) hc_inflight: BTreeMap<usize, (u64, SockId)>,
     /// Finished checks (target, check number, result), handled by `pump`.
     pub(super) hc_results: Vec<(usize, u64, HcResult, SimTime)>,
-    /// ingress-nginx's round-robin position per (controller pod, upstream).
-    pub(super) round_robin: BTreeMap<(NsId, String), usize>,
+    /// ingress-nginx's round-robin position per controller pod and upstream.
+    pub(super) round_robin: BTreeMap<NsId, BTreeMap<String, usize>>,
 }
 
 pub(super) enum Conn {

@@ -149,14 +149,8 @@ impl KubeWorld {
         }
         self.run_cmds(std::mem::take(&mut cmds), now);
         let Some(req) = request else { return };
-        let mut rr = std::mem::take(&mut self.apps.round_robin);
-        let mut positions =
-            rr.iter().filter(|((ns, _), _)| *ns == sock.ns).map(|((_, u), n)| (u.clone(), *n)).collect();
-        let routed = nginx::handle(&self.store, &mut positions, &req, facts);
-        for (u, n) in positions {
-            rr.insert((sock.ns, u), n);
-        }
-        self.apps.round_robin = rr;
+        let rr = self.apps.round_robin.entry(sock.ns).or_default();
+        let routed = nginx::handle(&self.store, rr, &req, facts);
         for n in routed.notes {
             self.app_hop(sock, tag, now, format!("ingress-nginx: {n}"));
         }
@@ -182,13 +176,7 @@ impl KubeWorld {
                     now,
                     format!("ingress-nginx: second connection to {endpoint} (pod IP, not the ClusterIP), X-Forwarded-For: {}", facts.peer.ip()),
                 );
-                match self.net.connect(
-                    &netns,
-                    IpProto::Tcp,
-                    std::net::SocketAddrV4::new(*endpoint.ip(), endpoint.port()),
-                    tag,
-                    now,
-                ) {
+                match self.net.connect(&netns, IpProto::Tcp, endpoint, tag, now) {
                     Ok(up) => {
                         if let Some(probe) = (tag as usize).checked_sub(1).filter(|i| *i < self.probes.len())
                         {
@@ -263,7 +251,8 @@ impl KubeWorld {
                     tag,
                     now,
                     format!(
-                        "ingress-nginx: connect() to {ep} failed ({e:?}) while connecting to upstream: 502"
+                        "ingress-nginx: connect() to {ep} failed ({}) while connecting to upstream: 502",
+                        errno_text(e)
                     ),
                 );
                 self.reply(down, tls_on, nginx::response(502, &nginx::error_page(502)), now);
@@ -273,5 +262,15 @@ impl KubeWorld {
             }
             _ => {}
         }
+    }
+}
+
+/// nginx's wording of a failed upstream connection (`(111: Connection refused)`).
+fn errno_text(e: &sim_net::socket::SockError) -> String {
+    use sim_net::socket::SockError;
+    match e {
+        SockError::Refused => "111: Connection refused".into(),
+        SockError::Reset => "104: Connection reset by peer".into(),
+        SockError::Unreachable(d) => format!("113: No route to host: {d}"),
     }
 }
