@@ -17,6 +17,7 @@ use sim_net::stack::{ProbeOutcome, SocketEventKind};
 
 mod apphost;
 mod lbhost;
+mod nodes;
 
 pub use lbhost::{HEALTH_CHECK_TAG_BASE, HealthCheckRecord};
 
@@ -117,9 +118,30 @@ pub struct TimelineEntry {
 /// Something the timeline does to the cluster (besides probes).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum WorldAction {
-    DeletePod { namespace: String, name: String },
-    SetReady { namespace: String, name: String, ready: bool },
-    Scale { namespace: String, name: String, replicas: u32 },
+    DeletePod {
+        namespace: String,
+        name: String,
+    },
+    SetReady {
+        namespace: String,
+        name: String,
+        ready: bool,
+    },
+    Scale {
+        namespace: String,
+        name: String,
+        replicas: u32,
+    },
+    /// `kubectl delete node NAME`.
+    DeleteNode(String),
+    /// The machine dies (`fail: node/NAME`).
+    FailNode(String),
+    /// It comes back with its state (`restore: node/NAME`).
+    RestoreNode(String),
+    /// Its uplink is unplugged (`cut: {link: node/NAME}`).
+    CutLink(String),
+    /// And plugged back in (`heal: {link: node/NAME}`).
+    HealLink(String),
 }
 
 pub enum Event {
@@ -141,6 +163,8 @@ pub enum Event {
     HealthCheck(usize),
     /// A health check's timeout: (target, check number).
     HealthTimeout(usize, u64),
+    /// A timer controller `usize` asked for (`Action::WakeAt`).
+    Timer(usize),
 }
 
 pub struct KubeWorld {
@@ -163,6 +187,13 @@ pub struct KubeWorld {
     lb_checks: lbhost::Checks,
     /// Every health check started, in order.
     pub health_checks: Vec<HealthCheckRecord>,
+    /// Nodes that are failed or cut off, by name.
+    down: BTreeMap<String, nodes::Down>,
+    /// Watch events a node agent could not receive while its node was down:
+    /// (controller, watch index), in order.
+    withheld: Vec<(usize, usize)>,
+    /// Index of the node lifecycle controller in `controllers`.
+    lifecycle: usize,
 }
 
 impl KubeWorld {
@@ -179,7 +210,10 @@ impl KubeWorld {
             Box::new(crate::controllers::endpointslices::EndpointSliceController::new(
                 rngs.stream("endpointslice-controller"),
             )),
+            Box::new(crate::controllers::node_lifecycle::NodeLifecycle::new(cluster.timers)),
+            Box::new(crate::controllers::node_lifecycle::PodGc),
         ];
+        let lifecycle = 3;
         for n in &cluster.nodes {
             controllers.extend(network_controllers(&cluster, n, &rngs));
             let cfg =
@@ -216,6 +250,9 @@ impl KubeWorld {
             lb,
             lb_checks: Default::default(),
             health_checks: vec![],
+            down: BTreeMap::new(),
+            withheld: Vec::new(),
+            lifecycle,
         };
         let mut q = EventQueue::new();
         let mut rng = rngs.stream("infra");
@@ -239,8 +276,11 @@ impl KubeWorld {
         }
         for n in nodes {
             let node = Node { name: n.name.clone(), ip: Some(n.ip), labels: Default::default() };
-            let status = NodeStatus { ip: n.ip, pod_cidr: n.pod_cidr, annotations: Default::default() };
+            let status = NodeStatus::registered(n.ip, n.pod_cidr);
             w.log(SimTime::ZERO, "node-ipam", format!("{}: podCIDR {}", n.name, n.pod_cidr));
+            let renew_interval = w.cluster.timers.node_lease_renew_interval;
+            let lease = crate::store::NodeLease { renew_interval, since: SimTime::ZERO, stopped: None };
+            w.store.leases.insert(n.name.clone(), lease);
             w.write(Object::Node(node, status), SimTime::ZERO, &mut q);
         }
         (w, q)
@@ -358,6 +398,11 @@ impl KubeWorld {
                 rs.0.replicas = replicas;
                 self.write(Object::ReplicaSet(rs), now, q);
             }
+            WorldAction::DeleteNode(name) => self.delete_node(&name, now, q),
+            WorldAction::FailNode(name) => self.fail_node(&name, now, q),
+            WorldAction::RestoreNode(name) => self.restore_node(&name, now, q),
+            WorldAction::CutLink(name) => self.cut_link(&name, now, q),
+            WorldAction::HealLink(name) => self.heal_link(&name, now, q),
         }
     }
 
@@ -370,9 +415,22 @@ impl KubeWorld {
         self.pump(q);
     }
 
+    /// Applies what controller `ctl` returned.
+    fn run_controller_actions(
+        &mut self,
+        ctl: usize,
+        actions: Vec<Action>,
+        now: SimTime,
+        q: &mut EventQueue<Event>,
+    ) {
+        let name = self.controllers[ctl].name().to_string();
+        self.run_actions(&name, Some(ctl), actions, now, q);
+    }
+
     fn run_actions(
         &mut self,
         component: &str,
+        ctl: Option<usize>,
         actions: Vec<Action>,
         now: SimTime,
         q: &mut EventQueue<Event>,
@@ -401,6 +459,11 @@ impl KubeWorld {
                 Action::ServeHealth { netns, port, namespace, name, endpoints } => {
                     self.serve_health(component, netns, port, (namespace, name), endpoints, now);
                     self.pump(q);
+                }
+                Action::WakeAt(at) => {
+                    if let Some(c) = ctl {
+                        q.push(at.max(now), Event::Timer(c));
+                    }
                 }
             }
         }
@@ -437,6 +500,18 @@ impl KubeWorld {
     }
 
     fn origin_netns(&self, o: &Origin) -> Result<String, String> {
+        let node = match o {
+            Origin::Node(n) => Some(n.as_str()),
+            Origin::Pod { namespace, name } => {
+                self.store.pod(namespace, name).and_then(|(p, _)| p.node_name.as_deref())
+            }
+            Origin::Client(_) => None,
+        };
+        if let Some(n) = node
+            && self.down.get(n).is_some_and(|d| d.failed)
+        {
+            return Err(format!("node {n} has failed: nothing runs there"));
+        }
         match o {
             Origin::Node(n) => Ok(n.clone()),
             Origin::Client(c) => Ok(crate::cluster::client_netns(c)),
@@ -548,10 +623,18 @@ impl World for KubeWorld {
                 self.pump(q);
             }
             Event::Deliver { controller, watch } => {
+                if self.controllers[controller].node().is_some_and(|n| self.down.contains_key(n)) {
+                    // The agent cannot reach the API server: the event waits for it.
+                    self.withheld.push((controller, watch));
+                    return;
+                }
                 let we = self.store.log[watch].clone();
                 let actions = self.controllers[controller].handle_watch(now, &self.store, &we);
-                let name = self.controllers[controller].name().to_string();
-                self.run_actions(&name, actions, now, q);
+                self.run_controller_actions(controller, actions, now, q);
+            }
+            Event::Timer(controller) => {
+                let actions = self.controllers[controller].on_timer(now, &self.store);
+                self.run_controller_actions(controller, actions, now, q);
             }
             Event::Probe(idx) => self.start_probe(idx, now, q),
             Event::Action(idx) => self.run_timeline_action(idx, now, q),

@@ -352,6 +352,12 @@ impl Network {
                 r.dev.as_deref() == Some(name.as_str()) && r.kind != crate::ops::RouteType::Local
             });
             ns.neigh.remove_dev(idx);
+            // A bridge port going down stops forwarding and forgets its stations.
+            if let Some(br) = ns.devices[&idx].master
+                && let Some(b) = ns.devices.get_mut(&br).and_then(|d| d.bridge_mut())
+            {
+                b.forget_learned(idx);
+            }
         }
         Ok(())
     }

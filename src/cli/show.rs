@@ -181,7 +181,7 @@ fn nodes(r: &run::RunReport) -> String {
     for (n, st) in r.world.store.nodes() {
         rows.push(vec![
             n.name.clone(),
-            "Ready".into(),
+            if st.ready == sim_k8s::store::ConditionStatus::True { "Ready" } else { "NotReady" }.into(),
             "<none>".into(),
             st.ip.to_string(),
             st.pod_cidr.to_string(),
@@ -194,10 +194,13 @@ fn pods(r: &run::RunReport) -> String {
     let mut rows = vec![["NAMESPACE", "NAME", "READY", "STATUS", "IP", "NODE"].map(String::from).to_vec()];
     for (p, st) in r.world.store.pods() {
         let status = match st.phase {
+            _ if st.terminating => "Terminating",
             sim_k8s::store::PodPhase::Running => "Running",
             _ => "Pending",
         };
-        let ready = if st.phase == sim_k8s::store::PodPhase::Running { p.containers.len() } else { 0 };
+        let running = st.phase == sim_k8s::store::PodPhase::Running;
+        // Containers stay ready when only the node lifecycle controller flipped the pod condition.
+        let ready = if running && (st.ready || st.node_lost) { p.containers.len() } else { 0 };
         rows.push(vec![
             p.namespace.clone(),
             p.name.clone(),

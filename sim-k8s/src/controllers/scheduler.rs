@@ -1,14 +1,63 @@
-//! The scheduler: binds each pod without `spec.nodeName` to the node with the fewest
-//! pods, ties broken by node name. The real default scheduler scores more things
-//! (resources, spreading, affinity) and breaks ties at random; a deterministic
+//! The scheduler: binds each pod without `spec.nodeName` to the schedulable node (Ready,
+//! no NoSchedule/NoExecute taint: the NodeUnschedulable and TaintToleration filters)
+//! with the fewest pods, ties broken by node name. A pod that fits nowhere stays
+//! Pending and is retried when a node changes (the real scheduler's unschedulable
+//! queue is flushed on node events too). The real default scheduler scores more
+//! things (resources, spreading, affinity) and breaks ties at random; a deterministic
 //! least-loaded choice gives the same spreading for a learner's small clusters.
+
+use std::collections::BTreeMap;
 
 use sim_core::{SimDuration, SimTime};
 
 use super::{Action, Controller};
-use crate::store::{Object, PodPhase, Store, WatchEvent, WatchKind};
+use crate::model::Pod;
+use crate::store::{Object, PodPhase, PodStatus, Store, WatchEvent, WatchKind};
 
 pub struct Scheduler;
+
+impl Scheduler {
+    /// The binding of one pending pod, or `None` when no node fits.
+    /// `extra`: pods bound in this same pass, not yet in the store.
+    fn bind(
+        store: &Store,
+        pod: &Pod,
+        status: &PodStatus,
+        extra: &mut BTreeMap<String, usize>,
+    ) -> Option<Vec<Action>> {
+        let load = |node: &str| {
+            store.pods().filter(|(p, _)| p.node_name.as_deref() == Some(node)).count()
+                + extra.get(node).copied().unwrap_or(0)
+        };
+        let node = store
+            .nodes()
+            .filter(|(_, st)| st.schedulable())
+            .map(|(n, _)| n.name.clone())
+            .min_by_key(|n| (load(n), n.clone()))?;
+        *extra.entry(node.clone()).or_default() += 1;
+        let mut bound = pod.clone();
+        bound.node_name = Some(node.clone());
+        let mut st = status.clone();
+        st.phase = PodPhase::Scheduled;
+        Some(vec![
+            Action::Log(format!("bind {} to {node}", pod.key())),
+            Action::Write(Object::Pod(bound, st)),
+        ])
+    }
+
+    /// Why nothing fits, as the scheduler's FailedScheduling event words it.
+    fn unschedulable(store: &Store, pod: &Pod) -> Action {
+        let total = store.nodes().count();
+        if total == 0 {
+            return Action::Log(format!("pod {} unschedulable: no nodes", pod.key()));
+        }
+        let not_ready = store.nodes().filter(|(_, s)| !s.schedulable()).count();
+        Action::Log(format!(
+            "pod {} unschedulable: 0/{total} nodes are available: {not_ready} node(s) had untolerated taint {{node.kubernetes.io/unreachable: }}",
+            pod.key()
+        ))
+    }
+}
 
 impl Controller for Scheduler {
     fn name(&self) -> &str {
@@ -18,23 +67,32 @@ impl Controller for Scheduler {
         SimDuration::from_millis(10)
     }
     fn handle_watch(&mut self, _now: SimTime, store: &Store, ev: &WatchEvent) -> Vec<Action> {
-        let Object::Pod(pod, status) = &ev.object else { return vec![] };
-        if ev.kind != WatchKind::Added || pod.node_name.is_some() {
-            return vec![];
+        match (&ev.object, ev.kind) {
+            (Object::Pod(pod, _), WatchKind::Added) if pod.node_name.is_none() => {
+                let Some((current, st)) = store.pod(&pod.namespace, &pod.name) else { return vec![] };
+                if st.phase != PodPhase::Pending || current.node_name.is_some() {
+                    return vec![];
+                }
+                Self::bind(store, current, st, &mut BTreeMap::new())
+                    .unwrap_or_else(|| vec![Self::unschedulable(store, current)])
+            }
+            (Object::Node(_, status), WatchKind::Modified) if status.schedulable() => {
+                // A node became schedulable: retry the pods that fit nowhere, one by one
+                // against the load as it grows.
+                let pending: Vec<(Pod, PodStatus)> = store
+                    .pods()
+                    .filter(|(p, s)| p.node_name.is_none() && s.phase == PodPhase::Pending && !s.terminating)
+                    .map(|(p, s)| (p.clone(), s.clone()))
+                    .collect();
+                let (mut out, mut extra) = (Vec::new(), BTreeMap::new());
+                for (pod, st) in pending {
+                    if let Some(a) = Self::bind(store, &pod, &st, &mut extra) {
+                        out.extend(a);
+                    }
+                }
+                out
+            }
+            _ => vec![],
         }
-        let Some((_, current)) = store.pod(&pod.namespace, &pod.name) else { return vec![] };
-        if current.phase != PodPhase::Pending {
-            return vec![];
-        }
-        let load = |node: &str| store.pods().filter(|(p, _)| p.node_name.as_deref() == Some(node)).count();
-        let Some(node) = store.nodes().map(|(n, _)| n.name.clone()).min_by_key(|n| (load(n), n.clone()))
-        else {
-            return vec![Action::Log(format!("pod {} unschedulable: no nodes", pod.key()))];
-        };
-        let mut bound = pod.clone();
-        bound.node_name = Some(node.clone());
-        let mut st = status.clone();
-        st.phase = PodPhase::Scheduled;
-        vec![Action::Log(format!("bind {} to {node}", pod.key())), Action::Write(Object::Pod(bound, st))]
     }
 }
