@@ -147,6 +147,7 @@ pub fn plan(s: &Scenario, trace: bool) -> RunInput {
         objects: objects(s),
         actions,
         capture: false,
+        until: None,
         steps,
         trace,
     }

@@ -57,6 +57,13 @@ pub struct ShowArgs {
     /// Show the cloud load balancer's namespace (`lb`) instead.
     #[arg(long, conflicts_with_all = ["node", "pod"])]
     pub lb: bool,
+    /// Show the state at this instant of the timeline ("8s", "2.5s") instead of after it.
+    #[arg(long, value_parser = parse_time)]
+    pub at: Option<sim_core::SimTime>,
+}
+
+fn parse_time(s: &str) -> Result<sim_core::SimTime, String> {
+    s.parse::<sim_core::SimTime>().map_err(|e| e.to_string())
 }
 
 pub fn run(a: ShowArgs) -> u8 {
@@ -64,15 +71,16 @@ pub fn run(a: ShowArgs) -> u8 {
         Ok(s) => s,
         Err(code) => return code,
     };
-    let report = run::run(plan(&s, false));
+    let report = run::run(run::RunInput { until: a.at, ..plan(&s, false) });
     let w = &report.world;
-    let now = w
-        .net
-        .tracer
-        .hops
-        .last()
-        .map(|h| h.time)
-        .unwrap_or_else(|| w.probes.iter().filter_map(|p| p.finished).max().unwrap_or_default());
+    let now = a.at.unwrap_or_else(|| {
+        w.net
+            .tracer
+            .hops
+            .last()
+            .map(|h| h.time)
+            .unwrap_or_else(|| w.probes.iter().filter_map(|p| p.finished).max().unwrap_or_default())
+    });
     let render = match a.what {
         What::Routes => Some(Render::IpRoute),
         What::Addrs => Some(Render::IpAddrBrief),
