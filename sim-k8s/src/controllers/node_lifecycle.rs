@@ -225,3 +225,33 @@ impl Controller for PodGc {
         actions
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::NodeLease;
+
+    fn ms(x: u64) -> SimTime {
+        SimTime::from_nanos(x * 1_000_000)
+    }
+
+    #[test]
+    fn polls_fall_on_multiples_of_the_period_strictly_after_now() {
+        let p = SimDuration::from_secs(5);
+        assert_eq!(next_poll(p, SimTime::ZERO), ms(5000));
+        assert_eq!(next_poll(p, ms(4999)), ms(5000));
+        assert_eq!(next_poll(p, ms(5000)), ms(10000));
+    }
+
+    #[test]
+    fn a_lease_is_renewed_every_interval_from_its_start_until_the_kubelet_stops() {
+        let mut l =
+            NodeLease { renew_interval: SimDuration::from_secs(10), since: SimTime::ZERO, stopped: None };
+        assert_eq!(l.renew_time(ms(25_300)), ms(20000));
+        l.stopped = Some(ms(29_999));
+        assert_eq!(l.renew_time(ms(100000)), ms(20000));
+        l = NodeLease { since: ms(31_500), stopped: None, ..l };
+        assert_eq!(l.renew_time(ms(31_500)), ms(31_500));
+        assert_eq!(l.renew_time(ms(45000)), ms(41_500));
+    }
+}

@@ -96,3 +96,74 @@ impl Controller for Scheduler {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Node;
+    use crate::store::{ConditionStatus, NodeStatus, Taint, TaintEffect};
+
+    fn node(store: &mut Store, name: &str, last: u8, ready: bool) -> usize {
+        let mut st = NodeStatus::registered(
+            std::net::Ipv4Addr::new(192, 168, 1, last),
+            format!("10.244.{last}.0/24").parse().unwrap(),
+        );
+        if !ready {
+            st.ready = ConditionStatus::Unknown;
+            st.taints = vec![Taint {
+                key: "node.kubernetes.io/unreachable".into(),
+                effect: TaintEffect::NoSchedule,
+                added: None,
+            }];
+        }
+        let n = Node { name: name.into(), ip: Some(st.ip), labels: Default::default() };
+        store.put(Object::Node(n, st), SimTime::ZERO)
+    }
+
+    fn pod(store: &mut Store, name: &str, on: Option<&str>) -> usize {
+        let p = Pod {
+            namespace: "default".into(),
+            name: name.into(),
+            labels: Default::default(),
+            annotations: Default::default(),
+            node_name: on.map(str::to_string),
+            host_network: false,
+            containers: vec![],
+        };
+        store.put(Object::Pod(p, PodStatus::pending()), SimTime::ZERO)
+    }
+
+    fn bound_to(actions: &[Action]) -> Vec<String> {
+        actions
+            .iter()
+            .filter_map(|a| match a {
+                Action::Write(Object::Pod(p, _)) => p.node_name.clone(),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_not_ready_tainted_node_is_skipped_even_when_it_is_the_least_loaded() {
+        let mut store = Store::default();
+        node(&mut store, "a", 11, false);
+        node(&mut store, "b", 12, true);
+        pod(&mut store, "busy", Some("b"));
+        let ev = pod(&mut store, "new", None);
+        let out = Scheduler.handle_watch(SimTime::ZERO, &store, &store.log[ev].clone());
+        assert_eq!(bound_to(&out), ["b"]);
+    }
+
+    #[test]
+    fn a_pod_that_fits_nowhere_waits_for_a_node_to_become_schedulable() {
+        let mut store = Store::default();
+        node(&mut store, "a", 11, false);
+        let ev = pod(&mut store, "new", None);
+        let out = Scheduler.handle_watch(SimTime::ZERO, &store, &store.log[ev].clone());
+        assert!(bound_to(&out).is_empty());
+        assert!(matches!(&out[..], [Action::Log(l)] if l.contains("0/1 nodes are available")), "{out:?}");
+        let ev = node(&mut store, "a", 11, true);
+        let out = Scheduler.handle_watch(SimTime::ZERO, &store, &store.log[ev].clone());
+        assert_eq!(bound_to(&out), ["a"]);
+    }
+}
