@@ -195,3 +195,76 @@ fn a_client_route_lives_on_the_router() {
         Some("ip -n router route add 10.96.0.0/12 via 192.168.1.12 dev eth0")
     );
 }
+
+mod property {
+    //! On random clusters, timers and failure instants: the NotReady instant follows
+    //! from the timers alone, a dead node's pods are replaced on live nodes and leave the
+    //! Service, and a restore brings the node back without leftovers.
+
+    use super::*;
+    use proptest::prelude::*;
+
+    /// The first poll instant strictly after `renew + grace` (all in ms).
+    fn expected_not_ready(fail_ms: u64, renew: u64, period: u64, grace: u64) -> u64 {
+        let last_renewal = fail_ms - fail_ms % renew;
+        ((last_renewal + grace) / period + 1) * period
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+        #[test]
+        fn a_failed_node_is_noticed_on_time_and_its_pods_move(
+            nodes in 2usize..=4,
+            replicas in 1u32..=5,
+            victim in 0usize..4,
+            fail_ms in 300u64..3000,
+            renew in 1u64..=3,
+            period in 1u64..=3,
+            extra_grace in 1u64..=3,
+            toleration in 1u64..=4,
+            restore in any::<bool>(),
+        ) {
+            let victim = format!("node-{}", victim % nodes + 1);
+            let (renew, period) = (renew * 500, period * 500);
+            let grace = renew + extra_grace * 700;
+            let toleration = toleration * 1000;
+            let not_ready = expected_not_ready(fail_ms, renew, period, grace);
+            let evicted = not_ready + toleration;
+            let end = evicted + 2000;
+            let restore_step = if restore { format!("- {{at: {end}ms, restore: node/{victim}}}\n") } else { String::new() };
+            let text = format!(
+                "cluster: {{nodes: {nodes}, timers: {{nodeLeaseRenewInterval: {renew}ms, nodeMonitorPeriod: {period}ms, nodeMonitorGracePeriod: {grace}ms, unreachableToleration: {toleration}ms}}}}\n{}steps:\n- {{at: {fail_ms}ms, fail: node/{victim}}}\n{restore_step}- {{at: {}ms, probe: {{from: client/client, to: node/node-1, proto: icmp}}}}\n",
+                WEB.replace("replicas: 2", &format!("replicas: {replicas}")),
+                end + 3000,
+            );
+            let r = run(&text);
+            let ms = |x: u64| SimTime::from_nanos(x * 1_000_000);
+            prop_assert_eq!(when(&r, "node-lifecycle-controller", &format!("{victim}: NotReady")), Some(ms(not_ready)), "{}", text);
+            let w = &r.world;
+            let live: Vec<_> = w.store.pods().filter(|(_, s)| !s.terminating).collect();
+            prop_assert_eq!(live.len(), replicas as usize, "{}", text);
+            for (p, s) in &live {
+                prop_assert_eq!(s.phase, PodPhase::Running);
+                prop_assert!(s.ready, "{} not ready\n{}", p.name, text);
+            }
+            let ready_eps = w.store.endpoint_slices().filter(|s| s.name.starts_with("web-"))
+                .flat_map(|s| s.endpoints.iter()).filter(|e| e.conditions.is_ready()).count();
+            prop_assert_eq!(ready_eps, replicas as usize, "{}", text);
+            let (_, st) = w.store.node(&victim).unwrap();
+            if restore {
+                prop_assert_eq!(st.ready, ConditionStatus::True);
+                prop_assert!(st.taints.is_empty());
+                prop_assert!(w.store.pods().all(|(_, s)| !s.terminating), "{}", text);
+            } else {
+                prop_assert_eq!(st.ready, ConditionStatus::Unknown);
+                prop_assert!(live.iter().all(|(p, _)| p.node_name.as_deref() != Some(victim.as_str())), "{}", text);
+                let lost: Vec<_> = w.store.pods().filter(|(p, _)| p.node_name.as_deref() == Some(victim.as_str())).collect();
+                prop_assert!(lost.iter().all(|(_, s)| s.terminating && !s.ready), "{}", text);
+                if !lost.is_empty() {
+                    prop_assert!(when(&r, "node-lifecycle-controller", "taint-eviction").is_some_and(|t| t == ms(evicted)), "{}", text);
+                }
+            }
+        }
+    }
+}
