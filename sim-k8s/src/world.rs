@@ -18,16 +18,17 @@ use sim_net::stack::{ProbeOutcome, SocketEventKind};
 mod apphost;
 mod lbhost;
 mod nodes;
+mod resolve;
 mod timeline;
 
 pub use lbhost::{HEALTH_CHECK_TAG_BASE, HealthCheckRecord};
 
 use crate::apps;
-use crate::cluster::{ClusterConfig, pod_netns};
+use crate::cluster::ClusterConfig;
 use crate::controllers::{Action, Controller, hostgw::HostGw, infra, kubelet::Kubelet, scheduler::Scheduler};
 use crate::model::{Node, Pod};
 use crate::run::pod_label;
-use crate::store::{NodeStatus, Object, PodPhase, PodStatus, Store};
+use crate::store::{NodeStatus, Object, PodStatus, Store};
 
 /// Where a probe goes: resolved to an address when the probe starts.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -436,67 +437,6 @@ impl KubeWorld {
         }
         self.hops.extend(self.net.tracer.take());
         self.lb_results(q);
-    }
-
-    fn origin_netns(&self, o: &Origin) -> Result<String, String> {
-        let node = match o {
-            Origin::Node(n) => Some(n.as_str()),
-            Origin::Pod { namespace, name } => {
-                self.store.pod(namespace, name).and_then(|(p, _)| p.node_name.as_deref())
-            }
-            Origin::Client(_) => None,
-        };
-        if let Some(n) = node
-            && self.down.get(n).is_some_and(|d| d.failed)
-        {
-            return Err(format!("node {n} has failed: nothing runs there"));
-        }
-        match o {
-            Origin::Node(n) => Ok(n.clone()),
-            Origin::Client(c) => Ok(crate::cluster::client_netns(c)),
-            Origin::Pod { namespace, name } => {
-                let (pod, st) =
-                    self.store.pod(namespace, name).ok_or_else(|| format!("pod {name} does not exist"))?;
-                if st.phase != PodPhase::Running {
-                    return Err(format!("pod {} is not running yet", pod.name));
-                }
-                Ok(st.netns.clone().unwrap_or_else(|| pod_netns(namespace, name)))
-            }
-        }
-    }
-
-    fn target_ip(&self, t: &Target) -> Result<Ipv4Addr, String> {
-        match t {
-            Target::Ip(ip) => Ok(*ip),
-            Target::Service { namespace, name } => {
-                match self.store.service(namespace, name).map(|s| &s.cluster_ip) {
-                    Some(crate::model::service::ClusterIp::Ip(ip)) => Ok(*ip),
-                    Some(_) => Err(format!("service {name} has no ClusterIP (headless)")),
-                    None => Err(format!("service {name} does not exist")),
-                }
-            }
-            Target::LoadBalancer { namespace, name } => match self.store.service(namespace, name) {
-                Some(s) => s.load_balancer_ingress.first().map(|i| i.ip).ok_or_else(|| {
-                    format!("service {name} has no load-balancer address yet (EXTERNAL-IP <pending>)")
-                }),
-                None => Err(format!("service {name} does not exist")),
-            },
-            Target::Client(c) => self
-                .cluster
-                .clients
-                .iter()
-                .find(|x| &x.name == c)
-                .map(|x| x.ip)
-                .ok_or_else(|| format!("client {c} does not exist")),
-            Target::Node(n) => crate::cluster::node(&self.cluster, n)
-                .map(|n| n.ip)
-                .ok_or_else(|| format!("node {n} does not exist")),
-            Target::Pod { namespace, name } => {
-                let (_, st) =
-                    self.store.pod(namespace, name).ok_or_else(|| format!("pod {name} does not exist"))?;
-                st.pod_ip.ok_or_else(|| format!("pod {name} has no IP yet (not running)"))
-            }
-        }
     }
 
     fn start_probe(&mut self, idx: usize, now: SimTime, q: &mut EventQueue<Event>) {
