@@ -270,3 +270,31 @@ fn show_ingress_lists_the_ingresses_and_a_deprecated_version_warns_on_stderr() {
     );
     assert!(err.is_empty(), "run prints the warning once, in its report: {err}");
 }
+
+#[test]
+fn show_at_a_time_prints_the_state_of_that_instant() {
+    let show = |what: &str, at: &str| {
+        let out = bin()
+            .args(["show"])
+            .arg(root().join("scenarios/node-failure.yaml"))
+            .args([what, "--at", at])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let nodes = show("nodes", "6s");
+    assert!(nodes.contains("node-2   Ready "), "{nodes}");
+    let nodes = show("nodes", "8s");
+    assert!(nodes.contains("node-2   NotReady "), "{nodes}");
+    let pods = show("pods", "13s");
+    assert!(pods.lines().any(|l| l.contains("Terminating") && l.ends_with("node-2")), "{pods}");
+    assert!(pods.lines().any(|l| l.contains("Running") && l.ends_with("node-3")), "{pods}");
+    let out = bin()
+        .args(["show"])
+        .arg(root().join("scenarios/node-failure.yaml"))
+        .args(["nodes", "--at", "8"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}

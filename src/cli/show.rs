@@ -60,6 +60,13 @@ pub struct ShowArgs {
     /// Show the cloud load balancer's namespace (`lb`) instead.
     #[arg(long, conflicts_with_all = ["node", "pod"])]
     pub lb: bool,
+    /// Show the state at this instant of the timeline ("8s", "2.5s") instead of after it.
+    #[arg(long, value_parser = parse_time)]
+    pub at: Option<sim_core::SimTime>,
+}
+
+fn parse_time(s: &str) -> Result<sim_core::SimTime, String> {
+    s.parse::<sim_core::SimTime>().map_err(|e| e.to_string())
 }
 
 pub fn run(a: ShowArgs) -> u8 {
@@ -67,15 +74,16 @@ pub fn run(a: ShowArgs) -> u8 {
         Ok(s) => s,
         Err(code) => return code,
     };
-    let report = run::run(plan(&s, false));
+    let report = run::run(run::RunInput { until: a.at, ..plan(&s, false) });
     let w = &report.world;
-    let now = w
-        .net
-        .tracer
-        .hops
-        .last()
-        .map(|h| h.time)
-        .unwrap_or_else(|| w.probes.iter().filter_map(|p| p.finished).max().unwrap_or_default());
+    let now = a.at.unwrap_or_else(|| {
+        w.net
+            .tracer
+            .hops
+            .last()
+            .map(|h| h.time)
+            .unwrap_or_else(|| w.probes.iter().filter_map(|p| p.finished).max().unwrap_or_default())
+    });
     let render = match a.what {
         What::Routes => Some(Render::IpRoute),
         What::Addrs => Some(Render::IpAddrBrief),
@@ -185,7 +193,7 @@ fn nodes(r: &run::RunReport) -> String {
     for (n, st) in r.world.store.nodes() {
         rows.push(vec![
             n.name.clone(),
-            "Ready".into(),
+            if st.ready == sim_k8s::store::ConditionStatus::True { "Ready" } else { "NotReady" }.into(),
             "<none>".into(),
             st.ip.to_string(),
             st.pod_cidr.to_string(),
@@ -198,10 +206,13 @@ fn pods(r: &run::RunReport) -> String {
     let mut rows = vec![["NAMESPACE", "NAME", "READY", "STATUS", "IP", "NODE"].map(String::from).to_vec()];
     for (p, st) in r.world.store.pods() {
         let status = match st.phase {
+            _ if st.terminating => "Terminating",
             sim_k8s::store::PodPhase::Running => "Running",
             _ => "Pending",
         };
-        let ready = if st.phase == sim_k8s::store::PodPhase::Running { p.containers.len() } else { 0 };
+        let running = st.phase == sim_k8s::store::PodPhase::Running;
+        // Containers stay ready when only the node lifecycle controller flipped the pod condition.
+        let ready = if running && (st.ready || st.node_lost) { p.containers.len() } else { 0 };
         rows.push(vec![
             p.namespace.clone(),
             p.name.clone(),

@@ -148,7 +148,9 @@ fn service_endpoints(w: &KubeWorld, plan: &sim_k8s::world::ProbePlan) -> Vec<Str
     use sim_k8s::store::Object;
     use sim_k8s::world::Target;
     let svc = w.store.services().find(|s| match &plan.to {
-        Target::Service { namespace, name } => &s.namespace == namespace && &s.name == name,
+        Target::Service { namespace, name } | Target::LoadBalancer { namespace, name } => {
+            &s.namespace == namespace && &s.name == name
+        }
         Target::Node(_) | Target::Ip(_) => s.ports.iter().any(|p| p.node_port == Some(plan.port)),
         _ => false,
     });

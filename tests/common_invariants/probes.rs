@@ -515,6 +515,7 @@ impl Case {
             trace: true,
             capture: false,
             warnings: vec![],
+            until: None,
         }
     }
 }
