@@ -238,9 +238,10 @@ fn show_describe_svc_lists_the_ready_endpoints() {
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{text}");
-    assert!(text.contains("Selector:          app=web"), "{text}");
+    // Values start two columns after the longest key, "Internal Traffic Policy:".
+    assert!(text.contains("Selector:                 app=web"), "{text}");
     // Both pods were made not ready by the end of the scenario.
-    assert!(text.contains("Endpoints:         <none>"), "{text}");
+    assert!(text.contains("Endpoints:                <none>"), "{text}");
     let out = bin()
         .args(["show"])
         .arg(root().join("scenarios/readiness.yaml"))

@@ -115,3 +115,20 @@ fn health_checks_are_printed_only_on_request() {
     );
     assert!(out.contains("192.168.1.2.54193 > 192.168.1.11.32000: Flags [S]"), "{out}");
 }
+
+#[test]
+fn describe_svc_shows_the_ingress_health_check_port_and_source_ranges() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let (code, out) =
+        kube_netsim(&["show", &format!("{root}/scenarios/lb-local-policy.yaml"), "describe", "svc/web"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("\nIPs:                      10."), "{out}");
+    assert!(out.contains("\nLoadBalancer Ingress:     198.51.100.1 (VIP)\nPort:"), "{out}");
+    assert!(
+        out.contains("\nInternal Traffic Policy:  Cluster\nHealthCheck NodePort:     32000\nEvents:"),
+        "{out}"
+    );
+    let (_, out) =
+        kube_netsim(&["show", &format!("{root}/scenarios/lb-source-ranges.yaml"), "describe", "svc/web"]);
+    assert!(out.contains("\nLoadBalancer Source Ranges:  203.0.113.0/24\n"), "{out}");
+}

@@ -317,12 +317,10 @@ fn describe_service(r: &run::RunReport, obj: &str) -> Result<String, String> {
             m.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(",")
         }
     };
-    let mut out = String::new();
-    let mut line = |k: &str, v: String| {
-        let key = format!("{k}:");
-        let width = 19.max(key.len() + 2);
-        let _ = writeln!(out, "{key:<width$}{v}");
-    };
+    // kubectl writes `Key:\tvalue` lines through a tabwriter (padding 2): every value
+    // starts two columns after the longest key.
+    let mut lines: Vec<(String, String)> = Vec::new();
+    let mut line = |k: &str, v: String| lines.push((format!("{k}:"), v));
     line("Name", s.name.clone());
     line("Namespace", s.namespace.clone());
     line("Labels", map(&s.labels));
@@ -338,6 +336,15 @@ fn describe_service(r: &run::RunReport, obj: &str) -> Result<String, String> {
     line("IP Families", "IPv4".into());
     line("IP", ip.clone());
     line("IPs", ip);
+    if !s.load_balancer_ingress.is_empty() {
+        use sim_k8s::model::service::IpMode;
+        let ingress: Vec<String> = s
+            .load_balancer_ingress
+            .iter()
+            .map(|i| format!("{} ({})", i.ip, if i.ip_mode == IpMode::Vip { "VIP" } else { "Proxy" }))
+            .collect();
+        line("LoadBalancer Ingress", ingress.join(", "));
+    }
     let slices: Vec<_> = r
         .world
         .store
@@ -382,6 +389,18 @@ fn describe_service(r: &run::RunReport, obj: &str) -> Result<String, String> {
         "Internal Traffic Policy",
         if s.internal_traffic_policy == TrafficPolicy::Local { "Local".into() } else { "Cluster".into() },
     );
+    if let Some(hc) = s.health_check_node_port {
+        line("HealthCheck NodePort", hc.to_string());
+    }
+    if !s.load_balancer_source_ranges.is_empty() {
+        let ranges: Vec<String> = s.load_balancer_source_ranges.iter().map(|r| r.to_string()).collect();
+        line("LoadBalancer Source Ranges", ranges.join(","));
+    }
     line("Events", "<none>".into());
+    let width = lines.iter().map(|(k, _)| k.len()).max().unwrap_or(0) + 2;
+    let mut out = String::new();
+    for (key, v) in lines {
+        let _ = writeln!(out, "{key:<width$}{v}");
+    }
     Ok(out)
 }
