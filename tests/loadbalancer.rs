@@ -99,6 +99,19 @@ fn show_lb_prints_the_load_balancer_namespace() {
 }
 
 #[test]
+fn external_ip_is_pending_until_the_service_controller_assigns_it() {
+    let file = format!("{}/scenarios/loadbalancer.yaml", env!("CARGO_MANIFEST_DIR"));
+    let column = |at: &str| {
+        let (code, out) = kube_netsim(&["show", &file, "svc", "--at", at]);
+        assert_eq!(code, 0, "{out}");
+        let row = out.lines().find(|l| l.split_whitespace().nth(1) == Some("web")).expect("a row for web");
+        row.split_whitespace().nth(4).unwrap().to_string()
+    };
+    assert_eq!(column("100ms"), "<pending>");
+    assert_eq!(column("300ms"), "198.51.100.1", "the service controller acts at 200ms");
+}
+
+#[test]
 fn health_checks_are_printed_only_on_request() {
     let file = format!("{}/scenarios/lb-local-policy.yaml", env!("CARGO_MANIFEST_DIR"));
     let (_, plain) = kube_netsim(&["run", &file]);

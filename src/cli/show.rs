@@ -93,7 +93,9 @@ pub fn run(a: ShowArgs) -> u8 {
     if let Some(r) = render {
         let lb_ns = sim_k8s::lb::LB_NETNS;
         if a.lb && w.net.netns(lb_ns).is_none() {
-            eprintln!("error: no load balancer: no LoadBalancer Service got an external IP");
+            eprintln!(
+                "error: no load balancer (yet): the cloud builds it 1 s after a LoadBalancer Service gets an external IP"
+            );
             return EXIT_BAD_INPUT;
         }
         let targets: Vec<(String, String)> = match (&a.node, &a.pod) {
