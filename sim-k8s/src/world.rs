@@ -417,12 +417,13 @@ impl KubeWorld {
                 continue;
             };
             match ev.kind {
-                SocketEventKind::Answered { responder, seen_src, .. } => {
+                SocketEventKind::Answered { responder, seen_src, local_port, .. } => {
                     if rec.responder.is_some() {
                         continue; // the first answer of the probe's flow names the responder
                     }
                     let name = self.net.ns(responder).name.clone();
-                    rec.responder = Some(self.owners.get(&name).cloned().unwrap_or(name));
+                    let server = self.apps.server_pod(responder, rec.plan.proto, local_port);
+                    rec.responder = Some(server.or_else(|| self.owners.get(&name).cloned()).unwrap_or(name));
                     rec.seen_src = Some(seen_src);
                 }
                 SocketEventKind::Finished { outcome, detail } => {

@@ -32,6 +32,14 @@ pub struct AppHost {
     pub(super) hc_results: Vec<(usize, u64, HcResult, SimTime)>,
 }
 
+impl AppHost {
+    /// `pod/NAME` of the container server listening on `port` in namespace `ns`: the
+    /// answering pod even when it shares the node's namespace (hostNetwork).
+    pub(super) fn server_pod(&self, ns: NsId, proto: IpProto, port: u16) -> Option<String> {
+        self.servers.get(&(ns, proto, port)).map(|a| pod_label(&a.namespace, &a.pod))
+    }
+}
+
 enum Conn {
     Server {
         key: (NsId, IpProto, u16),
