@@ -47,6 +47,8 @@ pub enum Target {
         name: String,
     },
     Ip(Ipv4Addr),
+    /// A DNS name, resolved by the prober through its resolver configuration.
+    Name(String),
 }
 
 /// Where a probe starts.
@@ -87,6 +89,10 @@ pub struct ProbeRecord {
     pub seen_src: Option<Ipv4Addr>,
     /// The body of an HTTP answer.
     pub answer: Option<String>,
+    /// For a name target: the lookup (its queries and their answers).
+    pub lookup: Option<apps::resolver::Resolver>,
+    /// For a name target that did not resolve: getaddrinfo's complaint.
+    pub unresolved: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -163,6 +169,8 @@ pub struct KubeWorld {
     lb_checks: lbhost::Checks,
     /// Every health check started, in order.
     pub health_checks: Vec<HealthCheckRecord>,
+    /// (namespace, pod) → the service environment variables its containers started with.
+    pub pod_env: BTreeMap<(String, String), Vec<(String, String)>>,
 }
 
 impl KubeWorld {
@@ -211,11 +219,12 @@ impl KubeWorld {
             timeline: vec![],
             probes: vec![],
             hops: vec![],
-            apps: Default::default(),
+            apps: apphost::AppHost::new(&rngs),
             owners,
             lb,
             lb_checks: Default::default(),
             health_checks: vec![],
+            pod_env: BTreeMap::new(),
         };
         let mut q = EventQueue::new();
         let mut rng = rngs.stream("infra");
@@ -275,6 +284,8 @@ impl KubeWorld {
             responder: None,
             seen_src: None,
             answer: None,
+            lookup: None,
+            unresolved: None,
         });
         tag
     }
@@ -397,6 +408,9 @@ impl KubeWorld {
                     self.start_app(component, netns, app, now);
                     self.pump(q);
                 }
+                Action::ContainerEnv { namespace, pod, env } => {
+                    self.pod_env.insert((namespace, pod), env);
+                }
                 Action::Log(text) => self.log(now, component, text),
                 Action::ServeHealth { netns, port, namespace, name, endpoints } => {
                     self.serve_health(component, netns, port, (namespace, name), endpoints, now);
@@ -420,6 +434,12 @@ impl KubeWorld {
                 SocketEventKind::Answered { responder, seen_src, local_port, .. } => {
                     if rec.responder.is_some() {
                         continue; // the first answer of the probe's flow names the responder
+                    }
+                    // The DNS server answering the lookup of a name is not the probe's
+                    // destination (unless the probe itself asks it on UDP 53).
+                    let dns_probe = rec.plan.proto == IpProto::Udp && rec.plan.port == 53;
+                    if self.apps.is_dns_server(responder, local_port) && !dns_probe {
+                        continue;
                     }
                     let name = self.net.ns(responder).name.clone();
                     let server = self.apps.server_pod(responder, rec.plan.proto, local_port);
@@ -483,12 +503,41 @@ impl KubeWorld {
                     self.store.pod(namespace, name).ok_or_else(|| format!("pod {name} does not exist"))?;
                 st.pod_ip.ok_or_else(|| format!("pod {name} has no IP yet (not running)"))
             }
+            Target::Name(n) => Err(format!("{n} is a name: it is resolved first")),
+        }
+    }
+
+    /// The resolver configuration of a probe's origin: a pod's by its dnsPolicy, a
+    /// node's or a client's own (no cluster DNS).
+    pub fn resolv_conf(&self, o: &Origin) -> crate::dns::ResolvConf {
+        let dns_ip = crate::dns::addon::service_ip(self.cluster.service_network);
+        match o {
+            Origin::Pod { namespace, name } => match self.store.pod(namespace, name) {
+                Some((p, _)) => crate::dns::ResolvConf::for_pod(p, dns_ip),
+                None => crate::dns::ResolvConf::cluster_first(namespace, dns_ip),
+            },
+            Origin::Node(_) | Origin::Client(_) => crate::dns::ResolvConf::host(),
         }
     }
 
     fn start_probe(&mut self, idx: usize, now: SimTime, q: &mut EventQueue<Event>) {
         let plan = self.probes[idx].plan.clone();
         let tag = self.probes[idx].tag;
+        if let Target::Name(name) = &plan.to {
+            match self.origin_netns(&plan.from) {
+                Ok(netns) => {
+                    self.probes[idx].src_netns = Some(netns.clone());
+                    q.push(now + plan.timeout, Event::ProbeTimeout(idx));
+                    let rc = self.resolv_conf(&plan.from);
+                    self.start_lookup(idx, name, &rc, now);
+                }
+                Err(e) => {
+                    self.probes[idx].error = Some(e);
+                    self.probes[idx].finished = Some(now);
+                }
+            }
+            return self.pump(q);
+        }
         let resolved = self.origin_netns(&plan.from).and_then(|ns| Ok((ns, self.target_ip(&plan.to)?)));
         let (netns, dst) = match resolved {
             Ok(x) => x,

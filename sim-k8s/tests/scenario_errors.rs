@@ -31,7 +31,7 @@ fn bad_yaml_syntax_is_located() {
 fn an_unknown_scenario_field_lists_the_accepted_ones() {
     assert_eq!(
         error("name: x\ncluster:\n  nodez: 3\n"),
-        "s.yaml:3:3: unknown field \"cluster.nodez\", expected one of: nodes, nodeNetwork, podNetwork, serviceNetwork, network, loadBalancerPool, loadBalancer"
+        "s.yaml:3:3: unknown field \"cluster.nodez\", expected one of: nodes, nodeNetwork, podNetwork, serviceNetwork, network, loadBalancerPool, loadBalancer, dns"
     );
 }
 
@@ -170,7 +170,7 @@ fn a_bad_reference_lists_the_forms() {
     let text = with_steps("- {at: 1s, probe: {from: a, to: pod/b, proto: icmp}}\n");
     assert_eq!(
         error(&text),
-        "s.yaml:5:26: steps[0].probe.from: invalid reference \"a\": expected pod/NAME, pod/NAMESPACE/NAME, node/NAME, svc/NAME, lb/NAME, client/NAME (each with an optional :PORT), an IPv4 address, IP:PORT or localhost:PORT (did you mean pod/a?)"
+        "s.yaml:5:26: steps[0].probe.from: invalid reference \"a\": expected pod/NAME, pod/NAMESPACE/NAME, node/NAME, svc/NAME, lb/NAME, client/NAME (each with an optional :PORT), an IPv4 address, IP:PORT, localhost:PORT or a DNS name with a port (web:80) (did you mean pod/a?)"
     );
 }
 
@@ -192,7 +192,7 @@ fn an_unknown_protocol_and_result_list_the_accepted_ones() {
     let text = with_steps("- {at: 1s, probe: {from: pod/a, to: pod/b, proto: icmp}, expect: {result: ok}}\n");
     assert_eq!(
         error(&text),
-        "s.yaml:5:75: steps[0].expect.result: unknown result \"ok\": expected one of: reached, refused, unreachable, dropped, timeout"
+        "s.yaml:5:75: steps[0].expect.result: unknown result \"ok\": expected one of: reached, refused, unreachable, dropped, timeout, unresolved"
     );
 }
 

@@ -17,6 +17,8 @@ fn pod(name: &str, node: Option<&str>, host_network: bool, port: u16, proto: Pro
         annotations: Default::default(),
         node_name: node.map(String::from),
         host_network,
+        dns_policy: Default::default(),
+        enable_service_links: true,
         containers: vec![Container {
             name: "c".into(),
             image: "x".into(),

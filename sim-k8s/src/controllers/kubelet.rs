@@ -15,7 +15,7 @@ use sim_net::packet::IpProto;
 
 use super::cni::{bridge, host_local::HostLocal};
 use super::{Action, Controller};
-use crate::apps::{self, ServerApp, ServerKind};
+use crate::apps::{self, ServerApp};
 use crate::cluster::pod_netns;
 use crate::model::{Pod, Protocol};
 use crate::store::{Object, PodPhase, PodStatus, Store, WatchEvent};
@@ -59,7 +59,7 @@ impl Kubelet {
         }
     }
 
-    fn start_pod(&mut self, pod: &Pod) -> Vec<Action> {
+    fn start_pod(&mut self, pod: &Pod, store: &Store) -> Vec<Action> {
         let mut actions = Vec::new();
         let (netns, pod_ip) = if pod.host_network {
             (self.node.clone(), self.node_ip)
@@ -93,6 +93,9 @@ impl Kubelet {
             actions.extend(ops.into_iter().map(|op| Action::PluginNet("cni-bridge", op)));
             (netns, ip)
         };
+        // The containers start with the variables of the services that exist now.
+        let env = crate::envvars::for_pod(pod, store.services());
+        actions.push(Action::ContainerEnv { namespace: pod.namespace.clone(), pod: pod.name.clone(), env });
         actions.extend(apps_of(pod, &netns, pod_ip));
         let status = PodStatus {
             phase: PodPhase::Running,
@@ -158,23 +161,25 @@ impl Controller for Kubelet {
         let Some((current, _)) = store.pod(&pod.namespace, &pod.name) else { return vec![] };
         self.started.insert(key);
         let current = current.clone();
-        self.start_pod(&current)
+        self.start_pod(&current, store)
     }
 }
 
 /// The servers of a pod's containers, one per declared port.
 fn apps_of(pod: &Pod, netns: &str, pod_ip: std::net::Ipv4Addr) -> Vec<Action> {
-    let tcp_kind = match apps::tcp_app(pod.annotations.get(APP_ANNOTATION).map(String::as_str)) {
-        Ok(k) => k,
-        Err(e) => return vec![Action::Log(format!("{}: {e}", pod.key()))],
-    };
+    let annotation = pod.annotations.get(APP_ANNOTATION).map(String::as_str);
     let mut out = Vec::new();
     for c in &pod.containers {
         for p in &c.ports {
-            let (proto, kind) = match (p.protocol, tcp_kind) {
-                (_, None) | (Protocol::Sctp, _) => continue,
-                (Protocol::Tcp, Some(k)) => (IpProto::Tcp, k),
-                (Protocol::Udp, Some(_)) => (IpProto::Udp, ServerKind::UdpEcho),
+            let proto = match p.protocol {
+                Protocol::Tcp => IpProto::Tcp,
+                Protocol::Udp => IpProto::Udp,
+                Protocol::Sctp => continue,
+            };
+            let kind = match apps::server_for(annotation, proto, p.container_port) {
+                Ok(Some(k)) => k,
+                Ok(None) => continue,
+                Err(e) => return vec![Action::Log(format!("{}: {e}", pod.key()))],
             };
             let app = ServerApp {
                 kind,

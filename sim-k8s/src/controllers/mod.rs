@@ -37,6 +37,8 @@ pub enum Action {
     /// kube-proxy's health server for a service (eTP Local LoadBalancer) listens on
     /// `port` in `netns` and reports `endpoints` local ready endpoints from now on.
     ServeHealth { netns: String, port: u16, namespace: String, name: String, endpoints: usize },
+    /// The service environment variables a pod's containers started with (kubelet).
+    ContainerEnv { namespace: String, pod: String, env: Vec<(String, String)> },
     /// A line for the control-plane timeline.
     Log(String),
 }
