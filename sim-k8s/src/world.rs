@@ -439,6 +439,8 @@ impl KubeWorld {
                     // destination (unless the probe itself asks it on UDP 53).
                     let dns_probe = rec.plan.proto == IpProto::Udp && rec.plan.port == 53;
                     if self.apps.is_dns_server(responder, local_port) && !dns_probe {
+                        let ns = self.net.ns(responder).name.clone();
+                        self.apps.note_dns_server(ev.tag as usize - 1, ns, seen_src);
                         continue;
                     }
                     let name = self.net.ns(responder).name.clone();

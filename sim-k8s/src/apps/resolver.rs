@@ -31,6 +31,10 @@ pub enum Step {
 pub struct Query {
     pub name: String,
     pub answer: Option<String>,
+    /// The network namespace of the server that received the query, and the source
+    /// address it saw (after kube-proxy's DNAT picked one of the DNS pods).
+    pub server_netns: Option<String>,
+    pub seen_src: Option<Ipv4Addr>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -65,7 +69,7 @@ impl Resolver {
         };
         self.next += 1;
         self.id = id;
-        self.queries.push(Query { name: name.clone(), answer: None });
+        self.queries.push(Query { name: name.clone(), answer: None, server_netns: None, seen_src: None });
         Step::Query(Message::query(id, &name, dns::TYPE_A).encode())
     }
 

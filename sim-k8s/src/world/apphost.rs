@@ -59,6 +59,16 @@ impl AppHost {
         self.servers.get(&(ns, IpProto::Udp, port)).is_some_and(|a| a.kind == ServerKind::Dns)
     }
 
+    /// The DNS server in `netns` received the current query of probe `idx`'s lookup.
+    pub(super) fn note_dns_server(&mut self, idx: usize, netns: String, seen_src: std::net::Ipv4Addr) {
+        if let Some(q) = self.lookups.get_mut(&idx).and_then(|(r, _)| r.queries.last_mut())
+            && q.server_netns.is_none()
+        {
+            q.server_netns = Some(netns);
+            q.seen_src = Some(seen_src);
+        }
+    }
+
     /// `pod/NAME` of the container server listening on `port` in namespace `ns`: the
     /// answering pod even when it shares the node's namespace (hostNetwork).
     pub(super) fn server_pod(&self, ns: NsId, proto: IpProto, port: u16) -> Option<String> {
