@@ -210,8 +210,15 @@ fn service_endpoints(w: &KubeWorld, plan: &sim_k8s::world::ProbePlan, dst: Optio
     if netns.len() > 1 { netns } else { vec![] }
 }
 
-/// `pod/NAME`, `node/NAME`, `router` → the namespace the world gave that owner.
+/// `pod/NAME`, `node/NAME`, `router` → the namespace the world gave that owner (for a
+/// hostNetwork pod, its node's).
 fn responder_netns(w: &KubeWorld, ops: &[NetOp], owner: &str) -> String {
+    let host_network_pod = || {
+        w.store
+            .pods()
+            .find(|(p, _)| p.host_network && sim_k8s::run::pod_label(&p.namespace, &p.name) == owner)
+            .and_then(|(_, st)| st.netns.clone())
+    };
     ops.iter()
         .filter_map(|op| match op {
             NetOp::AddNetns { name } => Some(name),
@@ -219,6 +226,7 @@ fn responder_netns(w: &KubeWorld, ops: &[NetOp], owner: &str) -> String {
         })
         .find(|ns| w.owner_of(ns) == Some(owner))
         .cloned()
+        .or_else(host_network_pod)
         .unwrap_or_else(|| owner.to_string())
 }
 
