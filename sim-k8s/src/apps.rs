@@ -201,6 +201,14 @@ mod tests {
     }
 
     #[test]
+    fn dns_over_tcp_frames_are_split_by_their_length_prefix() {
+        let mut c = ServerConn::default();
+        assert!(c.dns_frames(&[0, 3, 1]).is_empty());
+        assert_eq!(c.dns_frames(&[2, 3, 0, 1, 9]), vec![vec![1, 2, 3], vec![9]]);
+        assert!(c.dns_frames(&[]).is_empty());
+    }
+
+    #[test]
     fn http_echo_answers_a_complete_request_with_pod_client_and_host() {
         let sock = SockId { ns: sim_net::netns::NsId(1), n: 1 };
         let mut c = ServerConn::new("10.244.1.2:80".parse().unwrap(), "10.244.0.2:40000".parse().unwrap());

@@ -485,6 +485,12 @@ impl Builder<'_> {
             self.check_receiver(&path.key("at"), &g.0, world);
         }
         if let Some(s) = &e.source {
+            if let Ref::Name { name, .. } = &s.0 {
+                let msg = format!(
+                    "the source a receiver saw is an address: expected a pod, node, client or IP, found the name {name}"
+                );
+                self.invalid(&path.key("source"), msg);
+            }
             self.check_exists(&path.key("source"), &s.0, world);
         }
         let via = e.via.unwrap_or_default();
