@@ -108,3 +108,25 @@ fn other_protocol_or_port_does_not_clash() {
     assert!(host_ports(&plain).is_empty());
     assert!(node_ports_fit(&s, &[], &plain, "node-1"));
 }
+
+#[test]
+fn the_kubelet_rejects_a_pinned_pod_whose_host_port_is_taken() {
+    let text = r#"
+cluster: {nodes: 1}
+manifests:
+  - {apiVersion: v1, kind: Pod, metadata: {name: a}, spec: {nodeName: node-1, hostNetwork: true, containers: [{name: c, image: x, ports: [{containerPort: 9100}]}]}}
+  - {apiVersion: v1, kind: Pod, metadata: {name: b}, spec: {nodeName: node-1, hostNetwork: true, containers: [{name: c, image: x, ports: [{containerPort: 9100}]}]}}
+  - {apiVersion: v1, kind: Pod, metadata: {name: c}, spec: {nodeName: node-1, hostNetwork: true, containers: [{name: c, image: x, ports: [{containerPort: 9100, protocol: UDP}]}]}}
+"#;
+    let s = sim_k8s::scenario::load_str("k.yaml", text, std::path::Path::new("")).unwrap();
+    let r = sim_k8s::run::run(sim_k8s::plan::plan(&s, false));
+    let st = |n: &str| r.world.store.pod("default", n).map(|(_, s)| s.clone()).unwrap();
+    use sim_k8s::store::PodPhase;
+    assert_eq!(st("a").phase, PodPhase::Running);
+    assert_eq!((st("b").phase, st("b").reason.as_deref()), (PodPhase::Failed, Some("NodePorts")));
+    assert_eq!(st("b").pod_ip, None);
+    // UDP 9100 is another host port.
+    assert_eq!(st("c").phase, PodPhase::Running);
+    assert!(r.world.timeline.iter().any(|e| e.text
+        == "default/b: Pod was rejected: Predicate NodePorts failed: node(s) didn't have free ports for the requested pod ports"));
+}

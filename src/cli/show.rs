@@ -251,8 +251,11 @@ fn nodes(r: &run::RunReport) -> String {
 fn pods(r: &run::RunReport) -> String {
     let mut rows = vec![["NAMESPACE", "NAME", "READY", "STATUS", "IP", "NODE"].map(String::from).to_vec()];
     for (p, st) in r.world.store.pods() {
-        let status = match st.phase {
-            sim_k8s::store::PodPhase::Running => "Running",
+        // kubectl prints `status.reason` when there is one (`NodePorts`).
+        let status = match (st.phase, st.reason.as_deref()) {
+            (_, Some(reason)) => reason,
+            (sim_k8s::store::PodPhase::Running, _) => "Running",
+            (sim_k8s::store::PodPhase::Failed, _) => "Failed",
             _ => "Pending",
         };
         let ready = if st.phase == sim_k8s::store::PodPhase::Running { p.containers.len() } else { 0 };

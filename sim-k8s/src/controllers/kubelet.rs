@@ -104,6 +104,7 @@ impl Kubelet {
             netns: Some(netns),
             ready: true,
             terminating: false,
+            reason: None,
         };
         actions.push(Action::Write(Object::Pod(pod.clone(), status)));
         actions
@@ -111,6 +112,27 @@ impl Kubelet {
 }
 
 impl Kubelet {
+    /// The kubelet's admission (pkg/kubelet/lifecycle/predicate.go): a pod bound here
+    /// without the scheduler (`nodeName` in its spec) whose host ports an admitted pod
+    /// already holds is rejected: phase Failed, reason `NodePorts`.
+    fn admit(&self, pod: &Pod, st: &PodStatus, store: &Store) -> Option<Vec<Action>> {
+        use super::scheduler::host_ports;
+        let wanted = host_ports(pod);
+        let clash = store.pods().any(|(other, _)| {
+            self.started.contains(&(other.namespace.clone(), other.name.clone()))
+                && host_ports(other).iter().any(|hp| wanted.contains(hp))
+        });
+        if wanted.is_empty() || !clash {
+            return None;
+        }
+        let msg = "Pod was rejected: Predicate NodePorts failed: node(s) didn't have free ports for the requested pod ports";
+        let status = PodStatus { phase: PodPhase::Failed, reason: Some("NodePorts".into()), ..st.clone() };
+        Some(vec![
+            Action::Log(format!("{}: {msg}", pod.key())),
+            Action::Write(Object::Pod(pod.clone(), status)),
+        ])
+    }
+
     /// A terminating pod: its containers stop (their sockets die with the namespace),
     /// CNI DEL removes the veth and the namespace and releases the IP, and the pod object
     /// is removed. The grace period is not modelled: the kubelet acts after its latency.
@@ -158,9 +180,15 @@ impl Controller for Kubelet {
             return vec![];
         }
         // Act on the current object (the event may be stale).
-        let Some((current, _)) = store.pod(&pod.namespace, &pod.name) else { return vec![] };
+        let Some((current, st)) = store.pod(&pod.namespace, &pod.name) else { return vec![] };
+        if st.phase == PodPhase::Failed {
+            return vec![];
+        }
+        let (current, st) = (current.clone(), st.clone());
+        if let Some(rejected) = self.admit(&current, &st, store) {
+            return rejected;
+        }
         self.started.insert(key);
-        let current = current.clone();
         self.start_pod(&current, store)
     }
 }

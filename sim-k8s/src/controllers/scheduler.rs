@@ -39,7 +39,9 @@ pub fn node_ports_fit(store: &Store, assumed: &[Pod], pod: &Pod, node: &str) -> 
     if wanted.is_empty() {
         return true;
     }
-    !store.pods().map(|(p, _)| p).chain(assumed).any(|other| {
+    // Failed pods hold nothing (the scheduler's node info drops terminated pods).
+    let live = store.pods().filter(|(_, st)| st.phase != PodPhase::Failed).map(|(p, _)| p);
+    !live.chain(assumed).any(|other| {
         other.node_name.as_deref() == Some(node)
             && other.key() != pod.key()
             && host_ports(other).iter().any(|hp| wanted.contains(hp))
