@@ -111,6 +111,9 @@ pub struct ListenerRecord {
     pub proto: IpProto,
     pub port: u16,
     pub after_op: usize,
+    /// The number of `commands` issued before the server stopped, if it did, and when.
+    pub until_op: Option<usize>,
+    pub until: Option<SimTime>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -406,6 +409,10 @@ impl KubeWorld {
                 Action::Delete(obj) => self.delete(&obj, now, q),
                 Action::StartApp { netns, app } => {
                     self.start_app(component, netns, app, now);
+                    self.pump(q);
+                }
+                Action::StopApp { netns, proto, port } => {
+                    self.stop_app(&netns, proto, port, now);
                     self.pump(q);
                 }
                 Action::ContainerEnv { namespace, pod, env } => {

@@ -62,7 +62,14 @@ pub fn input_from(report: &RunReport) -> ScenarioInput {
     let listeners = w
         .listeners
         .iter()
-        .map(|l| TwinListener { netns: l.netns.clone(), proto: l.proto, port: l.port, after_op: l.after_op })
+        .map(|l| TwinListener {
+            netns: l.netns.clone(),
+            proto: l.proto,
+            port: l.port,
+            after_op: l.after_op,
+            until_op: l.until_op,
+            until_ns: l.until.map_or(0, |t| t.as_nanos()),
+        })
         .collect();
     let mut input = ScenarioInput { ops, op_errors, listeners, ..ScenarioInput::default() };
     let mut end = w.commands.last().map(|c| c.time).unwrap_or(SimTime::ZERO);
@@ -92,6 +99,7 @@ pub fn input_from(report: &RunReport) -> ScenarioInput {
             dport: p.plan.port,
             timeout: Duration::from_nanos(p.plan.timeout.as_nanos()),
             after_op,
+            start_ns: p.started.as_nanos(),
         });
         input.sim_results.push(SimProbeResult {
             outcome,
@@ -111,6 +119,7 @@ pub fn input_from(report: &RunReport) -> ScenarioInput {
             dport: hc.port,
             timeout: Duration::from_nanos(hc.timeout.as_nanos()),
             after_op,
+            start_ns: hc.started.as_nanos(),
         });
     }
     input.end = end;
@@ -146,6 +155,7 @@ fn dns_queries(w: &KubeWorld, i: usize, p: &sim_k8s::world::ProbeRecord, input: 
             dport: 53,
             timeout: Duration::from_nanos(p.plan.timeout.as_nanos()),
             after_op,
+            start_ns: p.started.as_nanos(),
         });
         input.sim_results.push(SimProbeResult {
             outcome,
@@ -213,11 +223,16 @@ fn service_endpoints(w: &KubeWorld, plan: &sim_k8s::world::ProbePlan, dst: Optio
 /// `pod/NAME`, `node/NAME`, `router` → the namespace the world gave that owner (for a
 /// hostNetwork pod, its node's).
 fn responder_netns(w: &KubeWorld, ops: &[NetOp], owner: &str) -> String {
+    // From the watch log: the pod may be gone by the end of the run.
     let host_network_pod = || {
-        w.store
-            .pods()
-            .find(|(p, _)| p.host_network && sim_k8s::run::pod_label(&p.namespace, &p.name) == owner)
-            .and_then(|(_, st)| st.netns.clone())
+        w.store.log.iter().rev().find_map(|ev| match &ev.object {
+            sim_k8s::store::Object::Pod(p, st)
+                if p.host_network && sim_k8s::run::pod_label(&p.namespace, &p.name) == owner =>
+            {
+                st.netns.clone()
+            }
+            _ => None,
+        })
     };
     ops.iter()
         .filter_map(|op| match op {

@@ -140,6 +140,16 @@ impl Kubelet {
         let key = (pod.namespace.clone(), pod.name.clone());
         self.started.remove(&key);
         let mut actions = Vec::new();
+        if pod.host_network
+            && let Some(ns) = &st.netns
+        {
+            // The containers exit; their sockets were the node's.
+            for a in apps_of(pod, ns, self.node_ip) {
+                if let Action::StartApp { netns, app } = a {
+                    actions.push(Action::StopApp { netns, proto: app.proto, port: app.port });
+                }
+            }
+        }
         if let Some((veth, ip)) = self.sandboxes.remove(&key) {
             self.ipam.release(ip);
             actions.push(Action::Log(format!("CNI DEL {} ({veth}, {ip})", pod.key())));

@@ -112,7 +112,14 @@ impl KubeWorld {
                 let ns = self.net.id(&netns).expect("listen found it");
                 self.apps.servers.insert((ns, app.proto, app.port), app.clone());
                 let after_op = self.commands.len();
-                self.listeners.push(ListenerRecord { netns, proto: app.proto, port: app.port, after_op });
+                self.listeners.push(ListenerRecord {
+                    netns,
+                    proto: app.proto,
+                    port: app.port,
+                    after_op,
+                    until_op: None,
+                    until: None,
+                });
             }
             Err(e) => self.log(now, component, format!("{label}: listen {}/{}: {e}", app.proto, app.port)),
         }
@@ -139,7 +146,14 @@ impl KubeWorld {
             Ok(()) => {
                 self.apps.health_servers.insert((ns, port), (svc.0, svc.1, endpoints));
                 let after_op = self.commands.len();
-                self.listeners.push(ListenerRecord { netns, proto: IpProto::Tcp, port, after_op });
+                self.listeners.push(ListenerRecord {
+                    netns,
+                    proto: IpProto::Tcp,
+                    port,
+                    after_op,
+                    until_op: None,
+                    until: None,
+                });
             }
             Err(e) => self.log(now, component, format!("{label}: listen tcp/{port}: {e}")),
         }
@@ -184,6 +198,25 @@ impl KubeWorld {
         // An abandoned check leaves nothing behind (SO_LINGER 0 / SYN_SENT removal).
         let _ = cmds;
         let _ = self.net.abort(sock, now);
+    }
+
+    /// A container's server exits: its listening socket closes.
+    pub(super) fn stop_app(&mut self, netns: &str, proto: IpProto, port: u16, now: SimTime) {
+        let Some(ns) = self.net.id(netns) else { return };
+        if self.apps.servers.remove(&(ns, proto, port)).is_none() {
+            return;
+        }
+        let _ = self.net.unlisten(netns, proto, port, now);
+        let until = self.commands.len();
+        if let Some(l) = self
+            .listeners
+            .iter_mut()
+            .rev()
+            .find(|l| l.netns == netns && l.proto == proto && l.port == port && l.until_op.is_none())
+        {
+            l.until_op = Some(until);
+            l.until = Some(now);
+        }
     }
 
     /// Opens a probe's client socket (tcp, udp, http).
