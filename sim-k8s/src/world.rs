@@ -516,19 +516,6 @@ impl KubeWorld {
         }
     }
 
-    /// The resolver configuration of a probe's origin: a pod's by its dnsPolicy, a
-    /// node's or a client's own (no cluster DNS).
-    pub fn resolv_conf(&self, o: &Origin) -> crate::dns::ResolvConf {
-        let dns_ip = crate::dns::addon::service_ip(self.cluster.service_network);
-        match o {
-            Origin::Pod { namespace, name } => match self.store.pod(namespace, name) {
-                Some((p, _)) => crate::dns::ResolvConf::for_pod(p, dns_ip),
-                None => crate::dns::ResolvConf::cluster_first(namespace, dns_ip),
-            },
-            Origin::Node(_) | Origin::Client(_) => crate::dns::ResolvConf::host(),
-        }
-    }
-
     fn start_probe(&mut self, idx: usize, now: SimTime, q: &mut EventQueue<Event>) {
         let plan = self.probes[idx].plan.clone();
         let tag = self.probes[idx].tag;

@@ -1,7 +1,8 @@
 //! The processes of the simulated cluster: the servers the kubelet starts and the probe
 //! clients, wired to the network's sockets. Each socket event goes to the program that
 //! owns the socket; what it answers is done at the same simulated instant, as a process
-//! woken by the kernel would.
+//! woken by the kernel would. The cluster DNS server answers from the API objects, and a
+//! probe to a name first runs its stub resolver's lookup (one UDP socket per query).
 
 use std::collections::BTreeMap;
 use std::net::SocketAddrV4;
@@ -12,7 +13,7 @@ use sim_net::netns::NsId;
 use sim_net::packet::IpProto;
 use sim_net::socket::{SockEvent, SockEventKind, SockId};
 
-use super::{Event, KubeWorld, ListenerRecord};
+use super::{Event, KubeWorld, ListenerRecord, Origin};
 use crate::apps::client::{Client, ClientKind, ClientResult, body_field};
 use crate::apps::healthcheck::{HcClient, HcResult, proxy_health_answer};
 use crate::apps::resolver::{Resolver, Step};
@@ -384,6 +385,19 @@ impl KubeWorld {
             self.apps.conns.remove(&ev.sock);
         }
         self.run_cmds(cmds, now);
+    }
+
+    /// The resolver configuration of a probe's origin: a pod's by its dnsPolicy, a
+    /// node's or a client's own (no cluster DNS).
+    pub fn resolv_conf(&self, o: &Origin) -> crate::dns::ResolvConf {
+        let dns_ip = crate::dns::addon::service_ip(self.cluster.service_network);
+        match o {
+            Origin::Pod { namespace, name } => match self.store.pod(namespace, name) {
+                Some((p, _)) => crate::dns::ResolvConf::for_pod(p, dns_ip),
+                None => crate::dns::ResolvConf::cluster_first(namespace, dns_ip),
+            },
+            Origin::Node(_) | Origin::Client(_) => crate::dns::ResolvConf::host(),
+        }
     }
 
     /// Starts resolving a probe's name: the first query of the search list.
