@@ -318,3 +318,24 @@ fn an_lb_reference_needs_a_load_balancer_service() {
     let text = "steps:\n  - at: 1s\n    probe: {from: client/client, to: \"lb/web:80\", proto: tcp}\n";
     assert!(error(text).contains("service \"web\" not found (services: kubernetes)"), "{}", error(text));
 }
+
+#[test]
+fn names_dns_policies_and_the_dns_add_on_are_checked() {
+    let e = error(
+        "manifests:\n- {apiVersion: v1, kind: Pod, metadata: {name: a}, spec: {dnsPolicy: None, containers: [{name: w, image: x}]}}\n",
+    );
+    assert!(e.contains("spec.dnsPolicy: Unsupported value: \"None\": supported values: \"ClusterFirst\", \"ClusterFirstWithHostNet\", \"Default\""), "{e}");
+    let e = error(&with_steps("- at: 1s\n  probe: {from: web:80, to: pod/a, proto: tcp}\n"));
+    assert!(e.contains("a probe starts in a pod, a node or a client, not at a name (web)"), "{e}");
+    let e = error(&with_steps(
+        "- at: 1s\n  probe: {from: pod/a, to: \"web:80\", proto: tcp}\n  expect: {source: \"web:80\"}\n",
+    ));
+    assert!(e.contains("steps[0].expect.source: the source a receiver saw is an address"), "{e}");
+    // The add-on's objects are real: a scenario's own kube-dns clashes with them.
+    let e = error(
+        "cluster: {dns: {enabled: true}}\nmanifests:\n- {apiVersion: v1, kind: Service, metadata: {name: kube-dns, namespace: kube-system}, spec: {ports: [{port: 53}]}}\n",
+    );
+    assert!(e.contains("services \"kube-dns\" already exists"), "{e}");
+    let e = error("cluster: {dns: {enable: true}}\n");
+    assert!(e.contains("unknown field \"cluster.dns.enable\", expected enabled"), "{e}");
+}
