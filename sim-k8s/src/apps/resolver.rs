@@ -19,6 +19,8 @@ use sim_net::packet::dns::{self, Message, RData};
 pub enum Step {
     /// Send this query (bytes) from a new socket.
     Query(Vec<u8>),
+    /// Try the next candidate ([`Resolver::next_query`] with a fresh ID).
+    Next,
     /// The lookup is over.
     Resolved(Ipv4Addr),
     Failed(String),
@@ -79,8 +81,7 @@ impl Resolver {
         format!("could not resolve {}: {why}", self.name)
     }
 
-    /// A datagram on the current query's socket. `Query` asks the caller to send the
-    /// next candidate with a fresh ID (it calls [`Resolver::next_query`]).
+    /// A datagram on the current query's socket.
     pub fn on_answer(&mut self, bytes: &[u8]) -> Step {
         let Ok(m) = Message::decode(bytes) else { return Step::Wait };
         let current = self.queries.last().map(|q| q.name.as_str()).unwrap_or_default();
@@ -117,10 +118,10 @@ impl Resolver {
         }
         match (m.flags.rcode, first_a) {
             (dns::RCODE_NOERROR, Some(ip)) => Step::Resolved(ip),
-            (dns::RCODE_NOERROR | dns::RCODE_NXDOMAIN, _) => Step::Query(vec![]),
+            (dns::RCODE_NOERROR | dns::RCODE_NXDOMAIN, _) => Step::Next,
             (dns::RCODE_SERVFAIL, _) => {
                 self.servfail = true;
-                Step::Query(vec![])
+                Step::Next
             }
             _ => Step::Failed(format!(
                 "could not resolve {}: Non-recoverable failure in name resolution",
@@ -163,7 +164,7 @@ mod tests {
         let cands = vec!["a.x.".to_string(), "a.y.".to_string(), "a.".to_string()];
         let mut r = Resolver::new("a", Ipv4Addr::new(10, 96, 0, 10), cands);
         let Step::Query(q1) = r.next_query(1) else { panic!() };
-        assert_eq!(r.on_answer(&reply(&q1, dns::RCODE_NXDOMAIN, None)), Step::Query(vec![]));
+        assert_eq!(r.on_answer(&reply(&q1, dns::RCODE_NXDOMAIN, None)), Step::Next);
         let Step::Query(q2) = r.next_query(2) else { panic!() };
         // An answer with the wrong ID is ignored.
         assert_eq!(r.on_answer(&reply(&q1, dns::RCODE_NOERROR, Some(Ipv4Addr::LOCALHOST))), Step::Wait);
@@ -178,7 +179,7 @@ mod tests {
     fn exhausting_the_list_fails_like_getaddrinfo() {
         let mut r = Resolver::new("nope", Ipv4Addr::new(10, 96, 0, 10), vec!["nope.".into()]);
         let Step::Query(q) = r.next_query(9) else { panic!() };
-        assert_eq!(r.on_answer(&reply(&q, dns::RCODE_SERVFAIL, None)), Step::Query(vec![]));
+        assert_eq!(r.on_answer(&reply(&q, dns::RCODE_SERVFAIL, None)), Step::Next);
         assert_eq!(
             r.next_query(10),
             Step::Failed("could not resolve nope: Temporary failure in name resolution".into())

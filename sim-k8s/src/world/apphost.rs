@@ -451,7 +451,7 @@ impl KubeWorld {
         self.apps.conns.remove(&sock);
         self.run_cmds(vec![SockCmd::Close(sock)], now);
         match step {
-            Step::Query(_) => self.lookup_next(idx, now),
+            Step::Next => self.lookup_next(idx, now),
             other => self.lookup_done(idx, other, now),
         }
     }
@@ -477,7 +477,7 @@ impl KubeWorld {
                 rec.unresolved = Some(msg);
                 rec.finished = Some(now);
             }
-            Step::Query(_) | Step::Wait => {}
+            Step::Query(_) | Step::Next | Step::Wait => {}
         }
     }
 
