@@ -5,9 +5,9 @@
 pub mod apps;
 pub mod cluster;
 pub mod controllers;
-pub mod lb;
 pub mod dns;
 pub mod envvars;
+pub mod lb;
 pub mod manifest;
 pub mod model;
 pub mod plan;
