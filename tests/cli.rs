@@ -292,3 +292,31 @@ fn show_pods_lists_a_host_port_clash_as_pending() {
     let status = |s: &str| text.lines().filter(|l| l.split_whitespace().nth(3) == Some(s)).count();
     assert_eq!((status("Pending"), status("NodePorts"), status("Running")), (1, 1, 3), "{text}");
 }
+
+#[test]
+fn show_at_a_time_prints_the_state_of_that_instant() {
+    let show = |what: &str, at: &str| {
+        let out = bin()
+            .args(["show"])
+            .arg(root().join("scenarios/node-failure.yaml"))
+            .args([what, "--at", at])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let nodes = show("nodes", "6s");
+    assert!(nodes.contains("node-2   Ready "), "{nodes}");
+    let nodes = show("nodes", "8s");
+    assert!(nodes.contains("node-2   NotReady "), "{nodes}");
+    let pods = show("pods", "13s");
+    assert!(pods.lines().any(|l| l.contains("Terminating") && l.ends_with("node-2")), "{pods}");
+    assert!(pods.lines().any(|l| l.contains("Running") && l.ends_with("node-3")), "{pods}");
+    let out = bin()
+        .args(["show"])
+        .arg(root().join("scenarios/node-failure.yaml"))
+        .args(["nodes", "--at", "8"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}

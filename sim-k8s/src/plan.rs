@@ -92,6 +92,26 @@ pub fn plan(s: &Scenario, trace: bool) -> RunInput {
                 actions.push((step.at, a));
                 continue;
             }
+            StepAction::DeleteNode(n) => {
+                actions.push((step.at, WorldAction::DeleteNode(n.clone())));
+                continue;
+            }
+            StepAction::FailNode(n) => {
+                actions.push((step.at, WorldAction::FailNode(n.clone())));
+                continue;
+            }
+            StepAction::RestoreNode(n) => {
+                actions.push((step.at, WorldAction::RestoreNode(n.clone())));
+                continue;
+            }
+            StepAction::CutLink(n) => {
+                actions.push((step.at, WorldAction::CutLink(n.clone())));
+                continue;
+            }
+            StepAction::HealLink(n) => {
+                actions.push((step.at, WorldAction::HealLink(n.clone())));
+                continue;
+            }
         };
         let Some(from) = origin(&p.from) else { continue };
         let mut label = format!("{} -> {} ({})", p.from, p.to, p.proto.as_str());
@@ -129,6 +149,7 @@ pub fn plan(s: &Scenario, trace: bool) -> RunInput {
         objects: objects(s),
         actions,
         capture: false,
+        until: None,
         steps,
         trace,
     }

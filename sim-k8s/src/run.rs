@@ -76,6 +76,9 @@ pub struct RunInput {
     pub trace: bool,
     /// Record every frame on every device for `--pcap` (`sim_net::capture`).
     pub capture: bool,
+    /// Stop the timeline at this instant (`show --at`) instead of 1 s after the last
+    /// probe's timeout or action.
+    pub until: Option<SimTime>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -142,7 +145,7 @@ pub fn run(input: RunInput) -> RunReport {
         .max()
         .unwrap_or(SimTime::ZERO)
         .max(last_action);
-    let until = horizon + SimDuration::from_secs(1);
+    let until = input.until.unwrap_or(horizon + SimDuration::from_secs(1));
     let (world, stop) = world.run(q, Limits { until, max_events: EVENT_BUDGET });
     let mut steps = Vec::new();
     for (i, s) in input.steps.iter().enumerate() {

@@ -40,6 +40,10 @@ pub struct PodStatus {
     pub terminating: bool,
     /// `status.reason` (`NodePorts` for a pod the kubelet refused to admit).
     pub reason: Option<String>,
+    /// Ready was set False by the node lifecycle controller because the pod's node
+    /// stopped reporting (`MarkPodsNotReady`); the kubelet reports the pod's own
+    /// readiness again once it reaches the API server.
+    pub node_lost: bool,
 }
 
 impl PodStatus {
@@ -52,6 +56,7 @@ impl PodStatus {
             ready: false,
             terminating: false,
             reason: None,
+            node_lost: false,
         }
     }
 }
@@ -63,6 +68,98 @@ pub struct NodeStatus {
     pub annotations: BTreeMap<String, String>,
     /// `spec.podCIDR`, assigned by the node IPAM controller.
     pub pod_cidr: Ipv4Net,
+    /// The status of the `Ready` condition.
+    pub ready: ConditionStatus,
+    /// `spec.taints` (the node lifecycle controller's `node.kubernetes.io/...`).
+    pub taints: Vec<Taint>,
+}
+
+impl NodeStatus {
+    /// A node as the kubelet registers it: Ready, untainted, no annotations.
+    pub fn registered(ip: Ipv4Addr, pod_cidr: Ipv4Net) -> Self {
+        NodeStatus {
+            ip,
+            annotations: BTreeMap::new(),
+            pod_cidr,
+            ready: ConditionStatus::True,
+            taints: vec![],
+        }
+    }
+
+    /// Whether the scheduler may place new pods here: Ready and no NoSchedule or
+    /// NoExecute taint (the default scheduler's TaintToleration filter with pods
+    /// that tolerate nothing but the default NoExecute tolerations).
+    pub fn schedulable(&self) -> bool {
+        self.ready == ConditionStatus::True && self.taints.is_empty()
+    }
+}
+
+/// A condition's `status`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConditionStatus {
+    True,
+    False,
+    /// The node lifecycle controller's verdict when the kubelet stopped reporting.
+    Unknown,
+}
+
+impl ConditionStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConditionStatus::True => "True",
+            ConditionStatus::False => "False",
+            ConditionStatus::Unknown => "Unknown",
+        }
+    }
+}
+
+/// A node taint (`key:effect`, no value: the lifecycle taints have none).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Taint {
+    pub key: String,
+    pub effect: TaintEffect,
+    /// `timeAdded` (set for NoExecute taints).
+    pub added: Option<SimTime>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TaintEffect {
+    NoSchedule,
+    NoExecute,
+}
+
+impl std::fmt::Display for Taint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let e = match self.effect {
+            TaintEffect::NoSchedule => "NoSchedule",
+            TaintEffect::NoExecute => "NoExecute",
+        };
+        write!(f, "{}:{e}", self.key)
+    }
+}
+
+/// A node's Lease in `kube-node-lease`, reduced to what decides its `renewTime`. The
+/// kubelet renews it every `renew_interval` from `since` while it runs; renewals are
+/// computed instead of written (a healthy cluster would otherwise write forever and a
+/// run never becomes idle), which reads the same to the node lifecycle controller.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NodeLease {
+    pub renew_interval: sim_core::SimDuration,
+    /// When the kubelet (re)started renewing: it renews at once, then every interval.
+    pub since: SimTime,
+    /// When it stopped (the node failed or lost the API server), if it did.
+    pub stopped: Option<SimTime>,
+}
+
+impl NodeLease {
+    /// `spec.renewTime` as seen at `now`: the last renewal at or before `now` (or
+    /// before the kubelet stopped).
+    pub fn renew_time(&self, now: SimTime) -> SimTime {
+        let until = self.stopped.map_or(now, |s| s.min(now));
+        let elapsed = until.saturating_since(self.since).as_nanos();
+        let step = self.renew_interval.as_nanos().max(1);
+        self.since + sim_core::SimDuration::from_nanos(elapsed - elapsed % step)
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -123,6 +220,8 @@ pub struct Store {
     objects: BTreeMap<ObjKey, (u64, Object)>,
     resource_version: u64,
     pub log: Vec<WatchEvent>,
+    /// Node leases by node name (see [`NodeLease`]: not watched objects).
+    pub leases: BTreeMap<String, NodeLease>,
 }
 
 impl Store {
@@ -161,6 +260,13 @@ impl Store {
             Object::Node(n, s) => Some((n, s)),
             _ => None,
         })
+    }
+
+    pub fn node(&self, name: &str) -> Option<(&Node, &NodeStatus)> {
+        match self.get(&ObjKey { kind: "Node", namespace: String::new(), name: name.into() })? {
+            Object::Node(n, s) => Some((n, s)),
+            _ => None,
+        }
     }
 
     pub fn pod(&self, namespace: &str, name: &str) -> Option<(&Pod, &PodStatus)> {

@@ -17,15 +17,18 @@ use sim_net::stack::{ProbeOutcome, SocketEventKind};
 
 mod apphost;
 mod lbhost;
+mod nodes;
+mod resolve;
+mod timeline;
 
 pub use lbhost::{HEALTH_CHECK_TAG_BASE, HealthCheckRecord};
 
 use crate::apps;
-use crate::cluster::{ClusterConfig, pod_netns};
+use crate::cluster::ClusterConfig;
 use crate::controllers::{Action, Controller, hostgw::HostGw, infra, kubelet::Kubelet, scheduler::Scheduler};
 use crate::model::{Node, Pod};
 use crate::run::pod_label;
-use crate::store::{NodeStatus, Object, PodPhase, PodStatus, Store};
+use crate::store::{NodeStatus, Object, PodStatus, Store};
 
 /// Where a probe goes: resolved to an address when the probe starts.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -126,9 +129,30 @@ pub struct TimelineEntry {
 /// Something the timeline does to the cluster (besides probes).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum WorldAction {
-    DeletePod { namespace: String, name: String },
-    SetReady { namespace: String, name: String, ready: bool },
-    Scale { namespace: String, name: String, replicas: u32 },
+    DeletePod {
+        namespace: String,
+        name: String,
+    },
+    SetReady {
+        namespace: String,
+        name: String,
+        ready: bool,
+    },
+    Scale {
+        namespace: String,
+        name: String,
+        replicas: u32,
+    },
+    /// `kubectl delete node NAME`.
+    DeleteNode(String),
+    /// The machine dies (`fail: node/NAME`).
+    FailNode(String),
+    /// It comes back with its state (`restore: node/NAME`).
+    RestoreNode(String),
+    /// Its uplink is unplugged (`cut: {link: node/NAME}`).
+    CutLink(String),
+    /// And plugged back in (`heal: {link: node/NAME}`).
+    HealLink(String),
 }
 
 pub enum Event {
@@ -150,6 +174,8 @@ pub enum Event {
     HealthCheck(usize),
     /// A health check's timeout: (target, check number).
     HealthTimeout(usize, u64),
+    /// A timer controller `usize` asked for (`Action::WakeAt`).
+    Timer(usize),
 }
 
 pub struct KubeWorld {
@@ -174,6 +200,13 @@ pub struct KubeWorld {
     pub health_checks: Vec<HealthCheckRecord>,
     /// (namespace, pod) → the service environment variables its containers started with.
     pub pod_env: BTreeMap<(String, String), Vec<(String, String)>>,
+    /// Nodes that are failed or cut off, by name.
+    down: BTreeMap<String, nodes::Down>,
+    /// Watch events a node agent could not receive while its node was down:
+    /// (controller, watch index), in order.
+    withheld: Vec<(usize, usize)>,
+    /// Index of the node lifecycle controller in `controllers`.
+    lifecycle: usize,
 }
 
 impl KubeWorld {
@@ -190,7 +223,10 @@ impl KubeWorld {
             Box::new(crate::controllers::endpointslices::EndpointSliceController::new(
                 rngs.stream("endpointslice-controller"),
             )),
+            Box::new(crate::controllers::node_lifecycle::NodeLifecycle::new(cluster.timers)),
+            Box::new(crate::controllers::node_lifecycle::PodGc),
         ];
+        let lifecycle = 3;
         for n in &cluster.nodes {
             controllers.extend(network_controllers(&cluster, n, &rngs));
             let cfg =
@@ -228,6 +264,9 @@ impl KubeWorld {
             lb_checks: Default::default(),
             health_checks: vec![],
             pod_env: BTreeMap::new(),
+            down: BTreeMap::new(),
+            withheld: Vec::new(),
+            lifecycle,
         };
         let mut q = EventQueue::new();
         let mut rng = rngs.stream("infra");
@@ -251,8 +290,11 @@ impl KubeWorld {
         }
         for n in nodes {
             let node = Node { name: n.name.clone(), ip: Some(n.ip), labels: Default::default() };
-            let status = NodeStatus { ip: n.ip, pod_cidr: n.pod_cidr, annotations: Default::default() };
+            let status = NodeStatus::registered(n.ip, n.pod_cidr);
             w.log(SimTime::ZERO, "node-ipam", format!("{}: podCIDR {}", n.name, n.pod_cidr));
+            let renew_interval = w.cluster.timers.node_lease_renew_interval;
+            let lease = crate::store::NodeLease { renew_interval, since: SimTime::ZERO, stopped: None };
+            w.store.leases.insert(n.name.clone(), lease);
             w.write(Object::Node(node, status), SimTime::ZERO, &mut q);
         }
         (w, q)
@@ -318,63 +360,6 @@ impl KubeWorld {
         }
     }
 
-    /// Schedules a timeline action (delete, setReady, scale).
-    pub fn add_action(&mut self, at: SimTime, action: WorldAction, q: &mut EventQueue<Event>) {
-        self.actions.push(action);
-        q.push(at, Event::Action(self.actions.len() - 1));
-    }
-
-    fn run_timeline_action(&mut self, idx: usize, now: SimTime, q: &mut EventQueue<Event>) {
-        let action = self.actions[idx].clone();
-        match action {
-            WorldAction::DeletePod { namespace, name } => {
-                let Some((pod, st)) = self.store.pod(&namespace, &name).map(|(p, s)| (p.clone(), s.clone()))
-                else {
-                    return self.log(now, "kubectl", format!("delete pod/{name}: not found"));
-                };
-                self.log(now, "kubectl", format!("delete pod/{name}: terminating"));
-                self.write(Object::Pod(pod, PodStatus { terminating: true, ready: false, ..st }), now, q);
-            }
-            WorldAction::SetReady { namespace, name, ready } => {
-                let Some((pod, st)) = self.store.pod(&namespace, &name).map(|(p, s)| (p.clone(), s.clone()))
-                else {
-                    return self.log(now, "kubelet", format!("pod/{name}: not found"));
-                };
-                self.log(
-                    now,
-                    "kubelet",
-                    format!(
-                        "pod/{name}: readiness probe {}",
-                        if ready { "succeeds: Ready" } else { "fails: not Ready" }
-                    ),
-                );
-                self.write(Object::Pod(pod, PodStatus { ready, ..st }), now, q);
-            }
-            WorldAction::Scale { namespace, name, replicas } => {
-                let dep = self
-                    .store
-                    .deployments()
-                    .find(|d| d.0.namespace == namespace && d.0.name == name)
-                    .cloned();
-                let Some(dep) = dep else {
-                    return self.log(now, "kubectl", format!("scale deployment/{name}: not found"));
-                };
-                let rs_name = dep.replica_set_name();
-                let rs = self
-                    .store
-                    .replica_sets()
-                    .find(|r| r.0.namespace == namespace && r.0.name == rs_name)
-                    .cloned();
-                let Some(mut rs) = rs else {
-                    return self.log(now, "kubectl", format!("scale deployment/{name}: no replicaset yet"));
-                };
-                self.log(now, "kubectl", format!("scale deployment/{name} --replicas={replicas}"));
-                rs.0.replicas = replicas;
-                self.write(Object::ReplicaSet(rs), now, q);
-            }
-        }
-    }
-
     fn apply_net(&mut self, component: &str, op: NetOp, now: SimTime, q: &mut EventQueue<Event>) {
         let error = self.net.apply(&op, now).err().map(|e| e.to_string());
         if let Some(e) = &error {
@@ -384,9 +369,22 @@ impl KubeWorld {
         self.pump(q);
     }
 
+    /// Applies what controller `ctl` returned.
+    fn run_controller_actions(
+        &mut self,
+        ctl: usize,
+        actions: Vec<Action>,
+        now: SimTime,
+        q: &mut EventQueue<Event>,
+    ) {
+        let name = self.controllers[ctl].name().to_string();
+        self.run_actions(&name, Some(ctl), actions, now, q);
+    }
+
     fn run_actions(
         &mut self,
         component: &str,
+        ctl: Option<usize>,
         actions: Vec<Action>,
         now: SimTime,
         q: &mut EventQueue<Event>,
@@ -422,6 +420,11 @@ impl KubeWorld {
                 Action::ServeHealth { netns, port, namespace, name, endpoints } => {
                     self.serve_health(component, netns, port, (namespace, name), endpoints, now);
                     self.pump(q);
+                }
+                Action::WakeAt(at) => {
+                    if let Some(c) = ctl {
+                        q.push(at.max(now), Event::Timer(c));
+                    }
                 }
             }
         }
@@ -466,73 +469,11 @@ impl KubeWorld {
         self.lb_results(q);
     }
 
-    fn origin_netns(&self, o: &Origin) -> Result<String, String> {
-        match o {
-            Origin::Node(n) => Ok(n.clone()),
-            Origin::Client(c) => Ok(crate::cluster::client_netns(c)),
-            Origin::Pod { namespace, name } => {
-                let (pod, st) =
-                    self.store.pod(namespace, name).ok_or_else(|| format!("pod {name} does not exist"))?;
-                if st.phase != PodPhase::Running {
-                    return Err(format!("pod {} is not running yet", pod.name));
-                }
-                Ok(st.netns.clone().unwrap_or_else(|| pod_netns(namespace, name)))
-            }
-        }
-    }
-
-    fn target_ip(&self, t: &Target) -> Result<Ipv4Addr, String> {
-        match t {
-            Target::Ip(ip) => Ok(*ip),
-            Target::Service { namespace, name } => {
-                match self.store.service(namespace, name).map(|s| &s.cluster_ip) {
-                    Some(crate::model::service::ClusterIp::Ip(ip)) => Ok(*ip),
-                    Some(_) => Err(format!("service {name} has no ClusterIP (headless)")),
-                    None => Err(format!("service {name} does not exist")),
-                }
-            }
-            Target::LoadBalancer { namespace, name } => match self.store.service(namespace, name) {
-                Some(s) => s.load_balancer_ingress.first().map(|i| i.ip).ok_or_else(|| {
-                    format!("service {name} has no load-balancer address yet (EXTERNAL-IP <pending>)")
-                }),
-                None => Err(format!("service {name} does not exist")),
-            },
-            Target::Client(c) => self
-                .cluster
-                .clients
-                .iter()
-                .find(|x| &x.name == c)
-                .map(|x| x.ip)
-                .ok_or_else(|| format!("client {c} does not exist")),
-            Target::Node(n) => crate::cluster::node(&self.cluster, n)
-                .map(|n| n.ip)
-                .ok_or_else(|| format!("node {n} does not exist")),
-            Target::Pod { namespace, name } => {
-                let (_, st) =
-                    self.store.pod(namespace, name).ok_or_else(|| format!("pod {name} does not exist"))?;
-                st.pod_ip.ok_or_else(|| format!("pod {name} has no IP yet (not running)"))
-            }
-            Target::Name(n) => Err(format!("{n} is a name: it is resolved first")),
-        }
-    }
-
     fn start_probe(&mut self, idx: usize, now: SimTime, q: &mut EventQueue<Event>) {
         let plan = self.probes[idx].plan.clone();
         let tag = self.probes[idx].tag;
         if let Target::Name(name) = &plan.to {
-            match self.origin_netns(&plan.from) {
-                Ok(netns) => {
-                    self.probes[idx].src_netns = Some(netns.clone());
-                    q.push(now + plan.timeout, Event::ProbeTimeout(idx));
-                    let rc = self.resolv_conf(&plan.from);
-                    self.start_lookup(idx, name, &rc, now);
-                }
-                Err(e) => {
-                    self.probes[idx].error = Some(e);
-                    self.probes[idx].finished = Some(now);
-                }
-            }
-            return self.pump(q);
+            return self.start_name_probe(idx, name, now, q);
         }
         let resolved = self.origin_netns(&plan.from).and_then(|ns| Ok((ns, self.target_ip(&plan.to)?)));
         let (netns, dst) = match resolved {
@@ -594,10 +535,18 @@ impl World for KubeWorld {
                 self.pump(q);
             }
             Event::Deliver { controller, watch } => {
+                if self.controllers[controller].node().is_some_and(|n| self.down.contains_key(n)) {
+                    // The agent cannot reach the API server: the event waits for it.
+                    self.withheld.push((controller, watch));
+                    return;
+                }
                 let we = self.store.log[watch].clone();
                 let actions = self.controllers[controller].handle_watch(now, &self.store, &we);
-                let name = self.controllers[controller].name().to_string();
-                self.run_actions(&name, actions, now, q);
+                self.run_controller_actions(controller, actions, now, q);
+            }
+            Event::Timer(controller) => {
+                let actions = self.controllers[controller].on_timer(now, &self.store);
+                self.run_controller_actions(controller, actions, now, q);
             }
             Event::Probe(idx) => self.start_probe(idx, now, q),
             Event::Action(idx) => self.run_timeline_action(idx, now, q),

@@ -31,7 +31,7 @@ fn bad_yaml_syntax_is_located() {
 fn an_unknown_scenario_field_lists_the_accepted_ones() {
     assert_eq!(
         error("name: x\ncluster:\n  nodez: 3\n"),
-        "s.yaml:3:3: unknown field \"cluster.nodez\", expected one of: nodes, nodeNetwork, podNetwork, serviceNetwork, network, loadBalancerPool, loadBalancer, dns"
+        "s.yaml:3:3: unknown field \"cluster.nodez\", expected one of: nodes, nodeNetwork, podNetwork, serviceNetwork, network, loadBalancerPool, loadBalancer, dns, timers"
     );
 }
 
@@ -279,7 +279,54 @@ fn a_repeat_of_zero_is_refused() {
 fn a_step_with_two_actions_is_refused() {
     let text = with_steps("- {at: 1s, probe: {from: pod/a, to: pod/b, proto: icmp}, delete: pod/b}\n");
     let e = error(&text);
-    assert!(e.contains("a step needs exactly one action: probe, delete, setReady or scale"), "{e}");
+    assert!(
+        e.contains(
+            "a step needs exactly one action: probe, delete, setReady, scale, fail, restore, cut or heal"
+        ),
+        "{e}"
+    );
+}
+
+#[test]
+fn node_failure_steps_name_nodes_of_the_cluster() {
+    let e = error(&with_steps(
+        "- {at: 1s, fail: node/node-9}
+",
+    ));
+    assert!(e.contains("steps[0].fail: node/node-9 not found (nodes: node-1, node-2)"), "{e}");
+    let e = error(&with_steps(
+        "- {at: 1s, cut: {link: pod/a}}
+",
+    ));
+    assert!(e.contains("steps[0].cut.link: expected node/NAME, found pod/a"), "{e}");
+    let e = error(&with_steps("- {at: 1s, restore: \"node/node-1:80\"}\n"));
+    assert!(e.contains("steps[0].restore: expected node/NAME, found node/node-1:80"), "{e}");
+    let e = error(&with_steps(
+        "- {at: 1s, heal: {lnk: node/node-1}}
+",
+    ));
+    assert!(e.contains("unknown field \"steps[0].heal.lnk\", expected link"), "{e}");
+}
+
+#[test]
+fn cluster_timers_are_checked() {
+    let e = error("cluster:\n  timers: {nodeMonitorGracePeriod: 1s, nodeLeaseRenewInterval: 2s}\n");
+    assert_eq!(
+        e,
+        "s.yaml:2:36: cluster.timers.nodeMonitorGracePeriod: nodeMonitorGracePeriod 1s must be longer than nodeLeaseRenewInterval 2s"
+    );
+    let e = error("cluster:\n  timers: {nodeMonitorPeriod: 0s}\n");
+    assert!(e.contains("nodeMonitorPeriod must be at least 1ms, found 0s"), "{e}");
+    let e = error("cluster:\n  timers: {gracePeriod: 3s}\n");
+    assert!(e.contains("unknown field \"cluster.timers.gracePeriod\""), "{e}");
+}
+
+#[test]
+fn a_client_route_goes_via_a_node() {
+    let e = error("clients: [{name: c, ip: 203.0.113.5, routes: [{to: 10.96.0.0/12, via: node/node-7}]}]\n");
+    assert!(e.contains("clients[0].routes[0].via: node/node-7 not found (nodes: node-1, node-2)"), "{e}");
+    let e = error("clients: [{name: c, ip: 203.0.113.5, routes: [{to: 10.96.0.0/12, via: client/c}]}]\n");
+    assert!(e.contains("clients[0].routes[0].via: expected node/NAME, found client/c"), "{e}");
 }
 
 #[test]

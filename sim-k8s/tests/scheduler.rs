@@ -37,8 +37,7 @@ fn store_with_nodes(n: usize) -> Store {
     for i in 1..=n {
         let ip = std::net::Ipv4Addr::new(192, 168, 1, 10 + i as u8);
         let node = Node { name: format!("node-{i}"), ip: Some(ip), labels: Default::default() };
-        let st =
-            NodeStatus { ip, annotations: Default::default(), pod_cidr: "10.244.0.0/24".parse().unwrap() };
+        let st = NodeStatus::registered(ip, "10.244.0.0/24".parse().unwrap());
         s.put(Object::Node(node, st), SimTime::ZERO);
     }
     s

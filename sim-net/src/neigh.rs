@@ -141,4 +141,10 @@ impl NeighTable {
     pub fn remove_dev(&mut self, dev: u32) {
         self.entries.retain(|(d, _), _| *d != dev);
     }
+
+    /// `neigh_carrier_down`: the device lost its carrier; every entry but the
+    /// permanent ones goes.
+    pub fn carrier_down(&mut self, dev: u32) {
+        self.entries.retain(|(d, _), e| *d != dev || e.state == NudState::Permanent);
+    }
 }

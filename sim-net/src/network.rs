@@ -352,6 +352,26 @@ impl Network {
                 r.dev.as_deref() == Some(name.as_str()) && r.kind != crate::ops::RouteType::Local
             });
             ns.neigh.remove_dev(idx);
+            // A bridge port going down stops forwarding and forgets its stations.
+            if let Some(br) = ns.devices[&idx].master
+                && let Some(b) = ns.devices.get_mut(&br).and_then(|d| d.bridge_mut())
+            {
+                b.forget_learned(idx);
+            }
+            // The veth's peer loses its carrier (NETDEV_CHANGE): its dynamic neighbours
+            // go (`neigh_carrier_down`) and, if it is a bridge port, the bridge disables
+            // it and forgets its stations. Its routes stay, flagged `linkdown`.
+            if let DeviceKind::Veth { peer } = ns.devices[&idx].kind.clone()
+                && let Some(pid) = self.id(&peer.netns)
+            {
+                let pns = self.ns_mut(pid);
+                pns.neigh.carrier_down(peer.ifindex);
+                if let Some(br) = pns.devices.get(&peer.ifindex).and_then(|d| d.master)
+                    && let Some(b) = pns.devices.get_mut(&br).and_then(|d| d.bridge_mut())
+                {
+                    b.forget_learned(peer.ifindex);
+                }
+            }
         }
         Ok(())
     }

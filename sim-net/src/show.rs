@@ -161,12 +161,19 @@ pub fn carrier(net: &Network, ns: &Netns, dev: &Device, depth: u32) -> bool {
 }
 
 /// `IF_OPER_*` as iproute2 names it: devices without a carrier notion report UNKNOWN.
+/// A veth without carrier is LOWERLAYERDOWN only when the device its `iflink` (the
+/// peer's ifindex) names *in its own namespace* exists and has no carrier either
+/// (`default_operstate`, net/core/link_watch.c, Linux 6.12+): a peer in the same
+/// namespace that is down; a peer in another namespace reads DOWN (checked on 6.18).
 fn operstate(net: &Network, ns: &Netns, dev: &Device) -> &'static str {
     match (&dev.kind, dev.up, carrier(net, ns, dev, 0)) {
         (_, false, _) => "DOWN",
         (DeviceKind::Loopback | DeviceKind::Vxlan(_), true, _) => "UNKNOWN",
         (_, true, true) => "UP",
-        (DeviceKind::Veth { .. }, true, false) => "LOWERLAYERDOWN",
+        (DeviceKind::Veth { peer }, true, false) => match ns.devices.get(&peer.ifindex) {
+            Some(same_index) if !carrier(net, ns, same_index, 0) => "LOWERLAYERDOWN",
+            _ => "DOWN",
+        },
         (_, true, false) => "DOWN",
     }
 }

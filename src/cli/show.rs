@@ -61,6 +61,13 @@ pub struct ShowArgs {
     /// Show the cloud load balancer's namespace (`lb`) instead.
     #[arg(long, conflicts_with_all = ["node", "pod"])]
     pub lb: bool,
+    /// Show the state at this instant of the timeline ("8s", "2.5s") instead of after it.
+    #[arg(long, value_parser = parse_time)]
+    pub at: Option<sim_core::SimTime>,
+}
+
+fn parse_time(s: &str) -> Result<sim_core::SimTime, String> {
+    s.parse::<sim_core::SimTime>().map_err(|e| e.to_string())
 }
 
 pub fn run(a: ShowArgs) -> u8 {
@@ -68,15 +75,16 @@ pub fn run(a: ShowArgs) -> u8 {
         Ok(s) => s,
         Err(code) => return code,
     };
-    let report = run::run(plan(&s, false));
+    let report = run::run(run::RunInput { until: a.at, ..plan(&s, false) });
     let w = &report.world;
-    let now = w
-        .net
-        .tracer
-        .hops
-        .last()
-        .map(|h| h.time)
-        .unwrap_or_else(|| w.probes.iter().filter_map(|p| p.finished).max().unwrap_or_default());
+    let now = a.at.unwrap_or_else(|| {
+        w.net
+            .tracer
+            .hops
+            .last()
+            .map(|h| h.time)
+            .unwrap_or_else(|| w.probes.iter().filter_map(|p| p.finished).max().unwrap_or_default())
+    });
     let render = match a.what {
         What::Routes => Some(Render::IpRoute),
         What::Addrs => Some(Render::IpAddrBrief),
@@ -239,7 +247,7 @@ fn nodes(r: &run::RunReport) -> String {
     for (n, st) in r.world.store.nodes() {
         rows.push(vec![
             n.name.clone(),
-            "Ready".into(),
+            if st.ready == sim_k8s::store::ConditionStatus::True { "Ready" } else { "NotReady" }.into(),
             "<none>".into(),
             st.ip.to_string(),
             st.pod_cidr.to_string(),
@@ -251,14 +259,18 @@ fn nodes(r: &run::RunReport) -> String {
 fn pods(r: &run::RunReport) -> String {
     let mut rows = vec![["NAMESPACE", "NAME", "READY", "STATUS", "IP", "NODE"].map(String::from).to_vec()];
     for (p, st) in r.world.store.pods() {
-        // kubectl prints `status.reason` when there is one (`NodePorts`).
+        // kubectl prints `status.reason` when there is one (`NodePorts`), and
+        // Terminating over both once the deletion timestamp is set.
         let status = match (st.phase, st.reason.as_deref()) {
+            _ if st.terminating => "Terminating",
             (_, Some(reason)) => reason,
             (sim_k8s::store::PodPhase::Running, _) => "Running",
             (sim_k8s::store::PodPhase::Failed, _) => "Failed",
             _ => "Pending",
         };
-        let ready = if st.phase == sim_k8s::store::PodPhase::Running { p.containers.len() } else { 0 };
+        let running = st.phase == sim_k8s::store::PodPhase::Running;
+        // Containers stay ready when only the node lifecycle controller flipped the pod condition.
+        let ready = if running && (st.ready || st.node_lost) { p.containers.len() } else { 0 };
         rows.push(vec![
             p.namespace.clone(),
             p.name.clone(),

@@ -229,6 +229,11 @@ impl Run {
                 out.op_failures.push(OpFailure { index: at, command: op.command(""), stderr });
             }
         }
+        // Let the kernel's link watch catch up before reading the state: it applies
+        // non-urgent carrier changes (a bridge whose last port went, and the `linkdown`
+        // flag on its routes) up to one second (HZ) later, so a dump right after the last
+        // op could show the state before them.
+        std::thread::sleep(Duration::from_millis(1100));
         let live: Vec<String> = with_registry(|r| r.netns.clone()).unwrap_or_default();
         for ns in live {
             for r in Render::ALL {

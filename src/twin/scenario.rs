@@ -180,7 +180,9 @@ fn service_endpoints(w: &KubeWorld, plan: &sim_k8s::world::ProbePlan, dst: Optio
             && s.ports.iter().any(|p| p.port == plan.port)
     };
     let svc = w.store.services().find(|s| match &plan.to {
-        Target::Service { namespace, name } => &s.namespace == namespace && &s.name == name,
+        Target::Service { namespace, name } | Target::LoadBalancer { namespace, name } => {
+            &s.namespace == namespace && &s.name == name
+        }
         Target::Node(_) | Target::Ip(_) => {
             s.ports.iter().any(|p| p.node_port == Some(plan.port)) || by_cluster_ip(s)
         }

@@ -512,6 +512,7 @@ impl Case {
             steps,
             trace: true,
             capture: false,
+            until: None,
         }
     }
 }

@@ -10,7 +10,13 @@
 //! - host-gw: per remote lease `10.244.X.0/24 via <node IP> dev eth0`.
 //!
 //! Both write the masquerade rules (FLANNEL-POSTRTG) and the forward rules
-//! (FLANNEL-FWD) with iptables-restore. Differences from flanneld: no lease renewal, no
+//! (FLANNEL-FWD) with iptables-restore.
+//!
+//! When a Node object is deleted its lease is gone (the kube subnet manager turns the
+//! deletion into `EventRemoved`) and each other flanneld removes what it installed,
+//! in flannel's order: vxlan deletes the neighbour, then the FDB entry, then the route
+//! (`handleSubnetEvents`); host-gw deletes the route. A node that is merely NotReady
+//! keeps its lease, so its routes stay. Differences from flanneld: no lease renewal, no
 //! periodic iptables resync, and the VTEP MAC comes from the seeded stream.
 
 use std::collections::BTreeMap;
@@ -59,8 +65,17 @@ pub struct Flanneld {
     backend: FlannelBackend,
     vtep_mac: Mac,
     started: bool,
-    /// Remote leases already programmed, by node name.
-    known: BTreeMap<String, Ipv4Net>,
+    /// Remote leases already programmed, by node name: the subnet, the public IP and
+    /// (vxlan) the VTEP MAC, as needed to remove them again.
+    known: BTreeMap<String, Remote>,
+}
+
+/// What this flanneld installed for another node's lease.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Remote {
+    lease: Ipv4Net,
+    public_ip: Ipv4Addr,
+    vtep_mac: Option<Mac>,
 }
 
 fn s(x: &str) -> String {
@@ -145,11 +160,11 @@ impl Flanneld {
         else {
             return vec![];
         };
-        if self.known.get(name) == Some(&status.pod_cidr) {
+        if self.known.get(name).is_some_and(|r| r.lease == status.pod_cidr) {
             return vec![];
         }
-        self.known.insert(s(name), status.pod_cidr);
         let lease = status.pod_cidr;
+        self.known.insert(s(name), Remote { lease, public_ip, vtep_mac: None });
         let ns = self.node.clone();
         match self.backend {
             FlannelBackend::HostGw => vec![
@@ -167,6 +182,7 @@ impl Flanneld {
                     ))];
                 };
                 let gw = lease.network();
+                self.known.insert(s(name), Remote { lease, public_ip, vtep_mac: Some(mac) });
                 vec![
                     Action::Log(format!("{name}: lease {lease}, VTEP {mac} at {public_ip}")),
                     Action::Net(NetOp::AddNeigh { netns: ns.clone(), ip: gw, mac, dev: s(VXLAN_DEV) }),
@@ -182,6 +198,42 @@ impl Flanneld {
                     }),
                 ]
             }
+        }
+    }
+}
+
+impl Flanneld {
+    /// The lease of deleted node `name` is gone (`EventRemoved`): remove its entries.
+    fn remove_remote(&mut self, name: &str) -> Vec<Action> {
+        let Some(r) = self.known.remove(name) else { return vec![] };
+        let ns = self.node.clone();
+        let log = Action::Log(format!("{name}: lease {} removed", r.lease));
+        match (self.backend, r.vtep_mac) {
+            (FlannelBackend::Vxlan, Some(mac)) => {
+                let gw = r.lease.network();
+                vec![
+                    log,
+                    Action::Net(NetOp::DelNeigh { netns: ns.clone(), ip: gw, dev: s(VXLAN_DEV) }),
+                    Action::Net(NetOp::DelFdb {
+                        netns: ns.clone(),
+                        mac,
+                        dev: s(VXLAN_DEV),
+                        dst: Some(r.public_ip),
+                    }),
+                    Action::Net(NetOp::DelRoute {
+                        netns: ns,
+                        route: RouteSpec::new(r.lease).via(gw).dev(VXLAN_DEV).onlink(),
+                    }),
+                ]
+            }
+            (FlannelBackend::HostGw, _) => vec![
+                log,
+                Action::Net(NetOp::DelRoute {
+                    netns: ns,
+                    route: RouteSpec::new(r.lease).via(r.public_ip).dev("eth0"),
+                }),
+            ],
+            (FlannelBackend::Vxlan, None) => vec![log],
         }
     }
 }
@@ -223,8 +275,17 @@ impl Controller for Flanneld {
     fn latency(&self) -> SimDuration {
         SimDuration::from_millis(50)
     }
+    fn node(&self) -> Option<&str> {
+        Some(&self.node)
+    }
     fn handle_watch(&mut self, _now: SimTime, store: &Store, ev: &WatchEvent) -> Vec<Action> {
         let Object::Node(node, _) = &ev.object else { return vec![] };
+        if ev.kind == crate::store::WatchKind::Deleted {
+            if node.name == self.node {
+                return vec![Action::Log(format!("own node {} deleted: lease lost", self.node))];
+            }
+            return if self.started { self.remove_remote(&node.name) } else { vec![] };
+        }
         // Act on the current state of the node, not the (possibly stale) event.
         let Some((node, status)) = store.nodes().find(|(n, _)| n.name == node.name) else { return vec![] };
         if node.name == self.node {

@@ -28,6 +28,9 @@ impl Controller for HostGw {
     fn latency(&self) -> SimDuration {
         SimDuration::from_millis(10)
     }
+    fn node(&self) -> Option<&str> {
+        Some(&self.node)
+    }
     fn handle_watch(&mut self, _now: SimTime, _store: &Store, ev: &WatchEvent) -> Vec<Action> {
         let Object::Node(node, status) = &ev.object else { return vec![] };
         if node.name == self.node || ev.kind != WatchKind::Added {

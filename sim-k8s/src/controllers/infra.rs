@@ -18,6 +18,12 @@ fn port_name(name: &str, i: usize) -> String {
     if n.len() <= 15 { n } else { format!("sw-port{i}") }
 }
 
+/// The switch port (in `underlay`) of node `name`'s cable.
+pub fn switch_port(c: &ClusterConfig, name: &str) -> Option<String> {
+    let i = c.nodes.iter().position(|n| n.name == name)?;
+    Some(port_name(name, i + 1))
+}
+
 /// Ops that build the underlay, router and nodes, in order.
 pub fn bootstrap(c: &ClusterConfig, rng: &mut SimRng) -> Vec<NetOp> {
     let s = |x: &str| x.to_string();
@@ -116,6 +122,26 @@ fn outside(c: &ClusterConfig, rng: &mut SimRng) -> Vec<NetOp> {
                 route: RouteSpec::new("0.0.0.0/0".parse().expect("literal")).via(gw).dev("eth0"),
             },
         ]);
+    }
+    ops.extend(client_routes(c));
+    ops
+}
+
+/// The clients' static routes (`clients[].routes`), installed on their gateway, the
+/// router: a next hop must be on-link, and the nodes are on the router's network, not
+/// the client's. The same route on two clients is installed once.
+fn client_routes(c: &ClusterConfig) -> Vec<NetOp> {
+    let mut seen: Vec<(ipnet::Ipv4Net, std::net::Ipv4Addr)> = Vec::new();
+    let mut ops = Vec::new();
+    for r in c.clients.iter().flat_map(|cl| &cl.routes) {
+        if seen.contains(&(r.to, r.via)) {
+            continue;
+        }
+        seen.push((r.to, r.via));
+        ops.push(NetOp::AddRoute {
+            netns: ROUTER_NETNS.to_string(),
+            route: RouteSpec::new(r.to).via(r.via).dev("eth0"),
+        });
     }
     ops
 }

@@ -22,6 +22,9 @@ use crate::store::{Object, PodPhase, PodStatus, Store, WatchEvent};
 
 pub use crate::apps::APP_ANNOTATION;
 
+/// A server a hostNetwork pod listens with in its node's namespace: (netns, protocol, port).
+type HostServer = (String, IpProto, u16);
+
 pub struct Kubelet {
     /// The bridge plugin's config (from flannel's subnet.env, or the plain default).
     cni: bridge::BridgeConfig,
@@ -34,6 +37,11 @@ pub struct Kubelet {
     started: BTreeSet<(String, String)>,
     /// Pods whose sandbox this kubelet created: (namespace, name) → (host veth, IP).
     sandboxes: std::collections::BTreeMap<(String, String), (String, std::net::Ipv4Addr)>,
+    /// The servers hostNetwork pods started in the node's namespace: (namespace, name) →
+    /// (netns, protocol, port), stopped when the pod goes (its sockets were the node's,
+    /// no namespace dies with them). Kept here so a pod already gone from the API (force
+    /// deleted while the node was away) can still be stopped.
+    host_servers: std::collections::BTreeMap<(String, String), Vec<HostServer>>,
     rng: SimRng,
 }
 
@@ -55,6 +63,7 @@ impl Kubelet {
             bridge_exists: false,
             started: BTreeSet::new(),
             sandboxes: Default::default(),
+            host_servers: Default::default(),
             rng,
         }
     }
@@ -96,7 +105,15 @@ impl Kubelet {
         // The containers start with the variables of the services that exist now.
         let env = crate::envvars::for_pod(pod, store.services());
         actions.push(Action::ContainerEnv { namespace: pod.namespace.clone(), pod: pod.name.clone(), env });
-        actions.extend(apps_of(pod, &netns, pod_ip));
+        let apps = apps_of(pod, &netns, pod_ip);
+        if pod.host_network {
+            let servers = apps.iter().filter_map(|a| match a {
+                Action::StartApp { netns, app } => Some((netns.clone(), app.proto, app.port)),
+                _ => None,
+            });
+            self.host_servers.insert((pod.namespace.clone(), pod.name.clone()), servers.collect());
+        }
+        actions.extend(apps);
         let status = PodStatus {
             phase: PodPhase::Running,
             pod_ip: Some(pod_ip),
@@ -105,6 +122,7 @@ impl Kubelet {
             ready: true,
             terminating: false,
             reason: None,
+            node_lost: false,
         };
         actions.push(Action::Write(Object::Pod(pod.clone(), status)));
         actions
@@ -137,31 +155,31 @@ impl Kubelet {
     /// CNI DEL removes the veth and the namespace and releases the IP, and the pod object
     /// is removed. The grace period is not modelled: the kubelet acts after its latency.
     fn stop_pod(&mut self, pod: &Pod, st: &PodStatus) -> Vec<Action> {
-        let key = (pod.namespace.clone(), pod.name.clone());
+        let mut actions = self.teardown(&pod.namespace, &pod.name, st.netns.as_deref());
+        actions.push(Action::Delete(Object::Pod(pod.clone(), st.clone())));
+        actions
+    }
+
+    /// Stops the pod's containers and removes its sandbox (CNI DEL).
+    fn teardown(&mut self, namespace: &str, name: &str, netns: Option<&str>) -> Vec<Action> {
+        let key = (namespace.to_string(), name.to_string());
         self.started.remove(&key);
         let mut actions = Vec::new();
-        if pod.host_network
-            && let Some(ns) = &st.netns
-        {
-            // The containers exit; their sockets were the node's.
-            for a in apps_of(pod, ns, self.node_ip) {
-                if let Action::StartApp { netns, app } = a {
-                    actions.push(Action::StopApp { netns, proto: app.proto, port: app.port });
-                }
-            }
+        // A hostNetwork pod's containers exit; their sockets were the node's.
+        for (netns, proto, port) in self.host_servers.remove(&key).unwrap_or_default() {
+            actions.push(Action::StopApp { netns, proto, port });
         }
         if let Some((veth, ip)) = self.sandboxes.remove(&key) {
             self.ipam.release(ip);
-            actions.push(Action::Log(format!("CNI DEL {} ({veth}, {ip})", pod.key())));
+            actions.push(Action::Log(format!("CNI DEL {namespace}/{name} ({veth}, {ip})")));
             actions.push(Action::PluginNet(
                 "cni-bridge",
                 NetOp::DelLink { netns: self.node.clone(), dev: veth },
             ));
-            if let Some(ns) = &st.netns {
-                actions.push(Action::Net(NetOp::DelNetns { name: ns.clone() }));
+            if let Some(ns) = netns {
+                actions.push(Action::Net(NetOp::DelNetns { name: ns.to_string() }));
             }
         }
-        actions.push(Action::Delete(Object::Pod(pod.clone(), st.clone())));
         actions
     }
 }
@@ -174,17 +192,56 @@ impl Controller for Kubelet {
     fn latency(&self) -> SimDuration {
         SimDuration::from_millis(100)
     }
+    fn node(&self) -> Option<&str> {
+        Some(&self.node)
+    }
+    /// Back in touch with the API server (`syncLoop` after a relist): pods deleted
+    /// meanwhile are torn down, Terminating ones are finished and removed, and pods the
+    /// node lifecycle controller marked not Ready get their own status reported again.
+    fn reconnect(&mut self, _now: SimTime, store: &Store) -> Vec<Action> {
+        let mut actions = Vec::new();
+        for key in self.started.clone() {
+            match store.pod(&key.0, &key.1) {
+                None => {
+                    let netns = pod_netns(&key.0, &key.1);
+                    let sandbox = self.sandboxes.contains_key(&key).then_some(netns.as_str());
+                    actions.extend(self.teardown(&key.0, &key.1, sandbox));
+                }
+                Some((p, st)) if st.terminating => {
+                    let (p, st) = (p.clone(), st.clone());
+                    actions.extend(self.stop_pod(&p, &st));
+                }
+                Some((p, st)) if st.node_lost => {
+                    actions.push(Action::Log(format!("{}: status Ready again", p.key())));
+                    let status = PodStatus { ready: true, node_lost: false, ..st.clone() };
+                    actions.push(Action::Write(Object::Pod(p.clone(), status)));
+                }
+                Some(_) => {}
+            }
+        }
+        actions
+    }
     fn handle_watch(&mut self, _now: SimTime, store: &Store, ev: &WatchEvent) -> Vec<Action> {
         let Object::Pod(pod, _) = &ev.object else { return vec![] };
         if pod.node_name.as_deref() != Some(self.node.as_str()) {
             return vec![];
         }
         let key = (pod.namespace.clone(), pod.name.clone());
-        if let Some((_, st)) = store.pod(&pod.namespace, &pod.name)
-            && st.terminating
-            && self.started.contains(&key)
-        {
-            return self.stop_pod(pod, st);
+        let Some((_, st)) = store.pod(&pod.namespace, &pod.name) else {
+            // Force-deleted (pod garbage collector): the kubelet kills what still runs.
+            let Object::Pod(_, last) = &ev.object else { return vec![] };
+            if self.started.contains(&key) {
+                return self.teardown(&pod.namespace, &pod.name, last.netns.as_deref());
+            }
+            return vec![];
+        };
+        if st.terminating {
+            // Not started here (deleted while the node was away): nothing to stop.
+            return if self.started.contains(&key) {
+                self.stop_pod(pod, st)
+            } else {
+                vec![Action::Delete(Object::Pod(pod.clone(), st.clone()))]
+            };
         }
         if self.started.contains(&key) {
             return vec![];

@@ -11,6 +11,7 @@ pub mod hostgw;
 pub mod infra;
 pub mod kube_proxy;
 pub mod kubelet;
+pub mod node_lifecycle;
 pub mod scheduler;
 pub mod service_lb;
 pub mod workloads;
@@ -44,6 +45,9 @@ pub enum Action {
     ContainerEnv { namespace: String, pod: String, env: Vec<(String, String)> },
     /// A line for the control-plane timeline.
     Log(String),
+    /// Call the controller's [`Controller::on_timer`] at this instant (a periodic loop's
+    /// next iteration, or a deadline such as a toleration running out).
+    WakeAt(SimTime),
 }
 
 /// A reactive component.
@@ -53,6 +57,21 @@ pub trait Controller {
     /// How long after a change the controller acts on it.
     fn latency(&self) -> SimDuration;
     fn handle_watch(&mut self, now: SimTime, store: &Store, ev: &WatchEvent) -> Vec<Action>;
+    /// The node this component runs on, for node agents (kubelet, kube-proxy, the
+    /// network agent): while that node is failed or cut off it receives no watch
+    /// events. Control-plane controllers return `None`.
+    fn node(&self) -> Option<&str> {
+        None
+    }
+    /// A timer the controller asked for with [`Action::WakeAt`] fired.
+    fn on_timer(&mut self, _now: SimTime, _store: &Store) -> Vec<Action> {
+        vec![]
+    }
+    /// The node agent reaches the API server again (node restored, link healed): it
+    /// reconciles with the current objects before the watch events it missed arrive.
+    fn reconnect(&mut self, _now: SimTime, _store: &Store) -> Vec<Action> {
+        vec![]
+    }
 }
 
 /// Random locally administered unicast MAC, as the kernel's `eth_random_addr`.

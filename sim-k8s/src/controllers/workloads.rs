@@ -1,8 +1,10 @@
 //! The deployment and replicaset controllers (kube-controller-manager): a Deployment
 //! gets a ReplicaSet `<deployment>-<pod-template-hash>`, and a ReplicaSet gets
 //! `replicas` pods `<replicaset>-<5 random chars>` from its template, labelled with
-//! `pod-template-hash`; the scheduler places them. Scaling, rollouts and pod
-//! replacement are not modelled yet.
+//! `pod-template-hash`; the scheduler places them. When one of its pods is deleted or
+//! starts terminating (kubectl delete, eviction from a failed node) the ReplicaSet
+//! creates a replacement at once: terminating pods do not count as replicas.
+//! Rollouts are not modelled.
 
 use sim_core::{SimDuration, SimRng, SimTime};
 
@@ -81,6 +83,19 @@ impl Controller for WorkloadController {
     fn handle_watch(&mut self, _now: SimTime, store: &Store, ev: &WatchEvent) -> Vec<Action> {
         if let (WatchKind::Modified, Object::ReplicaSet(rs)) = (ev.kind, &ev.object) {
             return self.reconcile(rs, store);
+        }
+        if let Object::Pod(pod, st) = &ev.object
+            && (ev.kind == WatchKind::Deleted || (ev.kind == WatchKind::Modified && st.terminating))
+        {
+            // The owning ReplicaSet (its pods are named `<replicaset>-<suffix>`).
+            let owner = store
+                .replica_sets()
+                .find(|r| {
+                    r.0.namespace == pod.namespace
+                        && pod.name.strip_prefix(&r.0.name).is_some_and(|rest| rest.starts_with('-'))
+                })
+                .cloned();
+            return owner.map(|rs| self.reconcile(&rs, store)).unwrap_or_default();
         }
         if ev.kind != WatchKind::Added {
             return vec![];

@@ -273,17 +273,41 @@ impl Builder<'_> {
     ) -> Option<Step> {
         let path = FieldPath::root().key("steps").index(i);
         let world = World { pods, cluster, workloads };
-        let given = [s.probe.is_some(), s.delete.is_some(), s.set_ready.is_some(), s.scale.is_some()];
+        let given = [
+            s.probe.is_some(),
+            s.delete.is_some(),
+            s.set_ready.is_some(),
+            s.scale.is_some(),
+            s.fail.is_some(),
+            s.restore.is_some(),
+            s.cut.is_some(),
+            s.heal.is_some(),
+        ];
         if given.iter().filter(|g| **g).count() != 1 {
-            self.invalid(&path, "a step needs exactly one action: probe, delete, setReady or scale");
+            self.invalid(
+                &path,
+                "a step needs exactly one action: probe, delete, setReady, scale, fail, restore, cut or heal",
+            );
             return None;
         }
         let expect_doc = s.expect;
         let action = if let Some(probe) = s.probe {
             StepAction::Probe(self.probe(&path.key("probe"), probe, &world)?)
         } else if let Some(r) = s.delete {
-            let (namespace, name) = self.pod_ref(&path.key("delete"), &r.0, &world)?;
-            StepAction::DeletePod { namespace, name }
+            if let Ref::Node { .. } = r.0 {
+                StepAction::DeleteNode(self.node_ref(&path.key("delete"), &r.0, cluster)?)
+            } else {
+                let (namespace, name) = self.pod_ref(&path.key("delete"), &r.0, &world)?;
+                StepAction::DeletePod { namespace, name }
+            }
+        } else if let Some(r) = s.fail {
+            StepAction::FailNode(self.node_ref(&path.key("fail"), &r.0, cluster)?)
+        } else if let Some(r) = s.restore {
+            StepAction::RestoreNode(self.node_ref(&path.key("restore"), &r.0, cluster)?)
+        } else if let Some(l) = s.cut {
+            StepAction::CutLink(self.node_ref(&path.key("cut").key("link"), &l.link.0, cluster)?)
+        } else if let Some(l) = s.heal {
+            StepAction::HealLink(self.node_ref(&path.key("heal").key("link"), &l.link.0, cluster)?)
         } else if let Some(sr) = s.set_ready {
             let (namespace, name) = self.pod_ref(&path.key("setReady").key("pod"), &sr.pod.0, &world)?;
             StepAction::SetReady { namespace, name, ready: sr.ready }
@@ -312,6 +336,24 @@ impl Builder<'_> {
             _ => None,
         };
         Some(Step { at: s.at.0, index: i, location: self.at(&path), action, expect })
+    }
+
+    /// A `node/NAME` reference to a node of the cluster.
+    fn node_ref(&mut self, path: &FieldPath, r: &Ref, cluster: &ClusterConfig) -> Option<String> {
+        match r {
+            Ref::Node { name, port: None } if cluster.nodes.iter().any(|n| &n.name == name) => {
+                Some(name.clone())
+            }
+            Ref::Node { port: None, .. } => {
+                let names = list_names(cluster.nodes.iter().map(|n| n.name.clone()), "nodes");
+                self.invalid(path, format!("{r} not found ({names})"));
+                None
+            }
+            other => {
+                self.invalid(path, format!("expected node/NAME, found {other}"));
+                None
+            }
+        }
     }
 
     /// A `pod/NAME` reference to a pod of the manifests.

@@ -129,6 +129,8 @@ pub struct ClusterConfig {
     pub load_balancer: LoadBalancerConfig,
     /// The cluster DNS add-on runs (`cluster.dns.enabled`).
     pub dns: bool,
+    /// `cluster.timers`.
+    pub timers: ClusterTimers,
 }
 
 /// `cluster.loadBalancerPool` default: TEST-NET-2, addresses no real host owns.
@@ -190,12 +192,55 @@ impl Default for HealthCheckConfig {
     }
 }
 
+/// The node-failure timers of the control plane (`cluster.timers`). The defaults are
+/// shortened so scenarios stay short; the real defaults are in the comments and in
+/// docs/fidelity.md.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ClusterTimers {
+    /// How often the kubelet renews its node Lease (real: 10 s, a quarter of
+    /// `nodeLeaseDurationSeconds` 40). Default 1 s.
+    pub node_lease_renew_interval: SimDuration,
+    /// `--node-monitor-period` of the node lifecycle controller (real: 5 s). Default 1 s.
+    pub node_monitor_period: SimDuration,
+    /// `--node-monitor-grace-period` (real: 50 s since Kubernetes 1.32, 40 s before).
+    /// Default 4 s.
+    pub node_monitor_grace_period: SimDuration,
+    /// `tolerationSeconds` of the `node.kubernetes.io/unreachable:NoExecute` toleration
+    /// every pod gets (kube-apiserver `--default-unreachable-toleration-seconds`, real:
+    /// 300 s). Default 5 s.
+    pub unreachable_toleration: SimDuration,
+}
+
+impl Default for ClusterTimers {
+    fn default() -> Self {
+        ClusterTimers {
+            node_lease_renew_interval: SimDuration::from_secs(1),
+            node_monitor_period: SimDuration::from_secs(1),
+            node_monitor_grace_period: SimDuration::from_secs(4),
+            unreachable_toleration: SimDuration::from_secs(5),
+        }
+    }
+}
+
+/// `clients[].routes[]`: traffic of the client to `to` goes through node `via_node`.
+/// The route is installed on the client's gateway, the router (see
+/// docs/concepts/failures.md): a next hop must be on-link, and the node is not on the
+/// client's own network.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClientRoute {
+    pub to: Ipv4Net,
+    pub via_node: String,
+    pub via: Ipv4Addr,
+}
+
 /// A host outside the cluster: its own namespace `client-NAME` on the outside network
 /// behind the router, with the router as default gateway.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ClientNode {
     pub name: String,
     pub ip: Ipv4Addr,
+    /// `routes:` (empty by default).
+    pub routes: Vec<ClientRoute>,
 }
 
 /// The client every scenario has unless it lists its own.
@@ -271,6 +316,16 @@ pub enum StepAction {
         name: String,
         replicas: u32,
     },
+    /// `delete: node/NAME`.
+    DeleteNode(String),
+    /// `fail: node/NAME`.
+    FailNode(String),
+    /// `restore: node/NAME`.
+    RestoreNode(String),
+    /// `cut: {link: node/NAME}`.
+    CutLink(String),
+    /// `heal: {link: node/NAME}`.
+    HealLink(String),
 }
 
 /// Send one packet (or open one connection) and follow it.

@@ -48,6 +48,8 @@ pub struct ClusterDoc {
     pub load_balancer: Option<LoadBalancerDoc>,
     /// The cluster DNS add-on (CoreDNS + the kube-dns Service).
     pub dns: Option<DnsDoc>,
+    /// `timers:` the control plane's node-failure timers (shortened defaults).
+    pub timers: Option<TimersDoc>,
 }
 
 /// `cluster.loadBalancer: {mode, healthCheck}`.
@@ -76,6 +78,16 @@ pub struct DnsDoc {
     pub enabled: Option<bool>,
 }
 
+/// `cluster.timers`: every key optional, each a duration.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct TimersDoc {
+    pub node_lease_renew_interval: Option<Parsed<SimDuration>>,
+    pub node_monitor_period: Option<Parsed<SimDuration>>,
+    pub node_monitor_grace_period: Option<Parsed<SimDuration>>,
+    pub unreachable_toleration: Option<Parsed<SimDuration>>,
+}
+
 /// `nodes: 3` or `nodes: [{name: a, ip: 192.168.1.20}, ...]`.
 #[derive(Debug)]
 pub enum NodesDoc {
@@ -96,6 +108,15 @@ pub struct NodeDoc {
 pub struct ClientDoc {
     pub name: String,
     pub ip: Parsed<Ipv4Addr>,
+    /// Static routes for this client's traffic (`{to: CIDR, via: node/NAME}`).
+    pub routes: Option<Vec<ClientRouteDoc>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientRouteDoc {
+    pub to: Parsed<Cidr>,
+    pub via: Parsed<Ref>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -104,13 +125,28 @@ pub struct ClientDoc {
 pub struct StepDoc {
     pub at: Parsed<SimTime>,
     pub probe: Option<ProbeDoc>,
-    /// `delete: pod/NAME`: the pod terminates (kubectl delete pod).
+    /// `delete: pod/NAME` (the pod terminates) or `delete: node/NAME` (the Node object
+    /// goes), as kubectl delete.
     pub delete: Option<Parsed<Ref>>,
+    /// `fail: node/NAME`: the machine dies.
+    pub fail: Option<Parsed<Ref>>,
+    /// `restore: node/NAME`: a failed machine comes back.
+    pub restore: Option<Parsed<Ref>>,
+    /// `cut: {link: node/NAME}`: the node's uplink is unplugged.
+    pub cut: Option<LinkDoc>,
+    /// `heal: {link: node/NAME}`: plugged back in.
+    pub heal: Option<LinkDoc>,
     /// `setReady: {pod: NAME, ready: false}`: the pod's readiness probe result changes.
     pub set_ready: Option<SetReadyDoc>,
     /// `scale: {deployment: NAME, replicas: N}` (kubectl scale).
     pub scale: Option<ScaleDoc>,
     pub expect: Option<ExpectDoc>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LinkDoc {
+    pub link: Parsed<Ref>,
 }
 
 #[derive(Debug, Deserialize)]

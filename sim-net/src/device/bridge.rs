@@ -83,6 +83,13 @@ impl Bridge {
         self.fdb.retain(|_, e| e.port != port);
     }
 
+    /// Forgets the entries learned on `port`, keeping local and static ones: what
+    /// `br_stp_disable_port` does when a port goes down (`br_fdb_delete_by_port` with
+    /// `do_all = 0`), so frames for its stations are flooded until relearned.
+    pub fn forget_learned(&mut self, port: u32) {
+        self.fdb.retain(|_, e| e.port != port || e.local || e.is_static);
+    }
+
     pub fn lookup(&self, dst: Mac, now: SimTime) -> FdbLookup {
         if dst.is_multicast() {
             return FdbLookup::Flood;
@@ -134,6 +141,19 @@ mod tests {
         assert_eq!(br.lookup(A, later), FdbLookup::Flood);
         assert_eq!(br.lookup(B, later), FdbLookup::Local);
         assert_eq!(br.live_entries(later).count(), 1);
+    }
+
+    #[test]
+    fn a_port_going_down_forgets_its_learned_entries_only() {
+        let mut b = Bridge::new();
+        let (m1, m2, m3) = (Mac([2, 0, 0, 0, 0, 1]), Mac([2, 0, 0, 0, 0, 2]), Mac([2, 0, 0, 0, 0, 3]));
+        b.learn(m1, 1, SimTime::ZERO);
+        b.add_local(m2, 1);
+        b.add_static(m3, 1);
+        b.forget_learned(1);
+        assert_eq!(b.lookup(m1, SimTime::ZERO), FdbLookup::Flood);
+        assert_eq!(b.lookup(m2, SimTime::ZERO), FdbLookup::Local);
+        assert_eq!(b.lookup(m3, SimTime::ZERO), FdbLookup::Port(1));
     }
 
     #[test]

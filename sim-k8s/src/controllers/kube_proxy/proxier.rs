@@ -114,6 +114,9 @@ impl Controller for KubeProxy {
     fn name(&self) -> &str {
         &self.name
     }
+    fn node(&self) -> Option<&str> {
+        Some(&self.cfg.node_name)
+    }
     /// Informer delivery plus the sync itself.
     fn latency(&self) -> SimDuration {
         SimDuration::from_millis(100)

@@ -37,6 +37,7 @@ impl Builder<'_> {
             clients: Vec::new(),
             load_balancer: self.load_balancer(doc, node_network, &nets),
             dns: false,
+            timers: self.timers(doc.timers.as_ref()),
         };
         let specs = self.node_specs(doc, &manifest_nodes);
         config.nodes = self.place_nodes(&config, specs);
@@ -294,7 +295,11 @@ impl Builder<'_> {
         c: &ClusterConfig,
     ) -> Vec<ClientNode> {
         let Some(list) = doc else {
-            return vec![ClientNode { name: DEFAULT_CLIENT.0.to_string(), ip: DEFAULT_CLIENT.1 }];
+            return vec![ClientNode {
+                name: DEFAULT_CLIENT.0.to_string(),
+                ip: DEFAULT_CLIENT.1,
+                routes: vec![],
+            }];
         };
         let path = FieldPath::root().key("clients");
         let mut out: Vec<ClientNode> = Vec::new();
@@ -335,8 +340,68 @@ impl Builder<'_> {
             } else if out.iter().any(|o| o.ip == ip) {
                 self.invalid(&p.key("ip"), format!("{ip} is already used by another client"));
             }
-            out.push(ClientNode { name: cd.name.clone(), ip });
+            let routes = self.client_routes(&p.key("routes"), cd.routes.as_deref().unwrap_or_default(), c);
+            out.push(ClientNode { name: cd.name.clone(), ip, routes });
         }
         out
+    }
+
+    /// `clients[i].routes`: each `via` must name a node of the cluster.
+    fn client_routes(
+        &mut self,
+        path: &FieldPath,
+        list: &[schema::ClientRouteDoc],
+        c: &ClusterConfig,
+    ) -> Vec<ClientRoute> {
+        let mut out = Vec::new();
+        for (i, r) in list.iter().enumerate() {
+            let p = path.index(i).key("via");
+            let node = match &r.via.0 {
+                Ref::Node { name, port: None } => c.nodes.iter().find(|n| &n.name == name),
+                other => {
+                    self.invalid(&p, format!("expected node/NAME, found {other}"));
+                    continue;
+                }
+            };
+            let Some(node) = node else {
+                let names = list_names(c.nodes.iter().map(|n| n.name.clone()), "nodes");
+                self.invalid(&p, format!("{} not found ({names})", r.via.0));
+                continue;
+            };
+            out.push(ClientRoute { to: r.to.0.0, via_node: node.name.clone(), via: node.ip });
+        }
+        out
+    }
+
+    /// `cluster.timers`: durations, each at least 1 ms; the grace period must exceed
+    /// the lease renew interval or every node would flap NotReady between renewals.
+    fn timers(&mut self, doc: Option<&schema::TimersDoc>) -> ClusterTimers {
+        let mut t = ClusterTimers::default();
+        let Some(doc) = doc else { return t };
+        let path = FieldPath::root().key("cluster").key("timers");
+        let fields = [
+            ("nodeLeaseRenewInterval", &doc.node_lease_renew_interval, &mut t.node_lease_renew_interval),
+            ("nodeMonitorPeriod", &doc.node_monitor_period, &mut t.node_monitor_period),
+            ("nodeMonitorGracePeriod", &doc.node_monitor_grace_period, &mut t.node_monitor_grace_period),
+            ("unreachableToleration", &doc.unreachable_toleration, &mut t.unreachable_toleration),
+        ];
+        for (key, given, slot) in fields {
+            let Some(v) = given else { continue };
+            if v.0 < sim_core::SimDuration::from_millis(1) {
+                self.invalid(&path.key(key), format!("{key} must be at least 1ms, found {}", v.0));
+            } else {
+                *slot = v.0;
+            }
+        }
+        if t.node_monitor_grace_period <= t.node_lease_renew_interval {
+            self.invalid(
+                &path.key("nodeMonitorGracePeriod"),
+                format!(
+                    "nodeMonitorGracePeriod {} must be longer than nodeLeaseRenewInterval {}",
+                    t.node_monitor_grace_period, t.node_lease_renew_interval
+                ),
+            );
+        }
+        t
     }
 }
