@@ -50,6 +50,8 @@ pub enum Target {
         name: String,
     },
     Ip(Ipv4Addr),
+    /// A DNS name, resolved by the prober through its resolver configuration.
+    Name(String),
 }
 
 /// Where a probe starts.
@@ -90,6 +92,10 @@ pub struct ProbeRecord {
     pub seen_src: Option<Ipv4Addr>,
     /// The body of an HTTP answer.
     pub answer: Option<String>,
+    /// For a name target: the lookup (its queries and their answers).
+    pub lookup: Option<apps::resolver::Resolver>,
+    /// For a name target that did not resolve: getaddrinfo's complaint.
+    pub unresolved: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -108,6 +114,9 @@ pub struct ListenerRecord {
     pub proto: IpProto,
     pub port: u16,
     pub after_op: usize,
+    /// The number of `commands` issued before the server stopped, if it did, and when.
+    pub until_op: Option<usize>,
+    pub until: Option<SimTime>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -189,6 +198,8 @@ pub struct KubeWorld {
     lb_checks: lbhost::Checks,
     /// Every health check started, in order.
     pub health_checks: Vec<HealthCheckRecord>,
+    /// (namespace, pod) → the service environment variables its containers started with.
+    pub pod_env: BTreeMap<(String, String), Vec<(String, String)>>,
     /// Nodes that are failed or cut off, by name.
     down: BTreeMap<String, nodes::Down>,
     /// Watch events a node agent could not receive while its node was down:
@@ -247,11 +258,12 @@ impl KubeWorld {
             timeline: vec![],
             probes: vec![],
             hops: vec![],
-            apps: Default::default(),
+            apps: apphost::AppHost::new(&rngs),
             owners,
             lb,
             lb_checks: Default::default(),
             health_checks: vec![],
+            pod_env: BTreeMap::new(),
             down: BTreeMap::new(),
             withheld: Vec::new(),
             lifecycle,
@@ -317,6 +329,8 @@ impl KubeWorld {
             responder: None,
             seen_src: None,
             answer: None,
+            lookup: None,
+            unresolved: None,
         });
         tag
     }
@@ -395,6 +409,13 @@ impl KubeWorld {
                     self.start_app(component, netns, app, now);
                     self.pump(q);
                 }
+                Action::StopApp { netns, proto, port } => {
+                    self.stop_app(&netns, proto, port, now);
+                    self.pump(q);
+                }
+                Action::ContainerEnv { namespace, pod, env } => {
+                    self.pod_env.insert((namespace, pod), env);
+                }
                 Action::Log(text) => self.log(now, component, text),
                 Action::ServeHealth { netns, port, namespace, name, endpoints } => {
                     self.serve_health(component, netns, port, (namespace, name), endpoints, now);
@@ -420,12 +441,21 @@ impl KubeWorld {
                 continue;
             };
             match ev.kind {
-                SocketEventKind::Answered { responder, seen_src, .. } => {
+                SocketEventKind::Answered { responder, seen_src, local_port, .. } => {
                     if rec.responder.is_some() {
                         continue; // the first answer of the probe's flow names the responder
                     }
+                    // The DNS server answering the lookup of a name is not the probe's
+                    // destination (unless the probe itself asks it on UDP 53).
+                    let dns_probe = rec.plan.proto == IpProto::Udp && rec.plan.port == 53;
+                    if self.apps.is_dns_server(responder, local_port) && !dns_probe {
+                        let ns = self.net.ns(responder).name.clone();
+                        self.apps.note_dns_server(ev.tag as usize - 1, ns, seen_src);
+                        continue;
+                    }
                     let name = self.net.ns(responder).name.clone();
-                    rec.responder = Some(self.owners.get(&name).cloned().unwrap_or(name));
+                    let server = self.apps.server_pod(responder, rec.plan.proto, local_port);
+                    rec.responder = Some(server.or_else(|| self.owners.get(&name).cloned()).unwrap_or(name));
                     rec.seen_src = Some(seen_src);
                 }
                 SocketEventKind::Finished { outcome, detail } => {
@@ -442,6 +472,9 @@ impl KubeWorld {
     fn start_probe(&mut self, idx: usize, now: SimTime, q: &mut EventQueue<Event>) {
         let plan = self.probes[idx].plan.clone();
         let tag = self.probes[idx].tag;
+        if let Target::Name(name) = &plan.to {
+            return self.start_name_probe(idx, name, now, q);
+        }
         let resolved = self.origin_netns(&plan.from).and_then(|ns| Ok((ns, self.target_ip(&plan.to)?)));
         let (netns, dst) = match resolved {
             Ok(x) => x,

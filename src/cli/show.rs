@@ -39,6 +39,10 @@ pub enum What {
     Endpointslices,
     /// `kubectl describe svc/NAME` (give the object after it).
     Describe,
+    /// `cat /etc/resolv.conf` in a pod (`--pod`) or on a node (`--node`).
+    Resolv,
+    /// The service environment variables of a pod's containers (`env | sort`; `--pod`).
+    Env,
 }
 
 #[derive(clap::Args)]
@@ -51,7 +55,7 @@ pub struct ShowArgs {
     /// The node whose namespace to show (default: every node).
     #[arg(long, conflicts_with = "pod")]
     pub node: Option<String>,
-    /// The pod whose namespace to show.
+    /// The pod whose namespace to show (`NAME` in default, or `NAMESPACE/NAME`).
     #[arg(long)]
     pub pod: Option<String>,
     /// Show the cloud load balancer's namespace (`lb`) instead.
@@ -141,6 +145,18 @@ pub fn run(a: ShowArgs) -> u8 {
         print!("{out}");
         return EXIT_OK;
     }
+    if matches!(a.what, What::Resolv | What::Env) {
+        return match pod_files(&report, a.what, a.node.as_deref(), a.pod.as_deref()) {
+            Ok(text) => {
+                print!("{text}");
+                EXIT_OK
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                EXIT_BAD_INPUT
+            }
+        };
+    }
     match a.what {
         What::Nodes => print!("{}", nodes(&report)),
         What::Pods => print!("{}", pods(&report)),
@@ -163,6 +179,48 @@ pub fn run(a: ShowArgs) -> u8 {
         _ => unreachable!("renderable views were handled above"),
     }
     EXIT_OK
+}
+
+/// `resolv` and `env`: files and variables the kubelet gives a pod (or a node's own
+/// `/etc/resolv.conf`).
+fn pod_files(
+    r: &run::RunReport,
+    what: What,
+    node: Option<&str>,
+    pod: Option<&str>,
+) -> Result<String, String> {
+    use sim_k8s::world::Origin;
+    let w = &r.world;
+    let mut out = String::new();
+    if let Some(n) = node {
+        if what == What::Env {
+            return Err("env is a pod's: give --pod NAME".into());
+        }
+        if sim_k8s::cluster::node(&w.cluster, n).is_none() {
+            return Err(format!("no node {n:?}"));
+        }
+        let _ = writeln!(out, "# node/{n}: cat /etc/resolv.conf (no nameserver: glibc uses 127.0.0.1)");
+        out.push_str(&w.resolv_conf(&Origin::Node(n.to_string())).to_string());
+        return Ok(out);
+    }
+    let Some(p) = pod else { return Err(format!("{what:?} needs --pod NAME").to_lowercase()) };
+    let (namespace, name) = p.split_once('/').unwrap_or((sim_k8s::model::DEFAULT_NAMESPACE, p));
+    if w.store.pod(namespace, name).is_none_or(|(_, st)| st.phase != sim_k8s::store::PodPhase::Running) {
+        return Err(format!("no running pod {p:?}"));
+    }
+    let label = sim_k8s::run::pod_label(namespace, name);
+    if what == What::Resolv {
+        let _ = writeln!(out, "# {label}: cat /etc/resolv.conf");
+        let origin = Origin::Pod { namespace: namespace.into(), name: name.into() };
+        out.push_str(&w.resolv_conf(&origin).to_string());
+    } else {
+        let _ =
+            writeln!(out, "# {label}: env | sort (the service variables the kubelet set at container start)");
+        for (k, v) in w.pod_env.get(&(namespace.to_string(), name.to_string())).into_iter().flatten() {
+            let _ = writeln!(out, "{k}={v}");
+        }
+    }
+    Ok(out)
 }
 
 /// Left-aligned columns separated by three spaces, like kubectl's tabwriter.
@@ -203,9 +261,13 @@ fn nodes(r: &run::RunReport) -> String {
 fn pods(r: &run::RunReport) -> String {
     let mut rows = vec![["NAMESPACE", "NAME", "READY", "STATUS", "IP", "NODE"].map(String::from).to_vec()];
     for (p, st) in r.world.store.pods() {
-        let status = match st.phase {
+        // kubectl prints `status.reason` when there is one (`NodePorts`), and
+        // Terminating over both once the deletion timestamp is set.
+        let status = match (st.phase, st.reason.as_deref()) {
             _ if st.terminating => "Terminating",
-            sim_k8s::store::PodPhase::Running => "Running",
+            (_, Some(reason)) => reason,
+            (sim_k8s::store::PodPhase::Running, _) => "Running",
+            (sim_k8s::store::PodPhase::Failed, _) => "Failed",
             _ => "Pending",
         };
         let running = st.phase == sim_k8s::store::PodPhase::Running;

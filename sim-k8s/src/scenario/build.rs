@@ -162,11 +162,23 @@ impl Builder<'_> {
         }
     }
 
-    fn scenario(&mut self, doc: ScenarioDoc, objects: Vec<ManifestObject>) -> Scenario {
+    fn scenario(&mut self, doc: ScenarioDoc, mut objects: Vec<ManifestObject>) -> Scenario {
         let cluster_doc = doc.cluster.unwrap_or_default();
         let manifest_nodes = self.model_nodes(&objects);
         let mut cluster = self.cluster(&cluster_doc, manifest_nodes);
         cluster.clients = self.clients(doc.clients.as_deref(), &cluster);
+        // The DNS add-on: on when asked, else when some probe needs a name resolved.
+        let uses_names =
+            doc.steps.iter().any(|s| s.probe.as_ref().is_some_and(|p| matches!(p.to.0, Ref::Name { .. })));
+        cluster.dns = cluster_doc.dns.as_ref().and_then(|d| d.enabled).unwrap_or(uses_names);
+        if cluster.dns {
+            let text = crate::dns::addon::manifests(cluster.service_network);
+            match manifest::parse_str(crate::dns::addon::SOURCE, &text) {
+                // The add-on exists before the scenario's own objects are applied.
+                Ok(addon) => objects.splice(0..0, addon).for_each(drop),
+                Err(errs) => self.errors.extend(errs.into_iter().map(Diagnostic::from)),
+            }
+        }
         self.check_duplicates(&objects);
         let pods = self.pods(&objects, &cluster);
         let workloads = self.workloads(&objects, &cluster, doc.seed.unwrap_or(0));
@@ -366,6 +378,13 @@ impl Builder<'_> {
                 self.invalid(&from_path, "a probe starts in a pod, a node or a client, not a service");
                 ok = false;
             }
+            Ref::Name { name, .. } => {
+                self.invalid(
+                    &from_path,
+                    format!("a probe starts in a pod, a node or a client, not at a name ({name})"),
+                );
+                ok = false;
+            }
             Ref::Ip { addr, .. } => {
                 self.invalid(
                     &from_path,
@@ -508,6 +527,12 @@ impl Builder<'_> {
             self.check_receiver(&path.key("at"), &g.0, world);
         }
         if let Some(s) = &e.source {
+            if let Ref::Name { name, .. } = &s.0 {
+                let msg = format!(
+                    "the source a receiver saw is an address: expected a pod, node, client or IP, found the name {name}"
+                );
+                self.invalid(&path.key("source"), msg);
+            }
             self.check_exists(&path.key("source"), &s.0, world);
         }
         let via = e.via.unwrap_or_default();

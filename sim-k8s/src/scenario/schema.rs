@@ -46,6 +46,8 @@ pub struct ClusterDoc {
     /// Where LoadBalancer Services get their external IPs (default 198.51.100.0/24).
     pub load_balancer_pool: Option<Parsed<Cidr>>,
     pub load_balancer: Option<LoadBalancerDoc>,
+    /// The cluster DNS add-on (CoreDNS + the kube-dns Service).
+    pub dns: Option<DnsDoc>,
     /// `timers:` the control plane's node-failure timers (shortened defaults).
     pub timers: Option<TimersDoc>,
 }
@@ -66,6 +68,14 @@ pub struct HealthCheckDoc {
     pub timeout: Option<Parsed<SimDuration>>,
     pub healthy_threshold: Option<u32>,
     pub unhealthy_threshold: Option<u32>,
+}
+
+/// `cluster.dns: {enabled: true}`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DnsDoc {
+    /// Default: on when a probe targets a DNS name, off otherwise.
+    pub enabled: Option<bool>,
 }
 
 /// `cluster.timers`: every key optional, each a duration.
