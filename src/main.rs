@@ -30,6 +30,7 @@ enum Command {
     /// Examples:
     ///   kube-netsim trace scenarios/pod-to-pod.yaml --from pod/a --to pod/c --proto icmp
     ///   kube-netsim trace scenarios/pod-to-pod.yaml --from node/node-1 --to pod/c:80 --proto tcp
+    ///   kube-netsim trace scenarios/dns-service-discovery.yaml --from pod/client --to api.shop:80 --proto tcp
     #[command(verbatim_doc_comment)]
     Trace(cli::trace::TraceArgs),
     /// Show the state of the cluster after the timeline, as the real tools print it.
@@ -39,6 +40,8 @@ enum Command {
     ///   kube-netsim show scenarios/pod-to-pod.yaml neigh --pod a
     ///   kube-netsim show scenarios/pod-to-pod.yaml pods
     ///   kube-netsim show scenarios/pod-to-pod.yaml commands
+    ///   kube-netsim show scenarios/dns-service-discovery.yaml resolv --pod client
+    ///   kube-netsim show scenarios/dns-service-discovery.yaml env --pod shop/api
     #[command(verbatim_doc_comment)]
     Show(cli::show::ShowArgs),
     /// Check a scenario (or a manifest file) without running it.

@@ -238,9 +238,10 @@ fn show_describe_svc_lists_the_ready_endpoints() {
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{text}");
-    assert!(text.contains("Selector:          app=web"), "{text}");
+    // Values start two columns after the longest key, "Internal Traffic Policy:".
+    assert!(text.contains("Selector:                 app=web"), "{text}");
     // Both pods were made not ready by the end of the scenario.
-    assert!(text.contains("Endpoints:         <none>"), "{text}");
+    assert!(text.contains("Endpoints:                <none>"), "{text}");
     let out = bin()
         .args(["show"])
         .arg(root().join("scenarios/readiness.yaml"))
@@ -269,6 +270,49 @@ fn show_ingress_lists_the_ingresses_and_a_deprecated_version_warns_on_stderr() {
         "the report says it too: {out}"
     );
     assert!(err.is_empty(), "run prints the warning once, in its report: {err}");
+}
+
+#[test]
+fn show_resolv_and_env_print_what_the_kubelet_gave_a_pod() {
+    let file = root().join("scenarios/dns-service-discovery.yaml");
+    let show = |args: &[&str]| {
+        let out = bin().arg("show").arg(&file).args(args).output().unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).to_string(),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        )
+    };
+    let (code, text, _) = show(&["resolv", "--pod", "client"]);
+    assert_eq!(code, Some(0));
+    assert!(
+        text.ends_with(
+            "search default.svc.cluster.local svc.cluster.local cluster.local\nnameserver 10.96.0.10\noptions ndots:5\n"
+        ),
+        "{text}"
+    );
+    let (_, text, _) = show(&["resolv", "--pod", "shop/api"]);
+    assert!(text.contains("search shop.svc.cluster.local svc.cluster.local cluster.local\n"), "{text}");
+    let (code, text, _) = show(&["env", "--pod", "client"]);
+    assert_eq!(code, Some(0));
+    assert!(
+        text.contains("\nKUBERNETES_SERVICE_HOST=10.96.0.1\n")
+            && text.contains("\nWEB_SERVICE_PORT_HTTP=80\n"),
+        "{text}"
+    );
+    let (code, _, err) = show(&["env", "--pod", "nobody"]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("no running pod \"nobody\""), "{err}");
+    let (_, text, _) = show(&["pods"]);
+    assert_eq!(text.lines().filter(|l| l.starts_with("kube-system   coredns-")).count(), 2, "{text}");
+}
+
+#[test]
+fn show_pods_lists_a_host_port_clash_as_pending() {
+    let out = bin().arg("show").arg(root().join("scenarios/hostnetwork.yaml")).arg("pods").output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let status = |s: &str| text.lines().filter(|l| l.split_whitespace().nth(3) == Some(s)).count();
+    assert_eq!((status("Pending"), status("NodePorts"), status("Running")), (1, 1, 3), "{text}");
 }
 
 #[test]

@@ -99,6 +99,19 @@ fn show_lb_prints_the_load_balancer_namespace() {
 }
 
 #[test]
+fn external_ip_is_pending_until_the_service_controller_assigns_it() {
+    let file = format!("{}/scenarios/loadbalancer.yaml", env!("CARGO_MANIFEST_DIR"));
+    let column = |at: &str| {
+        let (code, out) = kube_netsim(&["show", &file, "svc", "--at", at]);
+        assert_eq!(code, 0, "{out}");
+        let row = out.lines().find(|l| l.split_whitespace().nth(1) == Some("web")).expect("a row for web");
+        row.split_whitespace().nth(4).unwrap().to_string()
+    };
+    assert_eq!(column("100ms"), "<pending>");
+    assert_eq!(column("300ms"), "198.51.100.1", "the service controller acts at 200ms");
+}
+
+#[test]
 fn health_checks_are_printed_only_on_request() {
     let file = format!("{}/scenarios/lb-local-policy.yaml", env!("CARGO_MANIFEST_DIR"));
     let (_, plain) = kube_netsim(&["run", &file]);
@@ -114,4 +127,21 @@ fn health_checks_are_printed_only_on_request() {
         "{out}"
     );
     assert!(out.contains("192.168.1.2.54193 > 192.168.1.11.32000: Flags [S]"), "{out}");
+}
+
+#[test]
+fn describe_svc_shows_the_ingress_health_check_port_and_source_ranges() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let (code, out) =
+        kube_netsim(&["show", &format!("{root}/scenarios/lb-local-policy.yaml"), "describe", "svc/web"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("\nIPs:                      10."), "{out}");
+    assert!(out.contains("\nLoadBalancer Ingress:     198.51.100.1 (VIP)\nPort:"), "{out}");
+    assert!(
+        out.contains("\nInternal Traffic Policy:  Cluster\nHealthCheck NodePort:     32000\nEvents:"),
+        "{out}"
+    );
+    let (_, out) =
+        kube_netsim(&["show", &format!("{root}/scenarios/lb-source-ranges.yaml"), "describe", "svc/web"]);
+    assert!(out.contains("\nLoadBalancer Source Ranges:  203.0.113.0/24\n"), "{out}");
 }

@@ -1,7 +1,8 @@
 //! `kube-netsim run FILE --pcap DIR`: the file format byte by byte, determinism, what
 //! each interface's capture holds, and (when tshark is installed) that Wireshark's
 //! dissectors read the captures: the TCP handshake, the HTTP GET, VXLAN with its inner
-//! frame, and every checksum good.
+//! frame, and every checksum good; and (when tcpdump is installed) that tcpdump prints
+//! DNS exactly as the trace does.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -270,4 +271,37 @@ fn tshark_finds_every_checksum_good() {
         }
     }
     assert!(checked > 100, "tshark verified only {checked} checksums");
+}
+
+/// The trace prints DNS the way tcpdump does: every DNS line real tcpdump prints from
+/// the capture of the client pod (`IP` line minus timestamp) appears in the run's trace.
+#[test]
+fn tcpdump_prints_dns_exactly_like_the_trace() {
+    let tcpdump_ok = Command::new("tcpdump").arg("--version").output().is_ok_and(|o| o.status.success());
+    if !tcpdump_ok {
+        let msg = "SKIPPED: tcpdump not installed; install it with `apt-get install -y tcpdump`\n";
+        let _ = std::io::Write::write_all(&mut std::io::stderr(), msg.as_bytes());
+        return;
+    }
+    let (dir, _) = capture("scenarios/dns-service-discovery.yaml", "tcpdump-dns");
+    let out = Command::new("tcpdump")
+        .arg("-nr")
+        .arg(dir.join("pod-client_eth0.pcap"))
+        .args(["udp", "port", "53"])
+        .output()
+        .unwrap();
+    let lines = String::from_utf8_lossy(&out.stdout).to_string();
+    let run = Command::new(env!("CARGO_BIN_EXE_kube-netsim"))
+        .args(["run", "--detail", "hops"])
+        .arg(root().join("scenarios/dns-service-discovery.yaml"))
+        .output()
+        .unwrap();
+    let trace = String::from_utf8_lossy(&run.stdout).to_string();
+    let dns: Vec<&str> = lines.lines().filter_map(|l| l.split_once(" IP ").map(|(_, rest)| rest)).collect();
+    assert!(dns.len() >= 20, "{lines}");
+    assert!(dns.iter().any(|l| l.contains(" NXDomain*- 0/1/0 (")), "{lines}");
+    assert!(dns.iter().any(|l| l.contains(" ServFail- 0/0/0 (")), "{lines}");
+    for l in dns {
+        assert!(trace.contains(&format!("| {l}")), "tcpdump printed {l:?}, the trace does not have it");
+    }
 }

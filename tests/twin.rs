@@ -131,6 +131,7 @@ fn probe(name: &str, from: &str, proto: IpProto, dst: &str, dport: u16, secs: u6
         dport,
         timeout: Duration::from_secs(secs),
         after_op: usize::MAX,
+        start_ns: 0,
     }
 }
 
@@ -201,8 +202,22 @@ fn differing(report: &twin::TwinReport) -> Vec<String> {
 #[test]
 fn the_kernel_agrees_with_the_simulator_on_two_host_gw_nodes() {
     let listeners = [
-        TwinListener { netns: s("pod-c"), proto: IpProto::Tcp, port: 8080, after_op: 0 },
-        TwinListener { netns: s("pod-c"), proto: IpProto::Udp, port: 5353, after_op: 0 },
+        TwinListener {
+            netns: s("pod-c"),
+            proto: IpProto::Tcp,
+            port: 8080,
+            after_op: 0,
+            until_op: None,
+            until_ns: 0,
+        },
+        TwinListener {
+            netns: s("pod-c"),
+            proto: IpProto::Udp,
+            port: 5353,
+            after_op: 0,
+            until_op: None,
+            until_ns: 0,
+        },
     ];
     let probes = [
         probe("a-ping-b", "pod-a", IpProto::Icmp, "10.244.0.3", 0, 2),

@@ -15,10 +15,15 @@
 //!   since it needs the API objects and opens connections of its own.
 //! - `tcp-echo`: writes back what it reads, closes when the peer closes.
 //! - `udp-echo`: sends every datagram back to where it came from.
+//! - `coredns` (the cluster DNS add-on): a DNS server on UDP 53 and TCP 53 (RFC 1035
+//!   length-prefixed messages) answering from the API objects (`crate::dns::zone`; the
+//!   world hands it the store), and `http-echo` on any other TCP port (its metrics
+//!   port).
 
 pub mod client;
 pub mod healthcheck;
 pub mod nginx;
+pub mod resolver;
 
 use std::net::{Ipv4Addr, SocketAddrV4};
 
@@ -35,6 +40,10 @@ pub enum ServerKind {
     TcpEcho,
     UdpEcho,
     IngressNginx,
+    /// The cluster DNS server over UDP.
+    Dns,
+    /// The cluster DNS server over TCP.
+    DnsTcp,
 }
 
 impl ServerKind {
@@ -44,21 +53,29 @@ impl ServerKind {
             ServerKind::TcpEcho => "tcp-echo",
             ServerKind::UdpEcho => "udp-echo",
             ServerKind::IngressNginx => "ingress-nginx",
+            ServerKind::Dns | ServerKind::DnsTcp => "coredns",
         }
     }
 }
 
-/// What the annotation asks for: `Ok(None)` for `none`.
-pub fn tcp_app(annotation: Option<&str>) -> Result<Option<ServerKind>, String> {
-    match annotation {
-        None | Some("http-echo") => Ok(Some(ServerKind::HttpEcho)),
-        Some("tcp-echo") => Ok(Some(ServerKind::TcpEcho)),
-        Some("ingress-nginx") => Ok(Some(ServerKind::IngressNginx)),
-        Some("none") => Ok(None),
-        Some(other) => Err(format!(
-            "unknown {APP_ANNOTATION} {other:?}: expected http-echo, tcp-echo, ingress-nginx or none"
-        )),
-    }
+/// The server the annotation runs on a declared port: `Ok(None)` for none (`none`, or
+/// SCTP, which no built-in program speaks; ingress-nginx serves no UDP here).
+pub fn server_for(annotation: Option<&str>, proto: IpProto, port: u16) -> Result<Option<ServerKind>, String> {
+    let kind = match (annotation, proto) {
+        (_, IpProto::Icmp) | (Some("none" | "ingress-nginx"), IpProto::Udp) | (Some("none"), _) => None,
+        (Some("coredns"), IpProto::Udp) => Some(ServerKind::Dns),
+        (Some("coredns"), IpProto::Tcp) if port == 53 => Some(ServerKind::DnsTcp),
+        (None | Some("http-echo" | "tcp-echo"), IpProto::Udp) => Some(ServerKind::UdpEcho),
+        (None | Some("http-echo" | "coredns"), IpProto::Tcp) => Some(ServerKind::HttpEcho),
+        (Some("tcp-echo"), IpProto::Tcp) => Some(ServerKind::TcpEcho),
+        (Some("ingress-nginx"), IpProto::Tcp) => Some(ServerKind::IngressNginx),
+        (Some(other), _) => {
+            return Err(format!(
+                "unknown {APP_ANNOTATION} {other:?}: expected http-echo, tcp-echo, coredns, ingress-nginx or none"
+            ));
+        }
+    };
+    Ok(kind)
 }
 
 /// One listening program, with what it knows about the pod it runs in.
@@ -101,6 +118,22 @@ impl ServerConn {
     pub fn new(local: SocketAddrV4, peer: SocketAddrV4) -> Self {
         ServerConn { local: Some(local), peer: Some(peer), ..Default::default() }
     }
+
+    /// DNS over TCP: buffers `data` and returns every complete message (each is
+    /// preceded by its 2-byte length, RFC 1035 4.2.2).
+    pub fn dns_frames(&mut self, data: &[u8]) -> Vec<Vec<u8>> {
+        self.buf.extend_from_slice(data);
+        let mut out = Vec::new();
+        while self.buf.len() >= 2 {
+            let len = usize::from(u16::from_be_bytes([self.buf[0], self.buf[1]]));
+            if self.buf.len() < 2 + len {
+                break;
+            }
+            out.push(self.buf[2..2 + len].to_vec());
+            self.buf.drain(..2 + len);
+        }
+        out
+    }
 }
 
 impl ServerApp {
@@ -116,7 +149,9 @@ impl ServerApp {
                 c.answered = true;
                 vec![SockCmd::Send(sock, self.http_answer(c)), SockCmd::Close(sock)]
             }
-            ServerKind::UdpEcho | ServerKind::IngressNginx => vec![],
+            // DNS over TCP is answered by the world, which holds the API objects; so is
+            // ingress-nginx.
+            ServerKind::UdpEcho | ServerKind::IngressNginx | ServerKind::Dns | ServerKind::DnsTcp => vec![],
         }
     }
 
@@ -179,6 +214,14 @@ mod tests {
             container: "web".into(),
             pod_ip: Ipv4Addr::new(10, 244, 1, 2),
         }
+    }
+
+    #[test]
+    fn dns_over_tcp_frames_are_split_by_their_length_prefix() {
+        let mut c = ServerConn::default();
+        assert!(c.dns_frames(&[0, 3, 1]).is_empty());
+        assert_eq!(c.dns_frames(&[2, 3, 0, 1, 9]), vec![vec![1, 2, 3], vec![9]]);
+        assert!(c.dns_frames(&[]).is_empty());
     }
 
     #[test]

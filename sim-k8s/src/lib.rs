@@ -5,6 +5,8 @@
 pub mod apps;
 pub mod cluster;
 pub mod controllers;
+pub mod dns;
+pub mod envvars;
 pub mod lb;
 pub mod manifest;
 pub mod model;

@@ -19,6 +19,7 @@ fn target(r: &Ref) -> Target {
             Target::LoadBalancer { namespace: namespace.clone(), name: name.clone() }
         }
         Ref::Ip { addr, .. } => Target::Ip(*addr),
+        Ref::Name { name, .. } => Target::Name(name.clone()),
     }
 }
 
@@ -29,7 +30,7 @@ fn origin(r: &Ref) -> Option<Origin> {
         }
         Ref::Node { name, .. } => Some(Origin::Node(name.clone())),
         Ref::Client { name, .. } => Some(Origin::Client(name.clone())),
-        Ref::Ip { .. } | Ref::Service { .. } | Ref::LoadBalancer { .. } => None,
+        Ref::Ip { .. } | Ref::Service { .. } | Ref::LoadBalancer { .. } | Ref::Name { .. } => None,
     }
 }
 
@@ -48,6 +49,7 @@ fn result(r: scenario::ExpectedResult) -> ExpectedResult {
         scenario::ExpectedResult::Unreachable => ExpectedResult::Unreachable,
         scenario::ExpectedResult::Dropped => ExpectedResult::Dropped,
         scenario::ExpectedResult::Timeout => ExpectedResult::Timeout,
+        scenario::ExpectedResult::Unresolved => ExpectedResult::Unresolved,
     }
 }
 

@@ -35,6 +35,8 @@ pub enum ExpectedResult {
     Dropped,
     /// No answer (dropped or lost; any reason).
     Timeout,
+    /// The name of the target did not resolve.
+    Unresolved,
 }
 
 impl ExpectedResult {
@@ -45,6 +47,7 @@ impl ExpectedResult {
             Self::Unreachable => "unreachable",
             Self::Dropped => "dropped",
             Self::Timeout => "timeout",
+            Self::Unresolved => "unresolved",
         }
     }
 }
@@ -177,6 +180,7 @@ pub fn run(input: RunInput) -> RunReport {
 fn outcome_word(p: &ProbeRecord) -> String {
     match (&p.error, p.outcome) {
         (Some(e), _) => format!("error: {e}"),
+        (None, None) if p.unresolved.is_some() => "unresolved".to_string(),
         (None, Some(o)) => o.word().to_string(),
         (None, None) => "unfinished".to_string(),
     }
@@ -192,6 +196,7 @@ fn check(world: &KubeWorld, p: &ProbeRecord, hops: &[Hop], e: &Expect) -> Vec<Ch
             ExpectedResult::Unreachable => p.outcome == Some(ProbeOutcome::Unreachable),
             ExpectedResult::Timeout => p.outcome == Some(ProbeOutcome::Timeout),
             ExpectedResult::Dropped => p.outcome == Some(ProbeOutcome::Timeout) && dropped,
+            ExpectedResult::Unresolved => p.unresolved.is_some(),
         } && p.error.is_none();
         let mut got = outcome_word(p);
         if p.outcome == Some(ProbeOutcome::Timeout) && dropped {
@@ -260,6 +265,7 @@ pub fn target_label(t: &Target) -> String {
         }
         Target::LoadBalancer { namespace, name } => format!("lb/{namespace}/{name}"),
         Target::Ip(ip) => ip.to_string(),
+        Target::Name(n) => n.clone(),
     }
 }
 
@@ -278,6 +284,7 @@ fn resolve_ip(world: &KubeWorld, t: &Target) -> Option<Ipv4Addr> {
         Target::LoadBalancer { namespace, name } => {
             world.store.service(namespace, name).and_then(|s| s.load_balancer_ingress.first()).map(|i| i.ip)
         }
+        Target::Name(_) => None,
     }
 }
 

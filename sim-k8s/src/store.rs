@@ -25,6 +25,8 @@ pub enum PodPhase {
     Scheduled,
     /// Sandbox and network ready, containers started.
     Running,
+    /// Rejected or ended for good (`status.reason` says why).
+    Failed,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -38,6 +40,8 @@ pub struct PodStatus {
     pub ready: bool,
     /// `metadata.deletionTimestamp` is set: the pod is shutting down.
     pub terminating: bool,
+    /// `status.reason` (`NodePorts` for a pod the kubelet refused to admit).
+    pub reason: Option<String>,
     /// Ready was set False by the node lifecycle controller because the pod's node
     /// stopped reporting (`MarkPodsNotReady`); the kubelet reports the pod's own
     /// readiness again once it reaches the API server.
@@ -53,6 +57,7 @@ impl PodStatus {
             netns: None,
             ready: false,
             terminating: false,
+            reason: None,
             node_lost: false,
         }
     }

@@ -13,16 +13,18 @@ use sim_net::network::{NetConfig, NetEvent, Network};
 use sim_net::ops::NetOp;
 use sim_net::packet::IpProto;
 use sim_net::path::ProbeSpec;
-use sim_net::stack::{ProbeOutcome, SocketEventKind};
+use sim_net::stack::SocketEventKind;
 
 mod apphost;
 mod ingress;
 mod lbhost;
 mod nodes;
+mod records;
 mod resolve;
 mod timeline;
 
 pub use lbhost::{HEALTH_CHECK_TAG_BASE, HealthCheckRecord};
+pub use records::{CommandRecord, ListenerRecord, ProbeRecord, ProxiedRecord, TimelineEntry};
 
 use crate::apps;
 use crate::cluster::ClusterConfig;
@@ -51,6 +53,8 @@ pub enum Target {
         name: String,
     },
     Ip(Ipv4Addr),
+    /// A DNS name, resolved by the prober through its resolver configuration.
+    Name(String),
 }
 
 /// Where a probe starts.
@@ -73,66 +77,6 @@ pub struct ProbePlan {
     /// For `http`: Host header, path and TLS.
     pub request: apps::client::HttpOpts,
     pub timeout: SimDuration,
-}
-
-/// What happened to one probe.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ProbeRecord {
-    pub tag: u32,
-    pub plan: ProbePlan,
-    pub started: SimTime,
-    pub finished: Option<SimTime>,
-    pub src_netns: Option<String>,
-    pub dst: Option<Ipv4Addr>,
-    pub outcome: Option<ProbeOutcome>,
-    /// Set when the probe could not start (e.g. the pod has no IP yet).
-    pub error: Option<String>,
-    pub detail: String,
-    /// `pod/NAME` or `node/NAME` that answered.
-    pub responder: Option<String>,
-    pub seen_src: Option<Ipv4Addr>,
-    /// The body of an HTTP answer.
-    pub answer: Option<String>,
-    /// The status code of an HTTP answer.
-    pub status: Option<u16>,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct CommandRecord {
-    pub time: SimTime,
-    pub component: String,
-    pub op: NetOp,
-    pub error: Option<String>,
-}
-
-/// A listener an application opened (`Action::Listen`) and the number of `commands`
-/// issued before it: the kernel twin starts its server at that point of the op stream.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ListenerRecord {
-    pub netns: String,
-    pub proto: IpProto,
-    pub port: u16,
-    pub after_op: usize,
-}
-
-/// A probe's connection that a proxy (the ingress controller) carried on with a second
-/// connection of its own: what the kernel twin replays as two connections.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ProxiedRecord {
-    /// Index in `probes`.
-    pub probe: usize,
-    /// The proxy's namespace, and the client address it saw.
-    pub proxy_netns: String,
-    pub proxy_saw: Ipv4Addr,
-    /// Where the proxy connected.
-    pub upstream: std::net::SocketAddrV4,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct TimelineEntry {
-    pub time: SimTime,
-    pub component: String,
-    pub text: String,
 }
 
 /// Something the timeline does to the cluster (besides probes).
@@ -208,6 +152,8 @@ pub struct KubeWorld {
     lb_checks: lbhost::Checks,
     /// Every health check started, in order.
     pub health_checks: Vec<HealthCheckRecord>,
+    /// (namespace, pod) → the service environment variables its containers started with.
+    pub pod_env: BTreeMap<(String, String), Vec<(String, String)>>,
     /// Nodes that are failed or cut off, by name.
     down: BTreeMap<String, nodes::Down>,
     /// Watch events a node agent could not receive while its node was down:
@@ -267,11 +213,12 @@ impl KubeWorld {
             timeline: vec![],
             probes: vec![],
             hops: vec![],
-            apps: Default::default(),
+            apps: apphost::AppHost::new(&rngs),
             owners,
             lb,
             lb_checks: Default::default(),
             health_checks: vec![],
+            pod_env: BTreeMap::new(),
             down: BTreeMap::new(),
             withheld: Vec::new(),
             lifecycle,
@@ -338,6 +285,8 @@ impl KubeWorld {
             seen_src: None,
             answer: None,
             status: None,
+            lookup: None,
+            unresolved: None,
         });
         tag
     }
@@ -416,6 +365,13 @@ impl KubeWorld {
                     self.start_app(component, netns, app, now);
                     self.pump(q);
                 }
+                Action::StopApp { netns, proto, port } => {
+                    self.stop_app(&netns, proto, port, now);
+                    self.pump(q);
+                }
+                Action::ContainerEnv { namespace, pod, env } => {
+                    self.pod_env.insert((namespace, pod), env);
+                }
                 Action::Log(text) => self.log(now, component, text),
                 Action::ServeHealth { netns, port, namespace, name, endpoints } => {
                     self.serve_health(component, netns, port, (namespace, name), endpoints, now);
@@ -441,12 +397,21 @@ impl KubeWorld {
                 continue;
             };
             match ev.kind {
-                SocketEventKind::Answered { responder, seen_src, .. } => {
+                SocketEventKind::Answered { responder, seen_src, local_port, .. } => {
                     if rec.responder.is_some() {
                         continue; // the first answer of the probe's flow names the responder
                     }
+                    // The DNS server answering the lookup of a name is not the probe's
+                    // destination (unless the probe itself asks it on UDP 53).
+                    let dns_probe = rec.plan.proto == IpProto::Udp && rec.plan.port == 53;
+                    if self.apps.is_dns_server(responder, local_port) && !dns_probe {
+                        let ns = self.net.ns(responder).name.clone();
+                        self.apps.note_dns_server(ev.tag as usize - 1, ns, seen_src);
+                        continue;
+                    }
                     let name = self.net.ns(responder).name.clone();
-                    rec.responder = Some(self.owners.get(&name).cloned().unwrap_or(name));
+                    let server = self.apps.server_pod(responder, rec.plan.proto, local_port);
+                    rec.responder = Some(server.or_else(|| self.owners.get(&name).cloned()).unwrap_or(name));
                     rec.seen_src = Some(seen_src);
                 }
                 SocketEventKind::Finished { outcome, detail } => {
@@ -463,6 +428,9 @@ impl KubeWorld {
     fn start_probe(&mut self, idx: usize, now: SimTime, q: &mut EventQueue<Event>) {
         let plan = self.probes[idx].plan.clone();
         let tag = self.probes[idx].tag;
+        if let Target::Name(name) = &plan.to {
+            return self.start_name_probe(idx, name, now, q);
+        }
         let resolved = self.origin_netns(&plan.from).and_then(|ns| Ok((ns, self.target_ip(&plan.to)?)));
         let (netns, dst) = match resolved {
             Ok(x) => x,

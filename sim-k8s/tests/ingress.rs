@@ -295,6 +295,40 @@ fn the_proxy_opens_a_second_connection_to_the_pod_and_sends_x_forwarded_for() {
 }
 
 #[test]
+fn host_network_exposure_binds_the_nodes_ports_and_keeps_the_clients_address() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/ingress-hostnetwork.yaml");
+    let s = scenario::load(&path).unwrap();
+    let report = run::run(plan::plan(&s, true));
+    assert!(report.all_met());
+    let store = &report.world.store;
+    let (controller, st) = store.pods().find(|(p, _)| p.namespace == "ingress-nginx").unwrap();
+    assert!(controller.host_network);
+    let node = controller.node_name.clone().expect("bound by the scheduler");
+    let node_ip = store.node(&node).unwrap().1.ip;
+    assert_eq!(st.pod_ip, Some(node_ip), "a hostNetwork pod's IP is its node's");
+    assert!(store.services().all(|svc| svc.namespace != "ingress-nginx"), "no Service in this setup");
+    let step = &report.steps[0];
+    let syns: Vec<&sim_net::hop::Hop> = step
+        .hops
+        .iter()
+        .filter(|h| h.step == sim_net::hop::Step::Send && h.packet.contains("Flags [S],"))
+        .filter(|h| !h.packet.contains("VXLAN"))
+        .collect();
+    assert_eq!(syns.len(), 2, "one SYN from the client, one from the controller");
+    assert!(syns[0].packet.contains(&format!("> {node_ip}.80:")), "{}", syns[0].packet);
+    assert_eq!(syns[1].netns, node, "the controller connects from its node's own namespace");
+    let answer = step.probe.answer.as_deref().unwrap();
+    let client_ip = s.cluster.clients[0].ip.to_string();
+    assert_eq!(sim_k8s::apps::client::body_field(answer, "x-forwarded-for"), Some(client_ip.as_str()));
+    let refused = report.steps.last().unwrap();
+    assert_eq!(
+        refused.probe.outcome,
+        Some(sim_net::stack::ProbeOutcome::Refused),
+        "no nginx on the other node"
+    );
+}
+
+#[test]
 fn probe_http_fields_and_the_controller_exposure_are_checked() {
     let base = "manifests:\n- {apiVersion: v1, kind: Pod, metadata: {name: a}, spec: {containers: [{name: w, image: x}]}}\n";
     let err = |t: &str| scenario::load_str("s.yaml", t, Path::new(".")).unwrap_err().to_string();
@@ -316,8 +350,8 @@ fn probe_http_fields_and_the_controller_exposure_are_checked() {
         e.contains("steps[0].expect.status: an HTTP status code is between 100 and 599, found 99"),
         "{e}"
     );
-    let e = err(&format!("cluster: {{ingressController: {{expose: hostNetwork}}}}\n{base}"));
-    assert!(e.contains("cluster.ingressController.expose: expose \"hostNetwork\" is not available"), "{e}");
+    let ok = format!("cluster: {{ingressController: {{expose: hostNetwork}}}}\n{base}");
+    assert!(scenario::load_str("s.yaml", &ok, Path::new(".")).is_ok());
     let e = err(&format!("cluster: {{ingressController: {{expose: ClusterIP}}}}\n{base}"));
     assert!(e.contains("unknown value \"ClusterIP\": expected NodePort, LoadBalancer or hostNetwork"), "{e}");
 }

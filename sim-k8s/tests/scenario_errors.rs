@@ -31,7 +31,7 @@ fn bad_yaml_syntax_is_located() {
 fn an_unknown_scenario_field_lists_the_accepted_ones() {
     assert_eq!(
         error("name: x\ncluster:\n  nodez: 3\n"),
-        "s.yaml:3:3: unknown field \"cluster.nodez\", expected one of: nodes, nodeNetwork, podNetwork, serviceNetwork, network, loadBalancerPool, loadBalancer, ingressController, timers"
+        "s.yaml:3:3: unknown field \"cluster.nodez\", expected one of: nodes, nodeNetwork, podNetwork, serviceNetwork, network, loadBalancerPool, loadBalancer, ingressController, dns, timers"
     );
 }
 
@@ -170,7 +170,7 @@ fn a_bad_reference_lists_the_forms() {
     let text = with_steps("- {at: 1s, probe: {from: a, to: pod/b, proto: icmp}}\n");
     assert_eq!(
         error(&text),
-        "s.yaml:5:26: steps[0].probe.from: invalid reference \"a\": expected pod/NAME, pod/NAMESPACE/NAME, node/NAME, svc/NAME, lb/NAME, client/NAME (each with an optional :PORT), an IPv4 address, IP:PORT or localhost:PORT (did you mean pod/a?)"
+        "s.yaml:5:26: steps[0].probe.from: invalid reference \"a\": expected pod/NAME, pod/NAMESPACE/NAME, node/NAME, svc/NAME, lb/NAME, client/NAME (each with an optional :PORT), an IPv4 address, IP:PORT, localhost:PORT or a DNS name with a port (web:80) (did you mean pod/a?)"
     );
 }
 
@@ -192,7 +192,7 @@ fn an_unknown_protocol_and_result_list_the_accepted_ones() {
     let text = with_steps("- {at: 1s, probe: {from: pod/a, to: pod/b, proto: icmp}, expect: {result: ok}}\n");
     assert_eq!(
         error(&text),
-        "s.yaml:5:75: steps[0].expect.result: unknown result \"ok\": expected one of: reached, refused, unreachable, dropped, timeout"
+        "s.yaml:5:75: steps[0].expect.result: unknown result \"ok\": expected one of: reached, refused, unreachable, dropped, timeout, unresolved"
     );
 }
 
@@ -364,4 +364,25 @@ fn an_lb_reference_needs_a_load_balancer_service() {
     );
     let text = "steps:\n  - at: 1s\n    probe: {from: client/client, to: \"lb/web:80\", proto: tcp}\n";
     assert!(error(text).contains("service \"web\" not found (services: kubernetes)"), "{}", error(text));
+}
+
+#[test]
+fn names_dns_policies_and_the_dns_add_on_are_checked() {
+    let e = error(
+        "manifests:\n- {apiVersion: v1, kind: Pod, metadata: {name: a}, spec: {dnsPolicy: None, containers: [{name: w, image: x}]}}\n",
+    );
+    assert!(e.contains("spec.dnsPolicy: Unsupported value: \"None\": supported values: \"ClusterFirst\", \"ClusterFirstWithHostNet\", \"Default\""), "{e}");
+    let e = error(&with_steps("- at: 1s\n  probe: {from: web:80, to: pod/a, proto: tcp}\n"));
+    assert!(e.contains("a probe starts in a pod, a node or a client, not at a name (web)"), "{e}");
+    let e = error(&with_steps(
+        "- at: 1s\n  probe: {from: pod/a, to: \"web:80\", proto: tcp}\n  expect: {source: \"web:80\"}\n",
+    ));
+    assert!(e.contains("steps[0].expect.source: the source a receiver saw is an address"), "{e}");
+    // The add-on's objects are real: a scenario's own kube-dns clashes with them.
+    let e = error(
+        "cluster: {dns: {enabled: true}}\nmanifests:\n- {apiVersion: v1, kind: Service, metadata: {name: kube-dns, namespace: kube-system}, spec: {ports: [{port: 53}]}}\n",
+    );
+    assert!(e.contains("services \"kube-dns\" already exists"), "{e}");
+    let e = error("cluster: {dns: {enable: true}}\n");
+    assert!(e.contains("unknown field \"cluster.dns.enable\", expected enabled"), "{e}");
 }

@@ -42,6 +42,10 @@ pub enum What {
     Ingress,
     /// `kubectl describe svc/NAME` (give the object after it).
     Describe,
+    /// `cat /etc/resolv.conf` in a pod (`--pod`) or on a node (`--node`).
+    Resolv,
+    /// The service environment variables of a pod's containers (`env | sort`; `--pod`).
+    Env,
 }
 
 #[derive(clap::Args)]
@@ -54,7 +58,7 @@ pub struct ShowArgs {
     /// The node whose namespace to show (default: every node).
     #[arg(long, conflicts_with = "pod")]
     pub node: Option<String>,
-    /// The pod whose namespace to show.
+    /// The pod whose namespace to show (`NAME` in default, or `NAMESPACE/NAME`).
     #[arg(long)]
     pub pod: Option<String>,
     /// Show the cloud load balancer's namespace (`lb`) instead.
@@ -96,7 +100,9 @@ pub fn run(a: ShowArgs) -> u8 {
     if let Some(r) = render {
         let lb_ns = sim_k8s::lb::LB_NETNS;
         if a.lb && w.net.netns(lb_ns).is_none() {
-            eprintln!("error: no load balancer: no LoadBalancer Service got an external IP");
+            eprintln!(
+                "error: no load balancer (yet): the cloud builds it 1 s after a LoadBalancer Service gets an external IP"
+            );
             return EXIT_BAD_INPUT;
         }
         let targets: Vec<(String, String)> = match (&a.node, &a.pod) {
@@ -142,6 +148,18 @@ pub fn run(a: ShowArgs) -> u8 {
         print!("{out}");
         return EXIT_OK;
     }
+    if matches!(a.what, What::Resolv | What::Env) {
+        return match pod_files(&report, a.what, a.node.as_deref(), a.pod.as_deref()) {
+            Ok(text) => {
+                print!("{text}");
+                EXIT_OK
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                EXIT_BAD_INPUT
+            }
+        };
+    }
     match a.what {
         What::Nodes => print!("{}", nodes(&report)),
         What::Pods => print!("{}", pods(&report)),
@@ -165,6 +183,48 @@ pub fn run(a: ShowArgs) -> u8 {
         _ => unreachable!("renderable views were handled above"),
     }
     EXIT_OK
+}
+
+/// `resolv` and `env`: files and variables the kubelet gives a pod (or a node's own
+/// `/etc/resolv.conf`).
+fn pod_files(
+    r: &run::RunReport,
+    what: What,
+    node: Option<&str>,
+    pod: Option<&str>,
+) -> Result<String, String> {
+    use sim_k8s::world::Origin;
+    let w = &r.world;
+    let mut out = String::new();
+    if let Some(n) = node {
+        if what == What::Env {
+            return Err("env is a pod's: give --pod NAME".into());
+        }
+        if sim_k8s::cluster::node(&w.cluster, n).is_none() {
+            return Err(format!("no node {n:?}"));
+        }
+        let _ = writeln!(out, "# node/{n}: cat /etc/resolv.conf (no nameserver: glibc uses 127.0.0.1)");
+        out.push_str(&w.resolv_conf(&Origin::Node(n.to_string())).to_string());
+        return Ok(out);
+    }
+    let Some(p) = pod else { return Err(format!("{what:?} needs --pod NAME").to_lowercase()) };
+    let (namespace, name) = p.split_once('/').unwrap_or((sim_k8s::model::DEFAULT_NAMESPACE, p));
+    if w.store.pod(namespace, name).is_none_or(|(_, st)| st.phase != sim_k8s::store::PodPhase::Running) {
+        return Err(format!("no running pod {p:?}"));
+    }
+    let label = sim_k8s::run::pod_label(namespace, name);
+    if what == What::Resolv {
+        let _ = writeln!(out, "# {label}: cat /etc/resolv.conf");
+        let origin = Origin::Pod { namespace: namespace.into(), name: name.into() };
+        out.push_str(&w.resolv_conf(&origin).to_string());
+    } else {
+        let _ =
+            writeln!(out, "# {label}: env | sort (the service variables the kubelet set at container start)");
+        for (k, v) in w.pod_env.get(&(namespace.to_string(), name.to_string())).into_iter().flatten() {
+            let _ = writeln!(out, "{k}={v}");
+        }
+    }
+    Ok(out)
 }
 
 /// Left-aligned columns separated by three spaces, like kubectl's tabwriter.
@@ -205,9 +265,13 @@ fn nodes(r: &run::RunReport) -> String {
 fn pods(r: &run::RunReport) -> String {
     let mut rows = vec![["NAMESPACE", "NAME", "READY", "STATUS", "IP", "NODE"].map(String::from).to_vec()];
     for (p, st) in r.world.store.pods() {
-        let status = match st.phase {
+        // kubectl prints `status.reason` when there is one (`NodePorts`), and
+        // Terminating over both once the deletion timestamp is set.
+        let status = match (st.phase, st.reason.as_deref()) {
             _ if st.terminating => "Terminating",
-            sim_k8s::store::PodPhase::Running => "Running",
+            (_, Some(reason)) => reason,
+            (sim_k8s::store::PodPhase::Running, _) => "Running",
+            (sim_k8s::store::PodPhase::Failed, _) => "Failed",
             _ => "Pending",
         };
         let running = st.phase == sim_k8s::store::PodPhase::Running;
@@ -351,12 +415,10 @@ fn describe_service(r: &run::RunReport, obj: &str) -> Result<String, String> {
             m.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(",")
         }
     };
-    let mut out = String::new();
-    let mut line = |k: &str, v: String| {
-        let key = format!("{k}:");
-        let width = 19.max(key.len() + 2);
-        let _ = writeln!(out, "{key:<width$}{v}");
-    };
+    // kubectl writes `Key:\tvalue` lines through a tabwriter (padding 2): every value
+    // starts two columns after the longest key.
+    let mut lines: Vec<(String, String)> = Vec::new();
+    let mut line = |k: &str, v: String| lines.push((format!("{k}:"), v));
     line("Name", s.name.clone());
     line("Namespace", s.namespace.clone());
     line("Labels", map(&s.labels));
@@ -372,6 +434,15 @@ fn describe_service(r: &run::RunReport, obj: &str) -> Result<String, String> {
     line("IP Families", "IPv4".into());
     line("IP", ip.clone());
     line("IPs", ip);
+    if !s.load_balancer_ingress.is_empty() {
+        use sim_k8s::model::service::IpMode;
+        let ingress: Vec<String> = s
+            .load_balancer_ingress
+            .iter()
+            .map(|i| format!("{} ({})", i.ip, if i.ip_mode == IpMode::Vip { "VIP" } else { "Proxy" }))
+            .collect();
+        line("LoadBalancer Ingress", ingress.join(", "));
+    }
     let slices: Vec<_> = r
         .world
         .store
@@ -416,6 +487,18 @@ fn describe_service(r: &run::RunReport, obj: &str) -> Result<String, String> {
         "Internal Traffic Policy",
         if s.internal_traffic_policy == TrafficPolicy::Local { "Local".into() } else { "Cluster".into() },
     );
+    if let Some(hc) = s.health_check_node_port {
+        line("HealthCheck NodePort", hc.to_string());
+    }
+    if !s.load_balancer_source_ranges.is_empty() {
+        let ranges: Vec<String> = s.load_balancer_source_ranges.iter().map(|r| r.to_string()).collect();
+        line("LoadBalancer Source Ranges", ranges.join(","));
+    }
     line("Events", "<none>".into());
+    let width = lines.iter().map(|(k, _)| k.len()).max().unwrap_or(0) + 2;
+    let mut out = String::new();
+    for (key, v) in lines {
+        let _ = writeln!(out, "{key:<width$}{v}");
+    }
     Ok(out)
 }

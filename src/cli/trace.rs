@@ -71,6 +71,7 @@ pub fn run(a: TraceArgs) -> u8 {
         }
         Ref::Node { name, .. } if s.node(&to).is_some() => Target::Node(name.clone()),
         Ref::Ip { addr, .. } => Target::Ip(*addr),
+        Ref::Name { name, .. } => Target::Name(name.clone()),
         _ => return bad(format!("--to {:?}: no such pod or node in {}", a.to, a.file.display())),
     };
     let proto = match a.proto {

@@ -71,6 +71,7 @@ fn repetition(out: &mut String, s: &StepReport) {
             Some(r) => format!("{} {r}", o.word()),
             None => o.word().to_string(),
         },
+        (None, None) if p.unresolved.is_some() => "unresolved".into(),
         (None, None) => "did not finish".into(),
     };
     let failed: Vec<String> = s
@@ -128,8 +129,17 @@ fn step(out: &mut String, s: &StepReport, detail: Detail) {
             }
         }
     }
+    if let Some(l) = &p.lookup {
+        let _ = writeln!(out, "  lookup {} (nameserver {}):", l.name, l.server.ip());
+        for q in &l.queries {
+            let _ = writeln!(out, "    A? {} -> {}", q.name, q.answer.as_deref().unwrap_or("no answer"));
+        }
+    }
     let outcome = match (&p.error, p.outcome) {
         (Some(e), _) => format!("could not start: {e}"),
+        (None, None) if p.unresolved.is_some() => {
+            format!("unresolved: {}", p.unresolved.as_deref().unwrap_or_default())
+        }
         (None, Some(o)) => {
             let mut t = format!(
                 "{} after {}",

@@ -78,6 +78,9 @@ pub struct TwinProbe {
     pub dport: u16,
     pub timeout: Duration,
     pub after_op: usize,
+    /// The simulated start time (ns): orders the probe against servers stopping at the
+    /// same place of the op stream.
+    pub start_ns: u64,
 }
 
 /// A server the simulation had listening (a built-in app), started in the twin as
@@ -88,6 +91,10 @@ pub struct TwinListener {
     pub proto: IpProto,
     pub port: u16,
     pub after_op: usize,
+    /// Stop the server before this op (its pod was deleted), if ever, at simulated
+    /// time `until_ns`.
+    pub until_op: Option<usize>,
+    pub until_ns: u64,
 }
 
 /// What the simulator reported for one probe (same order as the probes).

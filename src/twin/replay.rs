@@ -194,12 +194,31 @@ impl Run {
     pub fn execute(&mut self, input: &TwinInput<'_>) -> Result<KernelRun, TwinError> {
         let mut out =
             KernelRun { probes: vec![KernelProbe::default(); input.probes.len()], ..KernelRun::default() };
+        // Listener index → its server's index in `self.servers`.
+        let mut server_of: Vec<Option<usize>> = vec![None; input.listeners.len()];
         for at in 0..=input.ops.len() {
-            for l in input.listeners.iter().filter(|l| l.after_op == at) {
+            for (i, l) in input.listeners.iter().enumerate().filter(|(_, l)| l.after_op == at) {
                 self.start_server(&l.netns, l.proto, l.port)?;
+                server_of[i] = Some(self.servers.len() - 1);
             }
+            // Servers that stop here stop between the probes, in simulated time order.
+            let mut stops: Vec<(u64, usize)> = input
+                .listeners
+                .iter()
+                .enumerate()
+                .filter(|(_, l)| l.until_op == Some(at))
+                .map(|(i, l)| (l.until_ns, i))
+                .collect();
+            stops.sort();
+            let mut stops = stops.into_iter().peekable();
             for (i, p) in input.probes.iter().enumerate().filter(|(_, p)| p.after_op == at) {
+                while let Some((_, l)) = stops.next_if(|(t, _)| *t <= p.start_ns) {
+                    self.stop_server(server_of[l]);
+                }
                 out.probes[i] = self.probe(p);
+            }
+            for (_, l) in stops {
+                self.stop_server(server_of[l]);
             }
             for p in input.background.iter().filter(|p| p.after_op == at) {
                 let _ = self.probe(p);
@@ -341,6 +360,14 @@ impl Run {
         let res = run_cmd(&argv(&cmd), None, self.timeout);
         let text = if res.ok() { res.stdout } else { res.stderr };
         Some(text.replace(&self.prefix, ""))
+    }
+
+    /// A server's program exits (its pod was deleted): the kernel closes its sockets.
+    fn stop_server(&mut self, k: Option<usize>) {
+        if let Some(s) = k.and_then(|k| self.servers.get_mut(k)) {
+            let _ = s.child.kill();
+            let _ = s.child.wait();
+        }
     }
 
     /// Stops the servers and deletes everything (or keeps it with `--keep`).

@@ -62,11 +62,19 @@ pub fn input_from(report: &RunReport) -> ScenarioInput {
     let listeners = w
         .listeners
         .iter()
-        .map(|l| TwinListener { netns: l.netns.clone(), proto: l.proto, port: l.port, after_op: l.after_op })
+        .map(|l| TwinListener {
+            netns: l.netns.clone(),
+            proto: l.proto,
+            port: l.port,
+            after_op: l.after_op,
+            until_op: l.until_op,
+            until_ns: l.until.map_or(0, |t| t.as_nanos()),
+        })
         .collect();
     let mut input = ScenarioInput { ops, op_errors, listeners, ..ScenarioInput::default() };
     let mut end = w.commands.last().map(|c| c.time).unwrap_or(SimTime::ZERO);
     for (i, p) in w.probes.iter().enumerate() {
+        dns_queries(w, i, p, &mut input);
         let name = probe_name(i, p.plan.proto);
         let (Some(from), Some(dst), Some(outcome), None) = (&p.src_netns, p.dst, p.outcome, &p.error) else {
             let why = match (&p.error, p.outcome) {
@@ -91,13 +99,14 @@ pub fn input_from(report: &RunReport) -> ScenarioInput {
             dport: p.plan.port,
             timeout: Duration::from_nanos(p.plan.timeout.as_nanos()),
             after_op,
+            start_ns: p.started.as_nanos(),
         });
         let answered = SimProbeResult {
             outcome,
             responder: p.responder.as_deref().map(|r| responder_netns(w, &input.ops, r)),
             seen_src: p.seen_src,
             detail: p.detail.clone(),
-            possible_responders: service_endpoints(w, &p.plan),
+            possible_responders: service_endpoints(w, &p.plan, Some(dst)),
         };
         // A connection the ingress controller proxied is two connections: the probe's
         // to the controller (whose twin server only accepts), then the controller's own
@@ -118,6 +127,7 @@ pub fn input_from(report: &RunReport) -> ScenarioInput {
                     dport: r.upstream.port(),
                     timeout: Duration::from_nanos(p.plan.timeout.as_nanos()),
                     after_op,
+                    start_ns: p.started.as_nanos(),
                 });
                 input.sim_results.push(SimProbeResult { possible_responders: vec![], ..answered });
             }
@@ -134,24 +144,74 @@ pub fn input_from(report: &RunReport) -> ScenarioInput {
             dport: hc.port,
             timeout: Duration::from_nanos(hc.timeout.as_nanos()),
             after_op,
+            start_ns: hc.started.as_nanos(),
         });
     }
     input.end = end;
     input
 }
 
+/// The DNS queries of a probe's name lookup, each as a UDP probe of its own
+/// (`step-N-dns-K-udp`) from the same namespace to the nameserver's port 53. The twin's
+/// DNS pods run the agent's UDP echo server, which takes the same path back as the
+/// answer: neighbours, bridge FDBs and conntrack see the same exchange.
+fn dns_queries(w: &KubeWorld, i: usize, p: &sim_k8s::world::ProbeRecord, input: &mut ScenarioInput) {
+    use sim_net::stack::ProbeOutcome;
+    let (Some(l), Some(from)) = (&p.lookup, &p.src_netns) else { return };
+    let after_op = w.commands.iter().filter(|c| c.time < p.started || c.time == SimTime::ZERO).count();
+    let server = *l.server.ip();
+    let plan = sim_k8s::world::ProbePlan {
+        to: sim_k8s::world::Target::Ip(server),
+        port: 53,
+        proto: IpProto::Udp,
+        ..p.plan.clone()
+    };
+    for (k, q) in l.queries.iter().enumerate() {
+        let outcome = match (&q.server_netns, &q.answer) {
+            (Some(_), _) => ProbeOutcome::Reached,
+            (None, Some(_)) => ProbeOutcome::Unreachable,
+            (None, None) => ProbeOutcome::Timeout,
+        };
+        input.probes.push(TwinProbe {
+            name: format!("step-{}-dns-{}-udp", i + 1, k + 1),
+            from: from.clone(),
+            proto: IpProto::Udp,
+            dst: server,
+            dport: 53,
+            timeout: Duration::from_nanos(p.plan.timeout.as_nanos()),
+            after_op,
+            start_ns: p.started.as_nanos(),
+        });
+        input.sim_results.push(SimProbeResult {
+            outcome,
+            responder: q.server_netns.clone(),
+            seen_src: q.seen_src,
+            detail: format!("A? {} -> {}", q.name, q.answer.as_deref().unwrap_or("no answer")),
+            possible_responders: service_endpoints(w, &plan, Some(server)),
+        });
+    }
+}
+
 /// The namespaces of every endpoint that was ready, at some time up to the probe's start,
 /// in the Service the probe goes to (by ClusterIP or by nodePort), when there are more
 /// than one: kube-proxy's rules at that instant may lag the endpoints, and its choice
 /// among them is random.
-fn service_endpoints(w: &KubeWorld, plan: &sim_k8s::world::ProbePlan) -> Vec<String> {
+fn service_endpoints(w: &KubeWorld, plan: &sim_k8s::world::ProbePlan, dst: Option<Ipv4Addr>) -> Vec<String> {
+    use sim_k8s::model::service::ClusterIp;
     use sim_k8s::store::Object;
     use sim_k8s::world::Target;
+    let by_cluster_ip = |s: &sim_k8s::model::service::Service| {
+        matches!(s.cluster_ip, ClusterIp::Ip(ip) if Some(ip) == dst)
+            && s.ports.iter().any(|p| p.port == plan.port)
+    };
     let svc = w.store.services().find(|s| match &plan.to {
         Target::Service { namespace, name } | Target::LoadBalancer { namespace, name } => {
             &s.namespace == namespace && &s.name == name
         }
-        Target::Node(_) | Target::Ip(_) => s.ports.iter().any(|p| p.node_port == Some(plan.port)),
+        Target::Node(_) | Target::Ip(_) => {
+            s.ports.iter().any(|p| p.node_port == Some(plan.port)) || by_cluster_ip(s)
+        }
+        Target::Name(_) => by_cluster_ip(s),
         _ => false,
     });
     let Some(svc) = svc else { return vec![] };
@@ -187,8 +247,20 @@ fn service_endpoints(w: &KubeWorld, plan: &sim_k8s::world::ProbePlan) -> Vec<Str
     if netns.len() > 1 { netns } else { vec![] }
 }
 
-/// `pod/NAME`, `node/NAME`, `router` → the namespace the world gave that owner.
+/// `pod/NAME`, `node/NAME`, `router` → the namespace the world gave that owner (for a
+/// hostNetwork pod, its node's).
 fn responder_netns(w: &KubeWorld, ops: &[NetOp], owner: &str) -> String {
+    // From the watch log: the pod may be gone by the end of the run.
+    let host_network_pod = || {
+        w.store.log.iter().rev().find_map(|ev| match &ev.object {
+            sim_k8s::store::Object::Pod(p, st)
+                if p.host_network && sim_k8s::run::pod_label(&p.namespace, &p.name) == owner =>
+            {
+                st.netns.clone()
+            }
+            _ => None,
+        })
+    };
     ops.iter()
         .filter_map(|op| match op {
             NetOp::AddNetns { name } => Some(name),
@@ -196,6 +268,7 @@ fn responder_netns(w: &KubeWorld, ops: &[NetOp], owner: &str) -> String {
         })
         .find(|ns| w.owner_of(ns) == Some(owner))
         .cloned()
+        .or_else(host_network_pod)
         .unwrap_or_else(|| owner.to_string())
 }
 

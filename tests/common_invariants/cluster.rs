@@ -230,6 +230,8 @@ impl GenPod {
             annotations: BTreeMap::new(),
             node_name: self.pinned.then(|| GenCluster::node_name(node)),
             host_network: false,
+            dns_policy: Default::default(),
+            enable_service_links: true,
             containers,
         }
     }

@@ -185,6 +185,7 @@ pub fn outcome_is_expected(p: &Probe<'_>) -> Result<(), String> {
         ExpectedResult::Refused => got == Some(ProbeOutcome::Refused),
         ExpectedResult::Unreachable => got == Some(ProbeOutcome::Unreachable),
         ExpectedResult::Dropped | ExpectedResult::Timeout => got == Some(ProbeOutcome::Timeout),
+        ExpectedResult::Unresolved => p.step.probe.unresolved.is_some(),
     };
     if !ok {
         return Err(format!("expected {}, got {}", want.word(), got.map_or("nothing", ProbeOutcome::word)));

@@ -459,7 +459,7 @@ impl Case {
             Target::Pod { namespace, name } => Origin::Pod { namespace, name },
             Target::Node(n) => Origin::Node(n),
             Target::Client(c) => Origin::Client(c),
-            Target::Ip(_) | Target::Service { .. } | Target::LoadBalancer { .. } => {
+            Target::Ip(_) | Target::Service { .. } | Target::LoadBalancer { .. } | Target::Name(_) => {
                 unreachable!("probes start at pods, nodes or the client")
             }
         }

@@ -63,6 +63,7 @@ fn outcome_of(r: ExpectedResult) -> ProbeOutcome {
         ExpectedResult::Refused => ProbeOutcome::Refused,
         ExpectedResult::Unreachable => ProbeOutcome::Unreachable,
         ExpectedResult::Dropped | ExpectedResult::Timeout => ProbeOutcome::Timeout,
+        ExpectedResult::Unresolved => unreachable!("generated probes target addresses, not names"),
     }
 }
 

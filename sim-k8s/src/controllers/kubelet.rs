@@ -15,12 +15,15 @@ use sim_net::packet::IpProto;
 
 use super::cni::{bridge, host_local::HostLocal};
 use super::{Action, Controller};
-use crate::apps::{self, ServerApp, ServerKind};
+use crate::apps::{self, ServerApp};
 use crate::cluster::pod_netns;
 use crate::model::{Pod, Protocol};
 use crate::store::{Object, PodPhase, PodStatus, Store, WatchEvent};
 
 pub use crate::apps::APP_ANNOTATION;
+
+/// A server a hostNetwork pod listens with in its node's namespace: (netns, protocol, port).
+type HostServer = (String, IpProto, u16);
 
 pub struct Kubelet {
     /// The bridge plugin's config (from flannel's subnet.env, or the plain default).
@@ -34,6 +37,11 @@ pub struct Kubelet {
     started: BTreeSet<(String, String)>,
     /// Pods whose sandbox this kubelet created: (namespace, name) → (host veth, IP).
     sandboxes: std::collections::BTreeMap<(String, String), (String, std::net::Ipv4Addr)>,
+    /// The servers hostNetwork pods started in the node's namespace: (namespace, name) →
+    /// (netns, protocol, port), stopped when the pod goes (its sockets were the node's,
+    /// no namespace dies with them). Kept here so a pod already gone from the API (force
+    /// deleted while the node was away) can still be stopped.
+    host_servers: std::collections::BTreeMap<(String, String), Vec<HostServer>>,
     rng: SimRng,
 }
 
@@ -55,11 +63,12 @@ impl Kubelet {
             bridge_exists: false,
             started: BTreeSet::new(),
             sandboxes: Default::default(),
+            host_servers: Default::default(),
             rng,
         }
     }
 
-    fn start_pod(&mut self, pod: &Pod) -> Vec<Action> {
+    fn start_pod(&mut self, pod: &Pod, store: &Store) -> Vec<Action> {
         let mut actions = Vec::new();
         let (netns, pod_ip) = if pod.host_network {
             (self.node.clone(), self.node_ip)
@@ -93,7 +102,18 @@ impl Kubelet {
             actions.extend(ops.into_iter().map(|op| Action::PluginNet("cni-bridge", op)));
             (netns, ip)
         };
-        actions.extend(apps_of(pod, &netns, pod_ip));
+        // The containers start with the variables of the services that exist now.
+        let env = crate::envvars::for_pod(pod, store.services());
+        actions.push(Action::ContainerEnv { namespace: pod.namespace.clone(), pod: pod.name.clone(), env });
+        let apps = apps_of(pod, &netns, pod_ip);
+        if pod.host_network {
+            let servers = apps.iter().filter_map(|a| match a {
+                Action::StartApp { netns, app } => Some((netns.clone(), app.proto, app.port)),
+                _ => None,
+            });
+            self.host_servers.insert((pod.namespace.clone(), pod.name.clone()), servers.collect());
+        }
+        actions.extend(apps);
         let status = PodStatus {
             phase: PodPhase::Running,
             pod_ip: Some(pod_ip),
@@ -101,6 +121,7 @@ impl Kubelet {
             netns: Some(netns),
             ready: true,
             terminating: false,
+            reason: None,
             node_lost: false,
         };
         actions.push(Action::Write(Object::Pod(pod.clone(), status)));
@@ -109,6 +130,27 @@ impl Kubelet {
 }
 
 impl Kubelet {
+    /// The kubelet's admission (pkg/kubelet/lifecycle/predicate.go): a pod bound here
+    /// without the scheduler (`nodeName` in its spec) whose host ports an admitted pod
+    /// already holds is rejected: phase Failed, reason `NodePorts`.
+    fn admit(&self, pod: &Pod, st: &PodStatus, store: &Store) -> Option<Vec<Action>> {
+        use super::scheduler::host_ports;
+        let wanted = host_ports(pod);
+        let clash = store.pods().any(|(other, _)| {
+            self.started.contains(&(other.namespace.clone(), other.name.clone()))
+                && host_ports(other).iter().any(|hp| wanted.contains(hp))
+        });
+        if wanted.is_empty() || !clash {
+            return None;
+        }
+        let msg = "Pod was rejected: Predicate NodePorts failed: node(s) didn't have free ports for the requested pod ports";
+        let status = PodStatus { phase: PodPhase::Failed, reason: Some("NodePorts".into()), ..st.clone() };
+        Some(vec![
+            Action::Log(format!("{}: {msg}", pod.key())),
+            Action::Write(Object::Pod(pod.clone(), status)),
+        ])
+    }
+
     /// A terminating pod: its containers stop (their sockets die with the namespace),
     /// CNI DEL removes the veth and the namespace and releases the IP, and the pod object
     /// is removed. The grace period is not modelled: the kubelet acts after its latency.
@@ -123,6 +165,10 @@ impl Kubelet {
         let key = (namespace.to_string(), name.to_string());
         self.started.remove(&key);
         let mut actions = Vec::new();
+        // A hostNetwork pod's containers exit; their sockets were the node's.
+        for (netns, proto, port) in self.host_servers.remove(&key).unwrap_or_default() {
+            actions.push(Action::StopApp { netns, proto, port });
+        }
         if let Some((veth, ip)) = self.sandboxes.remove(&key) {
             self.ipam.release(ip);
             actions.push(Action::Log(format!("CNI DEL {namespace}/{name} ({veth}, {ip})")));
@@ -201,26 +247,34 @@ impl Controller for Kubelet {
             return vec![];
         }
         // Act on the current object (the event may be stale).
-        let Some((current, _)) = store.pod(&pod.namespace, &pod.name) else { return vec![] };
+        let Some((current, st)) = store.pod(&pod.namespace, &pod.name) else { return vec![] };
+        if st.phase == PodPhase::Failed {
+            return vec![];
+        }
+        let (current, st) = (current.clone(), st.clone());
+        if let Some(rejected) = self.admit(&current, &st, store) {
+            return rejected;
+        }
         self.started.insert(key);
-        let current = current.clone();
-        self.start_pod(&current)
+        self.start_pod(&current, store)
     }
 }
 
 /// The servers of a pod's containers, one per declared port.
 fn apps_of(pod: &Pod, netns: &str, pod_ip: std::net::Ipv4Addr) -> Vec<Action> {
-    let tcp_kind = match apps::tcp_app(pod.annotations.get(APP_ANNOTATION).map(String::as_str)) {
-        Ok(k) => k,
-        Err(e) => return vec![Action::Log(format!("{}: {e}", pod.key()))],
-    };
+    let annotation = pod.annotations.get(APP_ANNOTATION).map(String::as_str);
     let mut out = Vec::new();
     for c in &pod.containers {
         for p in &c.ports {
-            let (proto, kind) = match (p.protocol, tcp_kind) {
-                (_, None) | (Protocol::Sctp, _) => continue,
-                (Protocol::Tcp, Some(k)) => (IpProto::Tcp, k),
-                (Protocol::Udp, Some(_)) => (IpProto::Udp, ServerKind::UdpEcho),
+            let proto = match p.protocol {
+                Protocol::Tcp => IpProto::Tcp,
+                Protocol::Udp => IpProto::Udp,
+                Protocol::Sctp => continue,
+            };
+            let kind = match apps::server_for(annotation, proto, p.container_port) {
+                Ok(Some(k)) => k,
+                Ok(None) => continue,
+                Err(e) => return vec![Action::Log(format!("{}: {e}", pod.key()))],
             };
             let app = ServerApp {
                 kind,

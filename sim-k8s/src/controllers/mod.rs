@@ -38,6 +38,11 @@ pub enum Action {
     /// kube-proxy's health server for a service (eTP Local LoadBalancer) listens on
     /// `port` in `netns` and reports `endpoints` local ready endpoints from now on.
     ServeHealth { netns: String, port: u16, namespace: String, name: String, endpoints: usize },
+    /// A container's server exits (its pod is deleted) in a namespace that stays: the
+    /// node's, for a hostNetwork pod.
+    StopApp { netns: String, proto: sim_net::packet::IpProto, port: u16 },
+    /// The service environment variables a pod's containers started with (kubelet).
+    ContainerEnv { namespace: String, pod: String, env: Vec<(String, String)> },
     /// A line for the control-plane timeline.
     Log(String),
     /// Call the controller's [`Controller::on_timer`] at this instant (a periodic loop's

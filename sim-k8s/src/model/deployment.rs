@@ -144,7 +144,19 @@ fn is_name_error(e: &FieldError) -> bool {
 
 /// A stable stand-in for `pod-template-hash` (see the module doc).
 pub fn pod_template_hash(template: &Pod) -> String {
-    let text = format!("{template:?}");
+    // The fields in declaration order, as `{:?}` prints them; fields added later appear
+    // only when set, so the hash of a template that does not use them stays the same.
+    let t = template;
+    let mut text = format!(
+        "Pod {{ namespace: {:?}, name: {:?}, labels: {:?}, annotations: {:?}, node_name: {:?}, host_network: {:?}, containers: {:?} }}",
+        t.namespace, t.name, t.labels, t.annotations, t.node_name, t.host_network, t.containers
+    );
+    if t.dns_policy != super::DnsPolicy::default() {
+        text.push_str(&format!(" dns_policy: {:?}", t.dns_policy));
+    }
+    if !t.enable_service_links {
+        text.push_str(" enable_service_links: false");
+    }
     let mut h: u32 = 0x811c_9dc5;
     for b in text.bytes() {
         h ^= u32::from(b);

@@ -21,4 +21,4 @@ pub mod service;
 
 pub use field::{FieldError, FieldErrorKind, FieldPath, PathSeg};
 pub use node::Node;
-pub use pod::{Container, ContainerPort, DEFAULT_NAMESPACE, Pod, Protocol};
+pub use pod::{Container, ContainerPort, DEFAULT_NAMESPACE, DnsPolicy, Pod, Protocol};

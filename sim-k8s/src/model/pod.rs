@@ -45,6 +45,28 @@ pub struct ContainerPort {
     pub host_port: Option<u16>,
 }
 
+/// `spec.dnsPolicy`: where the pod's `/etc/resolv.conf` comes from.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum DnsPolicy {
+    /// The default: the cluster DNS, except for hostNetwork pods, which get the node's.
+    #[default]
+    ClusterFirst,
+    /// The cluster DNS even for a hostNetwork pod.
+    ClusterFirstWithHostNet,
+    /// The node's resolver configuration.
+    Default,
+}
+
+impl DnsPolicy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DnsPolicy::ClusterFirst => "ClusterFirst",
+            DnsPolicy::ClusterFirstWithHostNet => "ClusterFirstWithHostNet",
+            DnsPolicy::Default => "Default",
+        }
+    }
+}
+
 /// `spec.containers[]`: a name and the ports it declares.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Container {
@@ -63,6 +85,10 @@ pub struct Pod {
     /// `spec.nodeName`: set means "already scheduled there"; unset means the scheduler picks.
     pub node_name: Option<String>,
     pub host_network: bool,
+    pub dns_policy: DnsPolicy,
+    /// `spec.enableServiceLinks` (default true): the kubelet sets the Docker-link style
+    /// variables of the namespace's services.
+    pub enable_service_links: bool,
     pub containers: Vec<Container>,
 }
 
@@ -73,6 +99,7 @@ impl Pod {
         let mut errs = Vec::new();
         let meta = super::meta::check_meta(&pod.metadata, true, &mut errs);
         let spec_path = FieldPath::parse("spec");
+        let (mut dns_policy, mut enable_service_links) = (DnsPolicy::ClusterFirst, true);
         let (containers, node_name, host_network) = match &pod.spec {
             Some(spec) => {
                 let host_network = spec.host_network.unwrap_or(false);
@@ -80,6 +107,8 @@ impl Pod {
                 if let Some(n) = &spec.node_name {
                     names::check_dns1123_subdomain(&spec_path.key("nodeName"), n, &mut errs);
                 }
+                dns_policy = check_dns_policy(&spec_path, spec.dns_policy.as_deref(), &mut errs);
+                enable_service_links = spec.enable_service_links.unwrap_or(true);
                 (containers, spec.node_name.clone().filter(|n| !n.is_empty()), host_network)
             }
             None => {
@@ -98,6 +127,8 @@ impl Pod {
             annotations,
             node_name,
             host_network,
+            dns_policy,
+            enable_service_links,
             containers,
         })
     }
@@ -105,6 +136,23 @@ impl Pod {
     /// `NAMESPACE/NAME`
     pub fn key(&self) -> String {
         format!("{}/{}", self.namespace, self.name)
+    }
+}
+
+/// `dnsPolicy`: `None` (which needs `dnsConfig`) is not modelled and refused.
+fn check_dns_policy(spec: &FieldPath, v: Option<&str>, errs: &mut Vec<FieldError>) -> DnsPolicy {
+    match v {
+        None | Some("") | Some("ClusterFirst") => DnsPolicy::ClusterFirst,
+        Some("ClusterFirstWithHostNet") => DnsPolicy::ClusterFirstWithHostNet,
+        Some("Default") => DnsPolicy::Default,
+        Some(other) => {
+            let kind = FieldErrorKind::Unsupported {
+                value: format!("{other:?}"),
+                supported: vec!["ClusterFirst".into(), "ClusterFirstWithHostNet".into(), "Default".into()],
+            };
+            errs.push(FieldError { path: spec.key("dnsPolicy"), kind });
+            DnsPolicy::ClusterFirst
+        }
     }
 }
 

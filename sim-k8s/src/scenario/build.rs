@@ -14,11 +14,12 @@ use crate::manifest::{self, Location, ManifestErrorKind, ManifestObject, Object,
 use crate::model::{self, FieldError, FieldPath, Pod};
 
 use super::refs::{Glob, Ref, pod_name};
-use super::schema::{ExpectDoc, ProbeDoc, ScenarioDoc, StepDoc};
+use super::schema::{ExpectDoc, ScenarioDoc, StepDoc};
 use super::*;
 
 mod cluster;
 pub mod ingress;
+mod probe;
 pub mod services;
 
 /// Loads and validates; errors are unsorted.
@@ -170,6 +171,18 @@ impl Builder<'_> {
         let manifest_nodes = self.model_nodes(&objects);
         let mut cluster = self.cluster(&cluster_doc, manifest_nodes);
         cluster.clients = self.clients(doc.clients.as_deref(), &cluster);
+        // The DNS add-on: on when asked, else when some probe needs a name resolved.
+        let uses_names =
+            doc.steps.iter().any(|s| s.probe.as_ref().is_some_and(|p| matches!(p.to.0, Ref::Name { .. })));
+        cluster.dns = cluster_doc.dns.as_ref().and_then(|d| d.enabled).unwrap_or(uses_names);
+        if cluster.dns {
+            let text = crate::dns::addon::manifests(cluster.service_network);
+            match manifest::parse_str(crate::dns::addon::SOURCE, &text) {
+                // The add-on exists before the scenario's own objects are applied.
+                Ok(addon) => objects.splice(0..0, addon).for_each(drop),
+                Err(errs) => self.errors.extend(errs.into_iter().map(Diagnostic::from)),
+            }
+        }
         self.check_duplicates(&objects);
         let pods = self.pods(&objects, &cluster);
         let mut workloads = self.workloads(&objects, &cluster, doc.seed.unwrap_or(0));
@@ -361,139 +374,6 @@ impl Builder<'_> {
         }
     }
 
-    fn probe(&mut self, path: &FieldPath, p: ProbeDoc, world: &World<'_>) -> Option<Probe> {
-        let (from, to, proto) = (p.from.0, p.to.0, p.proto.0);
-        let from_path = path.key("from");
-        let mut ok = self.check_exists(&from_path, &from, world);
-        match &from {
-            Ref::Service { .. } | Ref::LoadBalancer { .. } => {
-                self.invalid(&from_path, "a probe starts in a pod, a node or a client, not a service");
-                ok = false;
-            }
-            Ref::Ip { addr, .. } => {
-                self.invalid(
-                    &from_path,
-                    format!(
-                        "a probe starts in a pod or a node: expected pod/NAME or node/NAME, found {addr}"
-                    ),
-                );
-                ok = false;
-            }
-            r if r.port().is_some() => {
-                self.invalid(
-                    &from_path,
-                    format!("the source port is chosen by the prober: remove \":{}\"", r.port().unwrap_or(0)),
-                );
-                ok = false;
-            }
-            _ => {}
-        }
-        let container = self.container(path, &from, p.container, world);
-        let to_path = path.key("to");
-        ok &= self.check_exists(&to_path, &to, world);
-        match (proto, to.port()) {
-            (ProbeProto::Icmp, Some(port)) => {
-                self.invalid(&to_path, format!("an icmp probe has no port: remove \":{port}\""));
-                ok = false;
-            }
-            (ProbeProto::Tcp | ProbeProto::Udp, None) => {
-                self.invalid(&to_path, format!("a {proto} probe needs a port: expected {to}:PORT"));
-                ok = false;
-            }
-            _ => {}
-        }
-        let timeout = p.timeout.map_or(DEFAULT_PROBE_TIMEOUT, |t| t.0);
-        if timeout == SimDuration::ZERO {
-            self.invalid(&path.key("timeout"), "must be longer than 0s");
-        }
-        let repeat = p.repeat.unwrap_or(1);
-        if !(1..=MAX_REPEAT).contains(&repeat) {
-            self.invalid(&path.key("repeat"), format!("must be between 1 and {MAX_REPEAT}, found {repeat}"));
-            ok = false;
-        }
-        let interval = p.interval.map_or(DEFAULT_REPEAT_INTERVAL, |i| i.0);
-        if interval == SimDuration::ZERO {
-            self.invalid(&path.key("interval"), "must be longer than 0s");
-            ok = false;
-        }
-        let http = self.http_opts(path, &p.host, &p.path, p.tls, proto);
-        ok.then_some(Probe { from, container: container?, to, proto, timeout, repeat, interval, http: http? })
-    }
-
-    /// `host`, `path` and `tls`, which only an `http` probe has.
-    fn http_opts(
-        &mut self,
-        path: &FieldPath,
-        host: &Option<String>,
-        req_path: &Option<String>,
-        tls: Option<bool>,
-        proto: ProbeProto,
-    ) -> Option<crate::apps::client::HttpOpts> {
-        let mut ok = true;
-        if proto != ProbeProto::Http {
-            for (key, given) in
-                [("host", host.is_some()), ("path", req_path.is_some()), ("tls", tls.is_some())]
-            {
-                if given {
-                    self.invalid(
-                        &path.key(key),
-                        format!("only an http probe has {key}: this probe is {proto}"),
-                    );
-                    ok = false;
-                }
-            }
-        }
-        if let Some(h) = host
-            && (h.is_empty() || h.contains(|c: char| c.is_whitespace() || c == '/'))
-        {
-            self.invalid(&path.key("host"), format!("expected a host name like example.com, found {h:?}"));
-            ok = false;
-        }
-        if let Some(p) = req_path
-            && (!p.starts_with('/') || p.contains(char::is_whitespace))
-        {
-            self.invalid(
-                &path.key("path"),
-                format!("expected a path starting with /, without spaces, found {p:?}"),
-            );
-            ok = false;
-        }
-        ok.then(|| crate::apps::client::HttpOpts {
-            host: host.clone(),
-            path: req_path.clone().unwrap_or_else(|| "/".into()),
-            tls: tls.unwrap_or(false),
-        })
-    }
-
-    /// The container a pod probe runs in: `container:` or the pod's first one.
-    fn container(
-        &mut self,
-        path: &FieldPath,
-        from: &Ref,
-        given: Option<String>,
-        world: &World<'_>,
-    ) -> Option<Option<String>> {
-        let pod = world.pod(from);
-        match (pod, given) {
-            (None, None) => Some(None),
-            (None, Some(_)) if matches!(from, Ref::Pod { .. }) => None,
-            (None, Some(_)) => {
-                self.invalid(&path.key("container"), "only a probe from a pod runs in a container");
-                None
-            }
-            (Some(pod), None) => Some(pod.containers.first().map(|c| c.name.clone())),
-            (Some(pod), Some(c)) if pod.containers.iter().any(|x| x.name == c) => Some(Some(c)),
-            (Some(pod), Some(c)) => {
-                let names = list_names(pod.containers.iter().map(|x| x.name.clone()), "containers");
-                self.invalid(
-                    &path.key("container"),
-                    format!("container {c:?} not found in pod {:?} ({names})", pod.name),
-                );
-                None
-            }
-        }
-    }
-
     fn check_exists(&mut self, path: &FieldPath, r: &Ref, world: &World<'_>) -> bool {
         match r {
             Ref::Pod { namespace, name, .. } if world.pod(r).is_none() => {
@@ -558,6 +438,12 @@ impl Builder<'_> {
             self.check_receiver(&path.key("at"), &g.0, world);
         }
         if let Some(s) = &e.source {
+            if let Ref::Name { name, .. } = &s.0 {
+                let msg = format!(
+                    "the source a receiver saw is an address: expected a pod, node, client or IP, found the name {name}"
+                );
+                self.invalid(&path.key("source"), msg);
+            }
             self.check_exists(&path.key("source"), &s.0, world);
         }
         let via = e.via.unwrap_or_default();

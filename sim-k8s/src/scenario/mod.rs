@@ -131,6 +131,8 @@ pub struct ClusterConfig {
     pub clients: Vec<ClientNode>,
     /// The cloud's load balancer for `type: LoadBalancer` Services.
     pub load_balancer: LoadBalancerConfig,
+    /// The cluster DNS add-on runs (`cluster.dns.enabled`).
+    pub dns: bool,
     /// `cluster.timers`.
     pub timers: ClusterTimers,
 }
@@ -403,15 +405,19 @@ pub enum ExpectedResult {
     Dropped,
     /// Nothing came back before the probe's timeout, and no drop was seen.
     Timeout,
+    /// The target's name did not resolve (NXDOMAIN for every candidate of the search
+    /// list, a failing server, or no DNS server answering with an ICMP error).
+    Unresolved,
 }
 
 impl ExpectedResult {
-    pub const ALL: [ExpectedResult; 5] = [
+    pub const ALL: [ExpectedResult; 6] = [
         ExpectedResult::Reached,
         ExpectedResult::Refused,
         ExpectedResult::Unreachable,
         ExpectedResult::Dropped,
         ExpectedResult::Timeout,
+        ExpectedResult::Unresolved,
     ];
     pub fn as_str(self) -> &'static str {
         match self {
@@ -420,6 +426,7 @@ impl ExpectedResult {
             ExpectedResult::Unreachable => "unreachable",
             ExpectedResult::Dropped => "dropped",
             ExpectedResult::Timeout => "timeout",
+            ExpectedResult::Unresolved => "unresolved",
         }
     }
 }

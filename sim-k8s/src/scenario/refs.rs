@@ -8,6 +8,7 @@
 //! | `lb/NAME`, `lb/NAMESPACE/NAME` | a LoadBalancer Service's external IP (`status.loadBalancer.ingress[0].ip`) |
 //! | `10.244.1.2` | an IPv4 address |
 //! | `localhost` | 127.0.0.1 in the prober's own network namespace |
+//! | `web:80`, `web.shop.svc.cluster.local:80` | a DNS name, resolved by the prober (port required) |
 //!
 //! Each form takes an optional `:PORT` (`pod/b:80`, `10.96.0.10:53`, `localhost:80`).
 //! A container is not part of a reference: all containers of a pod share its network
@@ -56,6 +57,12 @@ pub enum Ref {
         addr: Ipv4Addr,
         port: Option<u16>,
     },
+    /// A DNS name the prober resolves (through its `/etc/resolv.conf`) before connecting;
+    /// a final dot makes it absolute (no search list).
+    Name {
+        name: String,
+        port: Option<u16>,
+    },
 }
 
 impl Ref {
@@ -66,7 +73,8 @@ impl Ref {
             | Ref::Service { port, .. }
             | Ref::LoadBalancer { port, .. }
             | Ref::Client { port, .. }
-            | Ref::Ip { port, .. } => *port,
+            | Ref::Ip { port, .. }
+            | Ref::Name { port, .. } => *port,
         }
     }
     /// The same reference without its port.
@@ -78,7 +86,8 @@ impl Ref {
             | Ref::Service { port, .. }
             | Ref::LoadBalancer { port, .. }
             | Ref::Client { port, .. }
-            | Ref::Ip { port, .. } => *port = None,
+            | Ref::Ip { port, .. }
+            | Ref::Name { port, .. } => *port = None,
         }
         r
     }
@@ -97,7 +106,7 @@ impl Ref {
                 Some(format!("lb/{name}"))
             }
             Ref::LoadBalancer { namespace, name, .. } => Some(format!("lb/{namespace}/{name}")),
-            Ref::Ip { .. } => None,
+            Ref::Ip { .. } | Ref::Name { .. } => None,
         }
     }
 }
@@ -111,6 +120,7 @@ impl fmt::Display for Ref {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Ref::Ip { addr, .. } => write!(f, "{addr}")?,
+            Ref::Name { name, .. } => write!(f, "{name}")?,
             other => write!(f, "{}", other.object_name().unwrap_or_default())?,
         }
         match self.port() {
@@ -128,7 +138,7 @@ pub struct RefError {
     pub problem: String,
 }
 
-const FORMS: &str = "expected pod/NAME, pod/NAMESPACE/NAME, node/NAME, svc/NAME, lb/NAME, client/NAME (each with an optional :PORT), an IPv4 address, IP:PORT or localhost:PORT";
+const FORMS: &str = "expected pod/NAME, pod/NAMESPACE/NAME, node/NAME, svc/NAME, lb/NAME, client/NAME (each with an optional :PORT), an IPv4 address, IP:PORT, localhost:PORT or a DNS name with a port (web:80)";
 
 impl Expecting for Ref {
     const EXPECTING: &'static str =
@@ -189,6 +199,12 @@ impl FromStr for Ref {
         }
         if let Ok(addr) = body.parse::<Ipv4Addr>() {
             return Ok(Ref::Ip { addr, port });
+        }
+        let bare = body.strip_suffix('.').unwrap_or(body);
+        let looks_like_name =
+            is_dns1123_subdomain(bare) && !bare.chars().all(|c| c.is_ascii_digit() || c == '.');
+        if looks_like_name && port.is_some() {
+            return Ok(Ref::Name { name: body.to_string(), port });
         }
         if is_dns1123_subdomain(body) && !body.chars().all(|c| c.is_ascii_digit() || c == '.') {
             return Err(err(format!("{FORMS} (did you mean pod/{body}?)")));
@@ -313,6 +329,8 @@ mod tests {
         assert_eq!(r("localhost:80"), Ref::Ip { addr: Ipv4Addr::LOCALHOST, port: Some(80) });
         assert_eq!(r("127.0.0.1:80"), r("localhost:80"));
         assert_eq!(r("pod/default/a:80").to_string(), "pod/a:80");
+        assert_eq!(r("web:80"), Ref::Name { name: "web".into(), port: Some(80) });
+        assert_eq!(r("web.shop.svc.cluster.local.:80").to_string(), "web.shop.svc.cluster.local.:80");
     }
 
     #[test]

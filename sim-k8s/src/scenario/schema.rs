@@ -48,6 +48,8 @@ pub struct ClusterDoc {
     pub load_balancer: Option<LoadBalancerDoc>,
     /// `ingressController: {expose: NodePort}`: how the ingress-nginx add-on is reached.
     pub ingress_controller: Option<IngressControllerDoc>,
+    /// The cluster DNS add-on (CoreDNS + the kube-dns Service).
+    pub dns: Option<DnsDoc>,
     /// `timers:` the control plane's node-failure timers (shortened defaults).
     pub timers: Option<TimersDoc>,
 }
@@ -74,6 +76,14 @@ pub struct HealthCheckDoc {
 #[serde(deny_unknown_fields)]
 pub struct IngressControllerDoc {
     pub expose: Option<String>,
+}
+
+/// `cluster.dns: {enabled: true}`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DnsDoc {
+    /// Default: on when a probe targets a DNS name, off otherwise.
+    pub enabled: Option<bool>,
 }
 
 /// `cluster.timers`: every key optional, each a duration.

@@ -1,10 +1,13 @@
 //! Where a probe starts and where it goes, resolved when it starts: the origin's
 //! network namespace (refused on a failed node: nothing runs there) and the target's
-//! address (a pod's IP once it has one, a Service's ClusterIP, ...).
+//! address (a pod's IP once it has one, a Service's ClusterIP, ...; a DNS name is
+//! resolved by the prober's lookup instead).
 
 use std::net::Ipv4Addr;
 
-use super::{KubeWorld, Origin, Target};
+use sim_core::{EventQueue, SimTime};
+
+use super::{Event, KubeWorld, Origin, Target};
 use crate::cluster::pod_netns;
 use crate::store::PodPhase;
 
@@ -67,6 +70,32 @@ impl KubeWorld {
                     self.store.pod(namespace, name).ok_or_else(|| format!("pod {name} does not exist"))?;
                 st.pod_ip.ok_or_else(|| format!("pod {name} has no IP yet (not running)"))
             }
+            Target::Name(n) => Err(format!("{n} is a name: it is resolved first")),
         }
+    }
+
+    /// A probe to a DNS name starts with its lookup, through the resolver configuration
+    /// of its origin; the connection follows once the name has an address.
+    pub(super) fn start_name_probe(
+        &mut self,
+        idx: usize,
+        name: &str,
+        now: SimTime,
+        q: &mut EventQueue<Event>,
+    ) {
+        let plan = self.probes[idx].plan.clone();
+        match self.origin_netns(&plan.from) {
+            Ok(netns) => {
+                self.probes[idx].src_netns = Some(netns);
+                q.push(now + plan.timeout, Event::ProbeTimeout(idx));
+                let rc = self.resolv_conf(&plan.from);
+                self.start_lookup(idx, name, &rc, now);
+            }
+            Err(e) => {
+                self.probes[idx].error = Some(e);
+                self.probes[idx].finished = Some(now);
+            }
+        }
+        self.pump(q);
     }
 }

@@ -131,6 +131,14 @@ impl UdpDatagram {
 impl fmt::Display for UdpDatagram {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.payload {
+            // tcpdump decodes port 53 as DNS (NAMESERVER_PORT); bytes that are not a
+            // DNS message print as `[|domain]`.
+            UdpPayload::Data(d) if self.sport == 53 || self.dport == 53 => {
+                match super::dns::Message::decode(d) {
+                    Ok(m) => write!(f, "{}", super::dns::Tcpdump(&m, d.len())),
+                    Err(_) => write!(f, "[|domain]"),
+                }
+            }
             UdpPayload::Data(d) => write!(f, "UDP, length {}", d.len()),
             UdpPayload::Vxlan { vni, inner } => write!(f, "VXLAN, vni {vni} | {inner}"),
         }

@@ -9,6 +9,7 @@
 //! NAT rewrite can never leave a stale checksum behind.
 
 mod arp;
+pub mod dns;
 mod eth;
 mod icmp;
 mod ipv4;

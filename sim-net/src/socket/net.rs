@@ -121,6 +121,42 @@ impl Network {
         Ok(())
     }
 
+    /// The program listening on `port` exits: the kernel closes its listening socket
+    /// (TCP: the listener, with connections not yet accepted; UDP: the bound socket), so
+    /// the port answers RST / ICMP port unreachable again. Connections the program had
+    /// accepted are left to finish on their own.
+    pub fn unlisten(
+        &mut self,
+        netns: &str,
+        proto: IpProto,
+        port: u16,
+        now: SimTime,
+    ) -> Result<(), SocketError> {
+        let ns = self.id(netns).ok_or_else(|| SocketError::NoNetns(netns.to_string()))?;
+        self.now = now;
+        self.ensure_transport(ns);
+        let t = self.transport(ns);
+        t.labels.remove(&(proto, port));
+        if proto == IpProto::Tcp {
+            t.pools.remove(&port);
+        }
+        let doomed: Vec<u32> = t
+            .entries
+            .iter()
+            .filter(|(_, e)| match e.role {
+                Role::TcpListen { port: p } => proto == IpProto::Tcp && p == port,
+                Role::UdpServer { port: p } => proto == IpProto::Udp && p == port,
+                _ => false,
+            })
+            .map(|(n, _)| *n)
+            .collect();
+        for n in doomed {
+            t.remove(n);
+        }
+        self.run_transport(ns);
+        Ok(())
+    }
+
     /// `connect(2)` (TCP) or a connected UDP socket, from an ephemeral port and the
     /// source address Linux would pick. Packets of the socket carry trace tag `tag`.
     pub fn connect(

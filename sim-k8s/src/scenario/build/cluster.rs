@@ -36,6 +36,7 @@ impl Builder<'_> {
             network: doc.network.as_ref().map_or(NetworkBackend::FlannelVxlan, |n| n.0),
             clients: Vec::new(),
             load_balancer: self.load_balancer(doc, node_network, &nets),
+            dns: false,
             timers: self.timers(doc.timers.as_ref()),
         };
         let specs = self.node_specs(doc, &manifest_nodes);

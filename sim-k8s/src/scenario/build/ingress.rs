@@ -3,7 +3,8 @@
 //! IngressClass annotated `ingressclass.kubernetes.io/is-default-class: "true"`); and
 //! the ingress-nginx add-on, installed as real objects (IngressClass `nginx`,
 //! Deployment and NodePort Service `ingress-nginx-controller` in namespace
-//! `ingress-nginx`) as soon as the scenario has an Ingress.
+//! `ingress-nginx`; a LoadBalancer Service, or hostNetwork pods and no Service, for the
+//! other exposures) as soon as the scenario has an Ingress.
 
 use super::super::schema::IngressControllerDoc;
 use super::Builder;
@@ -16,8 +17,8 @@ use crate::model::{FieldError, FieldPath};
 pub const ADDON_MANIFEST: &str = include_str!("../../addons/ingress-nginx.yaml");
 /// The name its objects' error locations use.
 pub const ADDON_FILE: &str = "<ingress-nginx add-on>";
-/// How the controller can be exposed, and which of them this build supports.
-const EXPOSE_SUPPORTED: [&str; 2] = ["NodePort", "LoadBalancer"];
+/// How the controller can be exposed.
+const EXPOSE_SUPPORTED: [&str; 3] = ["NodePort", "LoadBalancer", "hostNetwork"];
 
 /// The Ingress world of a scenario.
 #[derive(Clone, Debug, Default)]
@@ -38,13 +39,10 @@ impl Builder<'_> {
         if let Some(e) = doc.and_then(|d| d.expose.as_deref())
             && !EXPOSE_SUPPORTED.contains(&e)
         {
-            let msg = match e {
-                "hostNetwork" => format!(
-                    "expose {e:?} is not available in this build (it needs hostNetwork pods); supported: NodePort, LoadBalancer"
-                ),
-                _ => format!("unknown value {e:?}: expected NodePort, LoadBalancer or hostNetwork"),
-            };
-            self.invalid(&path, msg);
+            self.invalid(
+                &path,
+                format!("unknown value {e:?}: expected NodePort, LoadBalancer or hostNetwork"),
+            );
         }
         if !objects.iter().any(|o| matches!(o.object, Object::Ingress(_))) {
             return vec![];
@@ -105,13 +103,24 @@ impl Builder<'_> {
 /// The add-on's manifests for an exposure. `LoadBalancer` is ingress-nginx's cloud
 /// install: a LoadBalancer Service with `externalTrafficPolicy: Local` (so the
 /// controller sees, and forwards in X-Forwarded-For, the client's own address) and
-/// nodePorts allocated like any other.
+/// nodePorts allocated like any other. `hostNetwork` is the bare-metal guide's "via the
+/// host network": the controller pod runs in its node's namespace and nginx binds the
+/// node's ports 80 and 443 (hostPorts, defaulted from the container ports, so at most one
+/// controller per node); `dnsPolicy: ClusterFirstWithHostNet` as the guide says, and no
+/// Service, which that setup does not use (the guide recommends deleting it).
 fn addon_manifest(expose: &str) -> String {
-    if expose != "LoadBalancer" {
-        return ADDON_MANIFEST.to_string();
+    match expose {
+        "LoadBalancer" => ADDON_MANIFEST
+            .replace("  type: NodePort\n", "  type: LoadBalancer\n  externalTrafficPolicy: Local\n")
+            .replace(", nodePort: 30080", "")
+            .replace(", nodePort: 30443", ""),
+        "hostNetwork" => {
+            let without_service = ADDON_MANIFEST.split("\n---\napiVersion: v1\nkind: Service\n").next();
+            without_service.expect("split yields a first part").replace(
+                "    spec:\n      containers:\n",
+                "    spec:\n      hostNetwork: true\n      dnsPolicy: ClusterFirstWithHostNet\n      containers:\n",
+            ) + "\n"
+        }
+        _ => ADDON_MANIFEST.to_string(),
     }
-    ADDON_MANIFEST
-        .replace("  type: NodePort\n", "  type: LoadBalancer\n  externalTrafficPolicy: Local\n")
-        .replace(", nodePort: 30080", "")
-        .replace(", nodePort: 30443", "")
 }
