@@ -112,6 +112,10 @@ pub fn plan(s: &Scenario, trace: bool) -> RunInput {
                 actions.push((step.at, WorldAction::HealLink(n.clone())));
                 continue;
             }
+            StepAction::Apply(objects) => {
+                actions.push((step.at, WorldAction::Apply(objects.clone())));
+                continue;
+            }
         };
         let Some(from) = origin(&p.from) else { continue };
         let mut label = format!("{} -> {} ({})", p.from, p.to, p.proto.as_str());

@@ -153,6 +153,8 @@ pub enum WorldAction {
     CutLink(String),
     /// And plugged back in (`heal: {link: node/NAME}`).
     HealLink(String),
+    /// `kubectl apply` of validated, admitted objects.
+    Apply(Vec<crate::model::Applied>),
 }
 
 pub enum Event {

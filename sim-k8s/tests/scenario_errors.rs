@@ -281,7 +281,7 @@ fn a_step_with_two_actions_is_refused() {
     let e = error(&text);
     assert!(
         e.contains(
-            "a step needs exactly one action: probe, delete, setReady, scale, fail, restore, cut or heal"
+            "a step needs exactly one action: probe, delete, setReady, scale, fail, restore, cut, heal or apply"
         ),
         "{e}"
     );

@@ -4,6 +4,7 @@
 
 pub mod allocators;
 pub mod cni;
+pub mod deployment;
 pub mod endpointslice;
 pub mod endpointslices;
 pub mod flannel;

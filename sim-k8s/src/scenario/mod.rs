@@ -326,6 +326,9 @@ pub enum StepAction {
     CutLink(String),
     /// `heal: {link: node/NAME}`.
     HealLink(String),
+    /// `apply: {manifest: ...}` / `apply: {file: ...}`: objects created or updated, in
+    /// the order written, validated and admitted at load time.
+    Apply(Vec<crate::model::Applied>),
 }
 
 /// Send one packet (or open one connection) and follow it.

@@ -140,6 +140,9 @@ pub struct StepDoc {
     pub set_ready: Option<SetReadyDoc>,
     /// `scale: {deployment: NAME, replicas: N}` (kubectl scale).
     pub scale: Option<ScaleDoc>,
+    /// `apply: {manifest: OBJECT-OR-LIST}` or `apply: {file: PATH}` (kubectl apply).
+    /// Shape only: `build/apply.rs` reads it again from the position index.
+    pub apply: Option<de::IgnoredAny>,
     pub expect: Option<ExpectDoc>,
 }
 
