@@ -29,6 +29,7 @@ fn input(probes: u64) -> RunInput {
                 proto: IpProto::Tcp,
                 http: false,
                 timeout: SimDuration::from_secs(3),
+                sport: None,
             },
             expect: None,
             label: String::new(),

@@ -35,6 +35,7 @@ fn input(n: u64) -> RunInput {
                 proto: IpProto::Tcp,
                 http: true,
                 timeout: SimDuration::from_secs(3),
+                sport: None,
             },
             expect: None,
             label: String::new(),

@@ -130,6 +130,7 @@ pub fn plan(s: &Scenario, trace: bool) -> RunInput {
             proto: proto(p.proto),
             http: p.proto == ProbeProto::Http,
             timeout: p.timeout,
+            sport: p.source_port,
         };
         let n = p.repeat.max(1);
         for k in 0..n {

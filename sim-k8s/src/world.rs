@@ -72,6 +72,8 @@ pub struct ProbePlan {
     /// With `proto: Tcp`: speak HTTP (a GET) instead of the plain TCP client.
     pub http: bool,
     pub timeout: SimDuration,
+    /// A fixed client source port (udp), else an ephemeral one.
+    pub sport: Option<u16>,
 }
 
 /// What happened to one probe.
@@ -428,7 +430,57 @@ impl KubeWorld {
                         q.push(at.max(now), Event::Timer(c));
                     }
                 }
+                Action::ConntrackCleanup { netns, frontends } => {
+                    self.conntrack_cleanup(component, &netns, &frontends, now, q)
+                }
             }
+        }
+    }
+
+    /// Lists `netns`'s conntrack table for kube-proxy and deletes the stale UDP flows.
+    fn conntrack_cleanup(
+        &mut self,
+        component: &str,
+        netns: &str,
+        frontends: &crate::controllers::kube_proxy::conntrack::UdpFrontends,
+        now: SimTime,
+        q: &mut EventQueue<Event>,
+    ) {
+        use crate::controllers::kube_proxy::conntrack::{EntryView, stale_filters};
+        let Some(ns) = self.net.netns(netns) else { return };
+        let entries: Vec<EntryView> = ns
+            .nf
+            .conntrack
+            .entries(now)
+            .map(|e| EntryView {
+                proto: e.orig().proto,
+                orig_dst: e.orig().dst,
+                orig_dport: e.orig().dport,
+                reply_src: e.reply().src,
+            })
+            .collect();
+        for filter in stale_filters(frontends, entries) {
+            let flows = self
+                .net
+                .netns(netns)
+                .map_or(0, |ns| ns.nf.conntrack.entries(now).filter(|e| filter.matches(e)).count());
+            let what = match filter.orig_dst {
+                Some(ip) => format!("{ip}:{}", filter.orig_dport.unwrap_or(0)),
+                None => format!("nodePort {}", filter.orig_dport.unwrap_or(0)),
+            };
+            let ep = filter.reply_src.map(|a| a.to_string()).unwrap_or_default();
+            let s = if flows == 1 { "" } else { "s" };
+            self.log(
+                now,
+                component,
+                format!("conntrack: delete {flows} stale UDP flow{s} to {what} answered by {ep}"),
+            );
+            self.apply_net(
+                component,
+                sim_net::ops::NetOp::ConntrackDelete { netns: netns.into(), filter },
+                now,
+                q,
+            );
         }
     }
 
@@ -496,7 +548,8 @@ impl KubeWorld {
                 (_, true) => apps::client::ClientKind::Http,
                 _ => apps::client::ClientKind::Tcp,
             };
-            self.start_client(idx, &netns, std::net::SocketAddrV4::new(dst, plan.port), kind, now);
+            let dst = std::net::SocketAddrV4::new(dst, plan.port);
+            self.start_client(idx, &netns, dst, plan.sport, kind, now);
             return self.pump(q);
         }
         let spec = ProbeSpec {

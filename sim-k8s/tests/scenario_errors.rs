@@ -386,3 +386,17 @@ fn names_dns_policies_and_the_dns_add_on_are_checked() {
     let e = error("cluster: {dns: {enable: true}}\n");
     assert!(e.contains("unknown field \"cluster.dns.enable\", expected enabled"), "{e}");
 }
+
+#[test]
+fn a_source_port_is_for_udp_probes_only() {
+    let e = error(&with_steps(
+        "- {at: 1s, probe: {from: pod/a, to: \"pod/b:80\", proto: tcp, sourcePort: 4000}}\n",
+    ));
+    assert!(
+        e.contains("steps[0].probe.sourcePort: only a udp probe binds a fixed source port, this one is tcp"),
+        "{e}"
+    );
+    let e =
+        error(&with_steps("- {at: 1s, probe: {from: pod/a, to: \"pod/b:80\", proto: udp, sourcePort: 0}}\n"));
+    assert!(e.contains("steps[0].probe.sourcePort: must be between 1 and 65535, found 0"), "{e}");
+}

@@ -238,6 +238,10 @@ impl Network {
                 let id = self.lookup(netns)?;
                 self.ns_mut(id).nf.restore(input, *noflush).map_err(OpError::Iptables)
             }
+            ConntrackDelete { netns, filter } => {
+                self.space(netns)?.nf.conntrack.delete_matching(filter);
+                Ok(())
+            }
         }
     }
 

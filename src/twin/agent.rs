@@ -57,10 +57,20 @@ impl AgentLine {
     }
 }
 
-pub fn client_args(proto: IpProto, dst: Ipv4Addr, port: u16, timeout: Duration) -> Vec<String> {
-    ["client", proto_word(proto), &dst.to_string(), &port.to_string(), &timeout.as_millis().to_string()]
-        .map(str::to_string)
-        .to_vec()
+/// `client PROTO DST PORT TIMEOUT_MS [SPORT]`.
+pub fn client_args(
+    proto: IpProto,
+    dst: Ipv4Addr,
+    port: u16,
+    sport: Option<u16>,
+    timeout: Duration,
+) -> Vec<String> {
+    let mut a: Vec<String> =
+        ["client", proto_word(proto), &dst.to_string(), &port.to_string(), &timeout.as_millis().to_string()]
+            .map(str::to_string)
+            .to_vec();
+    a.extend(sport.map(|p| p.to_string()));
+    a
 }
 
 pub fn serve_args(proto: IpProto, port: u16, lifetime: Duration) -> Vec<String> {
@@ -82,13 +92,19 @@ pub fn main(args: &[String]) -> i32 {
     let a: Vec<&str> = args.iter().map(String::as_str).collect();
     let ms = |s: &str| s.parse::<u64>().ok().map(Duration::from_millis);
     match a.as_slice() {
-        ["client", proto, dst, port, t] => match (dst.parse::<Ipv4Addr>(), port.parse::<u16>(), ms(t)) {
-            (Ok(dst), Ok(port), Some(t)) => {
-                client(proto, dst, port, t).emit();
-                0
+        ["client", proto, dst, port, t, rest @ ..] if rest.len() <= 1 => {
+            let sport = match rest.first().map(|s| s.parse::<u16>()) {
+                None => Ok(0),
+                Some(r) => r,
+            };
+            match (dst.parse::<Ipv4Addr>(), port.parse::<u16>(), ms(t), sport) {
+                (Ok(dst), Ok(port), Some(t), Ok(sport)) => {
+                    client(proto, dst, port, sport, t).emit();
+                    0
+                }
+                _ => usage(args),
             }
-            _ => usage(args),
-        },
+        }
         ["serve", proto @ ("tcp" | "udp"), port, life] => match (port.parse::<u16>(), ms(life)) {
             (Ok(port), Some(life)) => serve(proto, port, life),
             _ => usage(args),
@@ -99,7 +115,7 @@ pub fn main(args: &[String]) -> i32 {
 
 fn usage(args: &[String]) -> i32 {
     eprintln!(
-        "twin-agent: bad arguments {args:?}\nusage: twin-agent client tcp|udp|icmp DST PORT TIMEOUT_MS | serve tcp|udp PORT LIFETIME_MS"
+        "twin-agent: bad arguments {args:?}\nusage: twin-agent client tcp|udp|icmp DST PORT TIMEOUT_MS [SPORT] | serve tcp|udp PORT LIFETIME_MS"
     );
     2
 }
@@ -108,10 +124,11 @@ fn line(agent: &str, outcome: Option<&str>, detail: String) -> AgentLine {
     AgentLine { agent: agent.into(), outcome: outcome.map(str::to_string), detail, ..AgentLine::default() }
 }
 
-fn client(proto: &str, dst: Ipv4Addr, port: u16, timeout: Duration) -> AgentLine {
+/// `sport` 0: an ephemeral source port (udp only binds a given one).
+fn client(proto: &str, dst: Ipv4Addr, port: u16, sport: u16, timeout: Duration) -> AgentLine {
     match proto {
         "tcp" => tcp_client(SocketAddr::from((dst, port)), timeout),
-        "udp" => udp_client(SocketAddr::from((dst, port)), timeout),
+        "udp" => udp_client(SocketAddr::from((dst, port)), sport, timeout),
         "icmp" => ping(dst, timeout),
         other => line("client", None, format!("unknown protocol {other}")),
     }
@@ -138,9 +155,9 @@ fn tcp_client(to: SocketAddr, timeout: Duration) -> AgentLine {
     }
 }
 
-fn udp_client(to: SocketAddr, timeout: Duration) -> AgentLine {
+fn udp_client(to: SocketAddr, sport: u16, timeout: Duration) -> AgentLine {
     let attempt = || -> std::io::Result<(String, String)> {
-        let s = UdpSocket::bind("0.0.0.0:0")?;
+        let s = UdpSocket::bind(("0.0.0.0", sport))?;
         s.connect(to)?;
         s.set_read_timeout(Some(timeout))?;
         s.send(b"hello")?;

@@ -76,6 +76,8 @@ pub struct TwinProbe {
     pub dst: Ipv4Addr,
     /// Ignored for ICMP.
     pub dport: u16,
+    /// A fixed client source port (udp `sourcePort`).
+    pub sport: Option<u16>,
     pub timeout: Duration,
     pub after_op: usize,
     /// The simulated start time (ns): orders the probe against servers stopping at the

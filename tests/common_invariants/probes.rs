@@ -495,6 +495,7 @@ impl Case {
                     proto: p.proto,
                     http: false,
                     timeout: DEFAULT_PROBE_TIMEOUT,
+                    sport: None,
                 },
                 expect: Some(self.expect(p)).filter(|e| *e != Expect::default()),
                 label: self.label(p),

@@ -49,6 +49,10 @@ pub enum Action {
     /// Call the controller's [`Controller::on_timer`] at this instant (a periodic loop's
     /// next iteration, or a deadline such as a toleration running out).
     WakeAt(SimTime),
+    /// kube-proxy's stale UDP conntrack cleanup on a node: the world lists the node's
+    /// conntrack table (kube-proxy reads it over netlink) and issues one
+    /// `NetOp::ConntrackDelete` per stale flow filter (`kube_proxy::conntrack`).
+    ConntrackCleanup { netns: String, frontends: kube_proxy::conntrack::UdpFrontends },
 }
 
 /// A reactive component.

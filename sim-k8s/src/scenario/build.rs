@@ -459,7 +459,22 @@ impl Builder<'_> {
             self.invalid(&path.key("interval"), "must be longer than 0s");
             ok = false;
         }
-        ok.then_some(Probe { from, container: container?, to, proto, timeout, repeat, interval })
+        match (p.source_port, proto) {
+            (Some(0), _) => {
+                self.invalid(&path.key("sourcePort"), "must be between 1 and 65535, found 0");
+                ok = false;
+            }
+            (Some(_), ProbeProto::Udp) | (None, _) => {}
+            (Some(_), other) => {
+                self.invalid(
+                    &path.key("sourcePort"),
+                    format!("only a udp probe binds a fixed source port, this one is {other}"),
+                );
+                ok = false;
+            }
+        }
+        let source_port = p.source_port;
+        ok.then_some(Probe { from, container: container?, to, proto, timeout, repeat, interval, source_port })
     }
 
     /// The container a pod probe runs in: `container:` or the pod's first one.

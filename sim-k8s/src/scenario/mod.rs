@@ -347,6 +347,8 @@ pub struct Probe {
     /// How many times the probe runs (`repeat`, default 1), `interval` apart.
     pub repeat: u32,
     pub interval: SimDuration,
+    /// `sourcePort` (udp only): a fixed client port instead of an ephemeral one.
+    pub source_port: Option<u16>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]

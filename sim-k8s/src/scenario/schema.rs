@@ -177,6 +177,10 @@ pub struct ProbeDoc {
     /// Send the probe this many times (default 1), `interval` apart (default 10ms).
     pub repeat: Option<u32>,
     pub interval: Option<Parsed<SimDuration>>,
+    /// udp only: the client binds this source port (`nc -u -p PORT`), so repeated
+    /// probes are one flow for conntrack.
+    #[serde(rename = "sourcePort")]
+    pub source_port: Option<u16>,
 }
 
 #[derive(Debug, Deserialize)]

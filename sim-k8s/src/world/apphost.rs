@@ -226,12 +226,13 @@ impl KubeWorld {
         idx: usize,
         netns: &str,
         dst: SocketAddrV4,
+        sport: Option<u16>,
         kind: ClientKind,
         now: SimTime,
     ) {
         let tag = self.probes[idx].tag;
         let proto = if kind == ClientKind::Udp { IpProto::Udp } else { IpProto::Tcp };
-        match self.net.connect(netns, proto, dst, tag, now) {
+        match self.net.connect_from(netns, proto, sport, dst, tag, now) {
             Ok(sock) => {
                 let client = Client::new(kind, dst, b"kube-netsim probe\n".to_vec());
                 let cmds = client.on_open(sock);
@@ -470,7 +471,7 @@ impl KubeWorld {
                     (_, true) => ClientKind::Http,
                     _ => ClientKind::Tcp,
                 };
-                self.start_client(idx, &netns, SocketAddrV4::new(ip, plan.port), kind, now);
+                self.start_client(idx, &netns, SocketAddrV4::new(ip, plan.port), plan.sport, kind, now);
             }
             Step::Failed(msg) => {
                 let rec = &mut self.probes[idx];

@@ -103,7 +103,7 @@ impl Network {
     ) -> Result<(), ProbeError> {
         let dst = std::net::SocketAddrV4::new(spec.dst, spec.dport);
         let owner = crate::socket::Owner::Probe;
-        let n = match self.open_client(ns, spec.proto, dst, spec.tag, owner) {
+        let n = match self.open_client(ns, spec.proto, None, dst, spec.tag, owner) {
             Ok(n) => n,
             Err(e) => {
                 self.report(spec.tag, ProbeOutcome::Unreachable, e.to_string());

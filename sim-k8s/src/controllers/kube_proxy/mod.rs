@@ -18,6 +18,7 @@
 //! `--nodeport-addresses` is not modelled (NodePorts on every local address);
 //! topology hints are ignored.
 
+pub mod conntrack;
 pub mod endpoints;
 pub mod hash;
 pub mod jumps;

@@ -67,6 +67,12 @@ impl KubeProxy {
             services.len()
         )));
         actions.push(self.restore(payload));
+        // After a successful restore: delete UDP flows still pointing at endpoints that
+        // no longer serve (CleanStaleEntries).
+        let frontends = super::conntrack::udp_frontends(&services, &slices, &self.cfg.node_name);
+        if !frontends.is_empty() {
+            actions.push(Action::ConntrackCleanup { netns: self.cfg.node_name.clone(), frontends });
+        }
         actions.extend(self.health_servers(&services, &slices));
         actions
     }
