@@ -635,7 +635,14 @@ fn network_controllers(
         Some(b) => BridgeConfig { mtu: b.mtu(), routes: vec![c.pod_network] },
         None => BridgeConfig::default(),
     };
-    let kubelet = Kubelet::new(&n.name, n.ip, n.pod_cidr, cni, rngs.stream(&format!("kubelet/{}", n.name)));
+    let kubelet = Kubelet::new(
+        &n.name,
+        n.ip,
+        n.pod_cidr,
+        cni,
+        rngs.stream(&format!("kubelet/{}", n.name)),
+        rngs.stream(&format!("containerd/{}", n.name)),
+    );
     let agent: Box<dyn Controller> = match flannel {
         Some(b) => Box::new(Flanneld::new(
             &n.name,
