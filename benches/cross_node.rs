@@ -30,6 +30,7 @@ fn input(probes: u64) -> RunInput {
                 http: false,
                 timeout: SimDuration::from_secs(3),
                 sport: None,
+                size: None,
             },
             expect: None,
             label: String::new(),

@@ -36,6 +36,7 @@ fn input(n: u64) -> RunInput {
                 http: true,
                 timeout: SimDuration::from_secs(3),
                 sport: None,
+                size: None,
             },
             expect: None,
             label: String::new(),

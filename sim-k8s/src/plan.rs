@@ -131,6 +131,7 @@ pub fn plan(s: &Scenario, trace: bool) -> RunInput {
             http: p.proto == ProbeProto::Http,
             timeout: p.timeout,
             sport: p.source_port,
+            size: p.size,
         };
         let n = p.repeat.max(1);
         for k in 0..n {

@@ -74,6 +74,8 @@ pub struct ProbePlan {
     pub timeout: SimDuration,
     /// A fixed client source port (udp), else an ephemeral one.
     pub sport: Option<u16>,
+    /// Payload bytes of an icmp or udp probe (DF set), else the default payload.
+    pub size: Option<u16>,
 }
 
 /// What happened to one probe.
@@ -549,7 +551,21 @@ impl KubeWorld {
                 _ => apps::client::ClientKind::Tcp,
             };
             let dst = std::net::SocketAddrV4::new(dst, plan.port);
-            self.start_client(idx, &netns, dst, plan.sport, kind, now);
+            let payload = probe_payload(plan.size, b"kube-netsim probe\n");
+            if let Some(mtu) = plan.size.and_then(|_| self.net.route_mtu(&netns, *dst.ip()))
+                && payload.len() + 28 > mtu as usize
+            {
+                // Linux would fragment the datagram locally (IP_PMTUDISC_WANT); the
+                // simulator has no fragmentation.
+                let rec = &mut self.probes[idx];
+                rec.error = Some(format!(
+                    "a {}-byte datagram does not fit the {mtu}-byte MTU of the first hop: Linux would fragment it, which the simulator does not model",
+                    payload.len() + 28
+                ));
+                rec.finished = Some(now);
+                return;
+            }
+            self.start_client(idx, &netns, (dst, plan.sport), payload, kind, now);
             return self.pump(q);
         }
         let spec = ProbeSpec {
@@ -558,7 +574,7 @@ impl KubeWorld {
             dst,
             dport: plan.port,
             timeout: plan.timeout,
-            payload: b"kube-netsim probe".to_vec(),
+            payload: probe_payload(plan.size, b"kube-netsim probe"),
         };
         if let Err(e) = self.net.send_probe(&netns, spec, now) {
             self.probes[idx].error = Some(e.to_string());
@@ -613,6 +629,14 @@ impl World for KubeWorld {
                 self.pump(q);
             }
         }
+    }
+}
+
+/// A probe's payload: `size` bytes of the default text repeated, or the text itself.
+fn probe_payload(size: Option<u16>, text: &[u8]) -> Vec<u8> {
+    match size {
+        Some(n) => text.iter().copied().cycle().take(usize::from(n)).collect(),
+        None => text.to_vec(),
     }
 }
 

@@ -400,3 +400,11 @@ fn a_source_port_is_for_udp_probes_only() {
         error(&with_steps("- {at: 1s, probe: {from: pod/a, to: \"pod/b:80\", proto: udp, sourcePort: 0}}\n"));
     assert!(e.contains("steps[0].probe.sourcePort: must be between 1 and 65535, found 0"), "{e}");
 }
+
+#[test]
+fn a_size_is_for_icmp_and_udp_and_must_fit_without_fragmentation() {
+    let e = error(&with_steps("- {at: 1s, probe: {from: pod/a, to: \"pod/b:80\", proto: tcp, size: 100}}\n"));
+    assert!(e.contains("steps[0].probe.size: only icmp and udp probes have a size, this one is tcp"), "{e}");
+    let e = error(&with_steps("- {at: 1s, probe: {from: pod/a, to: pod/b, proto: icmp, size: 1473}}\n"));
+    assert!(e.contains("steps[0].probe.size: must be between 1 and 1472, found 1473 (a larger packet needs IP fragmentation"), "{e}");
+}

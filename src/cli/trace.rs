@@ -98,7 +98,17 @@ pub fn run(a: TraceArgs) -> u8 {
     let mut input = plan(&s, true);
     let label = format!("{} -> {} ({})", a.from, a.to, a.proto.to_possible_value_name());
     input.steps = vec![StepPlan {
-        probe: ProbePlan { at, from: origin, to: target, port, proto, http: false, timeout, sport: None },
+        probe: ProbePlan {
+            at,
+            from: origin,
+            to: target,
+            port,
+            proto,
+            http: false,
+            timeout,
+            sport: None,
+            size: None,
+        },
         expect: None,
         label,
         repeat: None,

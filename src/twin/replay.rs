@@ -345,7 +345,8 @@ impl Run {
     fn probe(&mut self, p: &TwinProbe) -> KernelProbe {
         let marks: Vec<usize> =
             self.servers.iter().map(|s| s.lines.lock().unwrap_or_else(|e| e.into_inner()).len()).collect();
-        let args = self.agent_cmd(&p.from, &agent::client_args(p.proto, p.dst, p.dport, p.sport, p.timeout));
+        let args =
+            self.agent_cmd(&p.from, &agent::client_args(p.proto, p.dst, p.dport, p.sport, p.size, p.timeout));
         let res = run_cmd_tracked(&args, None, p.timeout + Duration::from_secs(5), true);
         let result = res.stdout.lines().filter_map(AgentLine::parse).find(|l| l.agent == "client");
         std::thread::sleep(Duration::from_millis(150));

@@ -98,6 +98,7 @@ pub fn input_from(report: &RunReport) -> ScenarioInput {
             dst,
             dport: p.plan.port,
             sport: p.plan.sport,
+            size: p.plan.size,
             timeout: Duration::from_nanos(p.plan.timeout.as_nanos()),
             after_op,
             start_ns: p.started.as_nanos(),

@@ -496,6 +496,7 @@ impl Case {
                     http: false,
                     timeout: DEFAULT_PROBE_TIMEOUT,
                     sport: None,
+                    size: None,
                 },
                 expect: Some(self.expect(p)).filter(|e| *e != Expect::default()),
                 label: self.label(p),

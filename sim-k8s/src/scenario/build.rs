@@ -474,7 +474,41 @@ impl Builder<'_> {
             }
         }
         let source_port = p.source_port;
-        ok.then_some(Probe { from, container: container?, to, proto, timeout, repeat, interval, source_port })
+        let size = match (p.size, proto) {
+            (None, _) => None,
+            (Some(n), ProbeProto::Icmp | ProbeProto::Udp) if (1..=MAX_PROBE_SIZE).contains(&n) => {
+                Some(n as u16)
+            }
+            (Some(n), ProbeProto::Icmp | ProbeProto::Udp) => {
+                self.invalid(
+                    &path.key("size"),
+                    format!(
+                        "must be between 1 and {MAX_PROBE_SIZE}, found {n} (a larger packet needs IP fragmentation, which the simulator does not model)"
+                    ),
+                );
+                ok = false;
+                None
+            }
+            (Some(_), other) => {
+                self.invalid(
+                    &path.key("size"),
+                    format!("only icmp and udp probes have a size, this one is {other}"),
+                );
+                ok = false;
+                None
+            }
+        };
+        ok.then_some(Probe {
+            from,
+            container: container?,
+            to,
+            proto,
+            timeout,
+            repeat,
+            interval,
+            source_port,
+            size,
+        })
     }
 
     /// The container a pod probe runs in: `container:` or the pod's first one.

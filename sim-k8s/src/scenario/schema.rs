@@ -181,6 +181,8 @@ pub struct ProbeDoc {
     /// probes are one flow for conntrack.
     #[serde(rename = "sourcePort")]
     pub source_port: Option<u16>,
+    /// icmp and udp: payload bytes (`ping -M do -s SIZE`); the packet carries DF.
+    pub size: Option<u32>,
 }
 
 #[derive(Debug, Deserialize)]

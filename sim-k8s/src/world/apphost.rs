@@ -225,8 +225,8 @@ impl KubeWorld {
         &mut self,
         idx: usize,
         netns: &str,
-        dst: SocketAddrV4,
-        sport: Option<u16>,
+        (dst, sport): (SocketAddrV4, Option<u16>),
+        payload: Vec<u8>,
         kind: ClientKind,
         now: SimTime,
     ) {
@@ -234,7 +234,7 @@ impl KubeWorld {
         let proto = if kind == ClientKind::Udp { IpProto::Udp } else { IpProto::Tcp };
         match self.net.connect_from(netns, proto, sport, dst, tag, now) {
             Ok(sock) => {
-                let client = Client::new(kind, dst, b"kube-netsim probe\n".to_vec());
+                let client = Client::new(kind, dst, payload);
                 let cmds = client.on_open(sock);
                 self.apps.conns.insert(sock, Conn::Client { probe: idx, client });
                 self.apps.clients.insert(idx, sock);

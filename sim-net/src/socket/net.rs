@@ -360,7 +360,11 @@ impl Network {
         let t = self.transport(ns);
         let n = match original.body {
             L4::Tcp(_) => t.by_tuple(IpProto::Tcp, local, remote),
-            L4::Udp(_) => t.udp_owner(sport).filter(|n| t.entries[n].role == Role::UdpClient),
+            // A connected UDP socket: the quoted packet must name its remote too
+            // (`__udp4_lib_lookup` scores a connected socket only on an exact match).
+            L4::Udp(_) => t
+                .udp_owner(sport)
+                .filter(|n| t.entries[n].role == Role::UdpClient && t.entries[n].remote == Some(remote)),
             L4::Icmp(_) => None,
         };
         let Some(n) = n else { return false };
