@@ -123,6 +123,23 @@ pub struct ListenerRecord {
     pub until: Option<SimTime>,
 }
 
+/// A watch event handed to a controller (informer delivery), for `--control-plane full`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Delivery {
+    pub time: SimTime,
+    pub controller: String,
+    /// Index of the event in the store's watch log.
+    pub watch: usize,
+}
+
+/// One control-plane record, in the order things happened (ties in time included).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum JournalRef {
+    Timeline(usize),
+    Command(usize),
+    Delivery(usize),
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TimelineEntry {
     pub time: SimTime,
@@ -194,6 +211,10 @@ pub struct KubeWorld {
     pub commands: Vec<CommandRecord>,
     pub listeners: Vec<ListenerRecord>,
     pub timeline: Vec<TimelineEntry>,
+    /// Every watch delivery to a controller.
+    pub deliveries: Vec<Delivery>,
+    /// Timeline lines, commands and deliveries in the order they happened.
+    pub journal: Vec<JournalRef>,
     pub probes: Vec<ProbeRecord>,
     pub hops: Vec<Hop>,
     apps: apphost::AppHost,
@@ -262,6 +283,8 @@ impl KubeWorld {
             commands: vec![],
             listeners: vec![],
             timeline: vec![],
+            deliveries: vec![],
+            journal: vec![],
             probes: vec![],
             hops: vec![],
             apps: apphost::AppHost::new(&rngs),
@@ -342,6 +365,7 @@ impl KubeWorld {
     }
 
     fn log(&mut self, time: SimTime, component: &str, text: String) {
+        self.journal.push(JournalRef::Timeline(self.timeline.len()));
         self.timeline.push(TimelineEntry { time, component: component.to_string(), text });
     }
 
@@ -371,6 +395,7 @@ impl KubeWorld {
         if let Some(e) = &error {
             self.log(now, component, format!("{op}: {e}"));
         }
+        self.journal.push(JournalRef::Command(self.commands.len()));
         self.commands.push(CommandRecord { time: now, component: component.to_string(), op, error });
         self.pump(q);
     }
@@ -613,6 +638,11 @@ impl World for KubeWorld {
                 }
                 let we = self.store.log[watch].clone();
                 let actions = self.controllers[controller].handle_watch(now, &self.store, &we);
+                if self.controllers[controller].watches(we.object.key().kind) {
+                    let name = self.controllers[controller].name().to_string();
+                    self.journal.push(JournalRef::Delivery(self.deliveries.len()));
+                    self.deliveries.push(Delivery { time: now, controller: name, watch });
+                }
                 self.run_controller_actions(controller, actions, now, q);
             }
             Event::Timer(controller) => {

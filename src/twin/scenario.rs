@@ -120,6 +120,7 @@ pub fn input_from(report: &RunReport) -> ScenarioInput {
             dst: hc.dst,
             dport: hc.port,
             sport: None,
+            size: None,
             timeout: Duration::from_nanos(hc.timeout.as_nanos()),
             after_op,
             start_ns: hc.started.as_nanos(),

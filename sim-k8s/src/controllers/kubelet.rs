@@ -230,6 +230,10 @@ impl Kubelet {
 }
 
 impl Controller for Kubelet {
+    /// Informers of the kubelet: pods, services (environment variables) and nodes.
+    fn watches(&self, kind: &str) -> bool {
+        ["Pod", "Service", "Node"].contains(&kind)
+    }
     fn name(&self) -> &str {
         &self.name
     }

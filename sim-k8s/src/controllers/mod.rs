@@ -77,6 +77,12 @@ pub trait Controller {
     fn reconnect(&mut self, _now: SimTime, _store: &Store) -> Vec<Action> {
         vec![]
     }
+    /// The kinds the real component has informers for (`Pod`, `Service`, ...). The
+    /// world hands every event to every controller (each ignores what it does not
+    /// use); this only decides which deliveries `--control-plane full` shows.
+    fn watches(&self, _kind: &str) -> bool {
+        true
+    }
 }
 
 /// Random locally administered unicast MAC, as the kernel's `eth_random_addr`.

@@ -136,6 +136,10 @@ impl WorkloadController {
 }
 
 impl Controller for WorkloadController {
+    /// Informers of the deployment and replicaset controllers.
+    fn watches(&self, kind: &str) -> bool {
+        ["Deployment", "ReplicaSet", "Pod"].contains(&kind)
+    }
     fn name(&self) -> &str {
         "replicaset-controller"
     }

@@ -562,8 +562,7 @@ impl Builder<'_> {
                 false
             }
             Ref::LoadBalancer { namespace, name, .. } => {
-                let svc =
-                    world.services.iter().find(|s| &s.namespace == namespace && &s.name == name);
+                let svc = world.services.iter().find(|s| &s.namespace == namespace && &s.name == name);
                 match svc {
                     Some(s) if s.type_ == crate::model::service::ServiceType::LoadBalancer => true,
                     Some(s) => {

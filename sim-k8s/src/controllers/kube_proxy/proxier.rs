@@ -117,6 +117,10 @@ impl KubeProxy {
 }
 
 impl Controller for KubeProxy {
+    /// Informers of kube-proxy: services, slices and nodes.
+    fn watches(&self, kind: &str) -> bool {
+        ["Service", "EndpointSlice", "Node"].contains(&kind)
+    }
     fn name(&self) -> &str {
         &self.name
     }
