@@ -16,12 +16,15 @@ use sim_net::path::ProbeSpec;
 use sim_net::stack::{ProbeOutcome, SocketEventKind};
 
 mod apphost;
+mod conntrack;
 mod lbhost;
 mod nodes;
+mod records;
 mod resolve;
 mod timeline;
 
 pub use lbhost::{HEALTH_CHECK_TAG_BASE, HealthCheckRecord};
+pub use records::{CommandRecord, Delivery, JournalRef, ListenerRecord, TimelineEntry};
 
 use crate::apps;
 use crate::cluster::ClusterConfig;
@@ -100,51 +103,6 @@ pub struct ProbeRecord {
     pub lookup: Option<apps::resolver::Resolver>,
     /// For a name target that did not resolve: getaddrinfo's complaint.
     pub unresolved: Option<String>,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct CommandRecord {
-    pub time: SimTime,
-    pub component: String,
-    pub op: NetOp,
-    pub error: Option<String>,
-}
-
-/// A listener an application opened (`Action::Listen`) and the number of `commands`
-/// issued before it: the kernel twin starts its server at that point of the op stream.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ListenerRecord {
-    pub netns: String,
-    pub proto: IpProto,
-    pub port: u16,
-    pub after_op: usize,
-    /// The number of `commands` issued before the server stopped, if it did, and when.
-    pub until_op: Option<usize>,
-    pub until: Option<SimTime>,
-}
-
-/// A watch event handed to a controller (informer delivery), for `--control-plane full`.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Delivery {
-    pub time: SimTime,
-    pub controller: String,
-    /// Index of the event in the store's watch log.
-    pub watch: usize,
-}
-
-/// One control-plane record, in the order things happened (ties in time included).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum JournalRef {
-    Timeline(usize),
-    Command(usize),
-    Delivery(usize),
-}
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct TimelineEntry {
-    pub time: SimTime,
-    pub component: String,
-    pub text: String,
 }
 
 /// Something the timeline does to the cluster (besides probes).
@@ -461,53 +419,6 @@ impl KubeWorld {
                     self.conntrack_cleanup(component, &netns, &frontends, now, q)
                 }
             }
-        }
-    }
-
-    /// Lists `netns`'s conntrack table for kube-proxy and deletes the stale UDP flows.
-    fn conntrack_cleanup(
-        &mut self,
-        component: &str,
-        netns: &str,
-        frontends: &crate::controllers::kube_proxy::conntrack::UdpFrontends,
-        now: SimTime,
-        q: &mut EventQueue<Event>,
-    ) {
-        use crate::controllers::kube_proxy::conntrack::{EntryView, stale_filters};
-        let Some(ns) = self.net.netns(netns) else { return };
-        let entries: Vec<EntryView> = ns
-            .nf
-            .conntrack
-            .entries(now)
-            .map(|e| EntryView {
-                proto: e.orig().proto,
-                orig_dst: e.orig().dst,
-                orig_dport: e.orig().dport,
-                reply_src: e.reply().src,
-            })
-            .collect();
-        for filter in stale_filters(frontends, entries) {
-            let flows = self
-                .net
-                .netns(netns)
-                .map_or(0, |ns| ns.nf.conntrack.entries(now).filter(|e| filter.matches(e)).count());
-            let what = match filter.orig_dst {
-                Some(ip) => format!("{ip}:{}", filter.orig_dport.unwrap_or(0)),
-                None => format!("nodePort {}", filter.orig_dport.unwrap_or(0)),
-            };
-            let ep = filter.reply_src.map(|a| a.to_string()).unwrap_or_default();
-            let s = if flows == 1 { "" } else { "s" };
-            self.log(
-                now,
-                component,
-                format!("conntrack: delete {flows} stale UDP flow{s} to {what} answered by {ep}"),
-            );
-            self.apply_net(
-                component,
-                sim_net::ops::NetOp::ConntrackDelete { netns: netns.into(), filter },
-                now,
-                q,
-            );
         }
     }
 

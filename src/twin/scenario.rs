@@ -158,6 +158,7 @@ fn dns_queries(w: &KubeWorld, i: usize, p: &sim_k8s::world::ProbeRecord, input: 
             dst: server,
             dport: 53,
             sport: None,
+            size: None,
             timeout: Duration::from_nanos(p.plan.timeout.as_nanos()),
             after_op,
             start_ns: p.started.as_nanos(),

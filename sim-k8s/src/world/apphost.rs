@@ -471,7 +471,15 @@ impl KubeWorld {
                     (_, true) => ClientKind::Http,
                     _ => ClientKind::Tcp,
                 };
-                self.start_client(idx, &netns, SocketAddrV4::new(ip, plan.port), plan.sport, kind, now);
+                let payload = super::probe_payload(plan.size, b"kube-netsim probe\n");
+                self.start_client(
+                    idx,
+                    &netns,
+                    (SocketAddrV4::new(ip, plan.port), plan.sport),
+                    payload,
+                    kind,
+                    now,
+                );
             }
             Step::Failed(msg) => {
                 let rec = &mut self.probes[idx];
