@@ -15,6 +15,7 @@ use sim_net::packet::IpProto;
 use sim_net::path::ProbeSpec;
 use sim_net::stack::{ProbeOutcome, SocketEventKind};
 
+mod agents;
 mod apphost;
 mod conntrack;
 mod lbhost;
@@ -28,7 +29,7 @@ pub use records::{CommandRecord, Delivery, JournalRef, ListenerRecord, TimelineE
 
 use crate::apps;
 use crate::cluster::ClusterConfig;
-use crate::controllers::{Action, Controller, hostgw::HostGw, infra, kubelet::Kubelet, scheduler::Scheduler};
+use crate::controllers::{Action, Controller, infra, scheduler::Scheduler};
 use crate::model::{Node, Pod};
 use crate::run::pod_label;
 use crate::store::{NodeStatus, Object, PodStatus, Store};
@@ -213,7 +214,7 @@ impl KubeWorld {
         ];
         let lifecycle = 3;
         for n in &cluster.nodes {
-            controllers.extend(network_controllers(&cluster, n, &rngs));
+            controllers.extend(agents::network_controllers(&cluster, n, &rngs));
             let cfg =
                 crate::controllers::kube_proxy::ProxierConfig::new(&n.name, n.ip, Some(cluster.pod_network));
             controllers.push(Box::new(crate::controllers::kube_proxy::proxier::KubeProxy::new(cfg)));
@@ -579,43 +580,4 @@ fn probe_payload(size: Option<u16>, text: &[u8]) -> Vec<u8> {
         Some(n) => text.iter().copied().cycle().take(usize::from(n)).collect(),
         None => text.to_vec(),
     }
-}
-
-/// The per-node controllers of the pod network: the kubelet (with the CNI config the
-/// backend gives it) and the backend's own agent.
-fn network_controllers(
-    c: &ClusterConfig,
-    n: &crate::cluster::ClusterNode,
-    rngs: &RngStreams,
-) -> Vec<Box<dyn Controller>> {
-    use crate::cluster::NetworkBackend;
-    use crate::controllers::cni::bridge::BridgeConfig;
-    use crate::controllers::flannel::{FlannelBackend, Flanneld};
-    let flannel = match c.network {
-        NetworkBackend::FlannelVxlan => Some(FlannelBackend::Vxlan),
-        NetworkBackend::FlannelHostGw => Some(FlannelBackend::HostGw),
-        NetworkBackend::HostGw => None,
-    };
-    let cni = match flannel {
-        Some(b) => BridgeConfig { mtu: b.mtu(), routes: vec![c.pod_network] },
-        None => BridgeConfig::default(),
-    };
-    let kubelet = Kubelet::new(
-        &n.name,
-        n.ip,
-        n.pod_cidr,
-        cni,
-        rngs.stream(&format!("kubelet/{}", n.name)),
-        rngs.stream(&format!("containerd/{}", n.name)),
-    );
-    let agent: Box<dyn Controller> = match flannel {
-        Some(b) => Box::new(Flanneld::new(
-            &n.name,
-            c.pod_network,
-            b,
-            &mut rngs.stream(&format!("flanneld/{}", n.name)),
-        )),
-        None => Box::new(HostGw::new(&n.name)),
-    };
-    vec![Box::new(kubelet), agent]
 }

@@ -89,6 +89,8 @@ mod tests {
             annotations: Default::default(),
             node_name: None,
             host_network: false,
+            dns_policy: Default::default(),
+            enable_service_links: true,
             containers: vec![],
         };
         let w = Workload {
