@@ -30,6 +30,8 @@ fn input(probes: u64) -> RunInput {
                 http: false,
                 request: Default::default(),
                 timeout: SimDuration::from_secs(3),
+                sport: None,
+                size: None,
             },
             expect: None,
             label: String::new(),

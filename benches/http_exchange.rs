@@ -36,6 +36,8 @@ fn input(n: u64) -> RunInput {
                 http: true,
                 request: Default::default(),
                 timeout: SimDuration::from_secs(3),
+                sport: None,
+                size: None,
             },
             expect: None,
             label: String::new(),

@@ -21,6 +21,7 @@ enum Command {
     ///   kube-netsim run scenarios/pod-to-pod.yaml
     ///   kube-netsim run scenarios/pod-to-pod.yaml --format json > trace.jsonl
     ///   kube-netsim run scenarios/pod-to-pod.yaml --detail summary --seed 7
+    ///   kube-netsim run scenarios/udp-stale-conntrack.yaml --control-plane full
     ///
     /// Exit status: 0 all expectations met, 1 an expectation failed, 2 bad input.
     #[command(verbatim_doc_comment)]

@@ -342,3 +342,80 @@ fn show_at_a_time_prints_the_state_of_that_instant() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn control_plane_none_shows_only_packets_and_results() {
+    let f = root().join("scenarios/udp-stale-conntrack.yaml");
+    let (code, out, _) = run(&["run", "--control-plane", "none"], &f);
+    assert_eq!(code, 0, "{out}");
+    assert!(!out.contains("control plane"), "{out}");
+    assert!(!out.contains("kube-proxy/node-1"), "{out}");
+    assert!(out.contains("=> reached"), "{out}");
+    assert!(out.contains("summary: 15/15 expectations met"), "{out}");
+}
+
+#[test]
+fn control_plane_summary_is_the_default() {
+    let f = root().join("scenarios/udp-stale-conntrack.yaml");
+    let (_, default, _) = run(&["run"], &f);
+    let (_, summary, _) = run(&["run", "--control-plane", "summary"], &f);
+    assert_eq!(default, summary);
+    assert!(summary.contains("kube-proxy/node-1  conntrack: delete 1 stale UDP flow"), "{summary}");
+    assert!(!summary.contains("$ ip netns exec node-1 conntrack -D"), "{summary}");
+    assert!(!summary.contains("watch: "), "{summary}");
+}
+
+#[test]
+fn control_plane_full_adds_every_command_and_watch_delivery_in_order() {
+    let f = root().join("scenarios/udp-stale-conntrack.yaml");
+    let (code, out, _) = run(&["run", "--control-plane", "full", "--detail", "summary"], &f);
+    assert_eq!(code, 0, "{out}");
+    // After the delete: kube-proxy gets the slice change, restores, then cleans up.
+    let after = &out[out.find("kubectl            delete pod/echo-a").expect("the delete is logged")..];
+    let pos = |needle: &str| after.find(needle).unwrap_or_else(|| panic!("{needle:?} missing:\n{after}"));
+    let watch = pos("kube-proxy/node-1  watch: MODIFIED EndpointSlice default/echo-");
+    let restore = pos("kube-proxy/node-1  $ ip netns exec node-1 iptables-restore -w --noflush <<'EOF'");
+    let delete = pos("kube-proxy/node-1  $ ip netns exec node-1 conntrack -D -p udp --orig-dst ");
+    assert!(watch < restore && restore < delete, "{out}");
+    // A restore's input follows its command line, indented.
+    assert!(out.contains(&format!("\n{}*nat\n", " ".repeat(34))), "{out}");
+    // kube-proxy has no pod informer: no pod deliveries for it.
+    assert!(!out.contains("kube-proxy/node-1  watch: ADDED Pod"), "{out}");
+    assert!(out.contains("kubelet/node-2     watch: ADDED Pod default/echo-b"), "{out}");
+}
+
+#[test]
+fn control_plane_full_in_json_has_command_and_watch_records() {
+    let f = root().join("scenarios/udp-stale-conntrack.yaml");
+    let (code, out, _) = run(&["run", "--format", "json", "--control-plane", "full"], &f);
+    assert_eq!(code, 0);
+    let kinds: std::collections::BTreeSet<String> = out
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["type"].as_str().unwrap().to_string())
+        .collect();
+    assert!(kinds.contains("command") && kinds.contains("watch") && kinds.contains("event"), "{kinds:?}");
+    let (_, none, _) = run(&["run", "--format", "json", "--control-plane", "none"], &f);
+    assert!(!none.contains("\"type\":\"event\""), "{none}");
+}
+
+#[test]
+fn trace_takes_control_plane_too() {
+    let out = bin()
+        .args(["trace"])
+        .arg(root().join("scenarios/pod-to-pod.yaml"))
+        .args(["--from", "pod/a", "--to", "pod/c:80", "--proto", "tcp", "--control-plane", "full"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(text.contains("$ ip netns add pod-a"), "{text}");
+    let none = bin()
+        .args(["trace"])
+        .arg(root().join("scenarios/pod-to-pod.yaml"))
+        .args(["--from", "pod/a", "--to", "pod/c:80", "--proto", "tcp", "--control-plane", "none"])
+        .output()
+        .unwrap();
+    let none = String::from_utf8_lossy(&none.stdout);
+    assert!(!none.contains("CNI ADD"), "{none}");
+    assert!(none.contains("=> reached"), "{none}");
+}

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use kube_netsim::render::{self, Detail};
+use kube_netsim::render::{self, ControlPlane, Detail};
 use sim_k8s::{plan::plan, run, scenario};
 
 fn scenario_files() -> Vec<PathBuf> {
@@ -21,7 +21,11 @@ fn scenario_files() -> Vec<PathBuf> {
 fn render_both(path: &Path) -> (String, String, bool) {
     let s = scenario::load(path).unwrap_or_else(|e| panic!("{e}"));
     let report = run::run(plan(&s, true));
-    (render::text::report(&report, Detail::Hops), render::json::report(&report), report.all_met())
+    (
+        render::text::report(&report, Detail::Hops, ControlPlane::Summary),
+        render::json::report(&report, ControlPlane::Full),
+        report.all_met(),
+    )
 }
 
 #[test]
@@ -51,8 +55,8 @@ fn a_different_seed_changes_random_choices_but_not_outcomes() {
     let a = run::run(plan(&s, true));
     s.seed += 1;
     let b = run::run(plan(&s, true));
-    let ta = render::text::report(&a, Detail::Hops);
-    let tb = render::text::report(&b, Detail::Hops);
+    let ta = render::text::report(&a, Detail::Hops, ControlPlane::Full);
+    let tb = render::text::report(&b, Detail::Hops, ControlPlane::Full);
     assert_ne!(ta, tb, "MACs, veth names and ports come from the seed");
     assert!(a.all_met() && b.all_met());
 }
@@ -66,5 +70,8 @@ fn json_lines_are_valid_json_with_a_type() {
         let v: serde_json::Value = serde_json::from_str(line).expect("each line is JSON");
         kinds.insert(v["type"].as_str().expect("type field").to_string());
     }
-    assert_eq!(kinds.into_iter().collect::<Vec<_>>(), ["event", "hop", "probe", "scenario", "summary"]);
+    assert_eq!(
+        kinds.into_iter().collect::<Vec<_>>(),
+        ["command", "event", "hop", "probe", "scenario", "summary", "watch"]
+    );
 }

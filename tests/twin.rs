@@ -129,6 +129,8 @@ fn probe(name: &str, from: &str, proto: IpProto, dst: &str, dport: u16, secs: u6
         proto,
         dst: ip(dst),
         dport,
+        sport: None,
+        size: None,
         timeout: Duration::from_secs(secs),
         after_op: usize::MAX,
         start_ns: 0,

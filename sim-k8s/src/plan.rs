@@ -113,6 +113,10 @@ pub fn plan(s: &Scenario, trace: bool) -> RunInput {
                 actions.push((step.at, WorldAction::HealLink(n.clone())));
                 continue;
             }
+            StepAction::Apply(objects) => {
+                actions.push((step.at, WorldAction::Apply(objects.clone())));
+                continue;
+            }
         };
         let Some(from) = origin(&p.from) else { continue };
         let mut label = format!("{} -> {} ({})", p.from, p.to, p.proto.as_str());
@@ -134,6 +138,8 @@ pub fn plan(s: &Scenario, trace: bool) -> RunInput {
             http: p.proto == ProbeProto::Http,
             request: p.http.clone(),
             timeout: p.timeout,
+            sport: p.source_port,
+            size: p.size,
         };
         let n = p.repeat.max(1);
         for k in 0..n {

@@ -15,7 +15,9 @@ use sim_net::packet::IpProto;
 use sim_net::path::ProbeSpec;
 use sim_net::stack::SocketEventKind;
 
+mod agents;
 mod apphost;
+mod conntrack;
 mod ingress;
 mod lbhost;
 mod nodes;
@@ -24,11 +26,13 @@ mod resolve;
 mod timeline;
 
 pub use lbhost::{HEALTH_CHECK_TAG_BASE, HealthCheckRecord};
-pub use records::{CommandRecord, ListenerRecord, ProbeRecord, ProxiedRecord, TimelineEntry};
+pub use records::{
+    CommandRecord, Delivery, JournalRef, ListenerRecord, ProbeRecord, ProxiedRecord, TimelineEntry,
+};
 
 use crate::apps;
 use crate::cluster::ClusterConfig;
-use crate::controllers::{Action, Controller, hostgw::HostGw, infra, kubelet::Kubelet, scheduler::Scheduler};
+use crate::controllers::{Action, Controller, infra, scheduler::Scheduler};
 use crate::model::{Node, Pod};
 use crate::run::pod_label;
 use crate::store::{NodeStatus, Object, PodStatus, Store};
@@ -77,6 +81,10 @@ pub struct ProbePlan {
     /// For `http`: Host header, path and TLS.
     pub request: apps::client::HttpOpts,
     pub timeout: SimDuration,
+    /// A fixed client source port (udp), else an ephemeral one.
+    pub sport: Option<u16>,
+    /// Payload bytes of an icmp or udp probe (DF set), else the default payload.
+    pub size: Option<u16>,
 }
 
 /// Something the timeline does to the cluster (besides probes).
@@ -106,6 +114,8 @@ pub enum WorldAction {
     CutLink(String),
     /// And plugged back in (`heal: {link: node/NAME}`).
     HealLink(String),
+    /// `kubectl apply` of validated, admitted objects.
+    Apply(Vec<crate::model::Applied>),
 }
 
 pub enum Event {
@@ -142,6 +152,10 @@ pub struct KubeWorld {
     pub listeners: Vec<ListenerRecord>,
     pub proxied: Vec<ProxiedRecord>,
     pub timeline: Vec<TimelineEntry>,
+    /// Every watch delivery to a controller.
+    pub deliveries: Vec<Delivery>,
+    /// Timeline lines, commands and deliveries in the order they happened.
+    pub journal: Vec<JournalRef>,
     pub probes: Vec<ProbeRecord>,
     pub hops: Vec<Hop>,
     apps: apphost::AppHost,
@@ -182,7 +196,7 @@ impl KubeWorld {
         ];
         let lifecycle = 3;
         for n in &cluster.nodes {
-            controllers.extend(network_controllers(&cluster, n, &rngs));
+            controllers.extend(agents::network_controllers(&cluster, n, &rngs));
             let cfg =
                 crate::controllers::kube_proxy::ProxierConfig::new(&n.name, n.ip, Some(cluster.pod_network));
             controllers.push(Box::new(crate::controllers::kube_proxy::proxier::KubeProxy::new(cfg)));
@@ -211,6 +225,8 @@ impl KubeWorld {
             listeners: vec![],
             proxied: vec![],
             timeline: vec![],
+            deliveries: vec![],
+            journal: vec![],
             probes: vec![],
             hops: vec![],
             apps: apphost::AppHost::new(&rngs),
@@ -292,6 +308,7 @@ impl KubeWorld {
     }
 
     fn log(&mut self, time: SimTime, component: &str, text: String) {
+        self.journal.push(JournalRef::Timeline(self.timeline.len()));
         self.timeline.push(TimelineEntry { time, component: component.to_string(), text });
     }
 
@@ -321,6 +338,7 @@ impl KubeWorld {
         if let Some(e) = &error {
             self.log(now, component, format!("{op}: {e}"));
         }
+        self.journal.push(JournalRef::Command(self.commands.len()));
         self.commands.push(CommandRecord { time: now, component: component.to_string(), op, error });
         self.pump(q);
     }
@@ -381,6 +399,9 @@ impl KubeWorld {
                     if let Some(c) = ctl {
                         q.push(at.max(now), Event::Timer(c));
                     }
+                }
+                Action::ConntrackCleanup { netns, frontends } => {
+                    self.conntrack_cleanup(component, &netns, &frontends, now, q)
                 }
             }
         }
@@ -450,7 +471,22 @@ impl KubeWorld {
                 (_, true) => apps::client::ClientKind::Http,
                 _ => apps::client::ClientKind::Tcp,
             };
-            self.start_client(idx, &netns, std::net::SocketAddrV4::new(dst, plan.port), kind, now);
+            let dst = std::net::SocketAddrV4::new(dst, plan.port);
+            let payload = probe_payload(plan.size, b"kube-netsim probe\n");
+            if let Some(mtu) = plan.size.and_then(|_| self.net.route_mtu(&netns, *dst.ip()))
+                && payload.len() + 28 > mtu as usize
+            {
+                // Linux would fragment the datagram locally (IP_PMTUDISC_WANT); the
+                // simulator has no fragmentation.
+                let rec = &mut self.probes[idx];
+                rec.error = Some(format!(
+                    "a {}-byte datagram does not fit the {mtu}-byte MTU of the first hop: Linux would fragment it, which the simulator does not model",
+                    payload.len() + 28
+                ));
+                rec.finished = Some(now);
+                return;
+            }
+            self.start_client(idx, &netns, (dst, plan.sport), payload, kind, now);
             return self.pump(q);
         }
         let spec = ProbeSpec {
@@ -459,7 +495,7 @@ impl KubeWorld {
             dst,
             dport: plan.port,
             timeout: plan.timeout,
-            payload: b"kube-netsim probe".to_vec(),
+            payload: probe_payload(plan.size, b"kube-netsim probe"),
         };
         if let Err(e) = self.net.send_probe(&netns, spec, now) {
             self.probes[idx].error = Some(e.to_string());
@@ -498,6 +534,11 @@ impl World for KubeWorld {
                 }
                 let we = self.store.log[watch].clone();
                 let actions = self.controllers[controller].handle_watch(now, &self.store, &we);
+                if self.controllers[controller].watches(we.object.key().kind) {
+                    let name = self.controllers[controller].name().to_string();
+                    self.journal.push(JournalRef::Delivery(self.deliveries.len()));
+                    self.deliveries.push(Delivery { time: now, controller: name, watch });
+                }
                 self.run_controller_actions(controller, actions, now, q);
             }
             Event::Timer(controller) => {
@@ -517,34 +558,10 @@ impl World for KubeWorld {
     }
 }
 
-/// The per-node controllers of the pod network: the kubelet (with the CNI config the
-/// backend gives it) and the backend's own agent.
-fn network_controllers(
-    c: &ClusterConfig,
-    n: &crate::cluster::ClusterNode,
-    rngs: &RngStreams,
-) -> Vec<Box<dyn Controller>> {
-    use crate::cluster::NetworkBackend;
-    use crate::controllers::cni::bridge::BridgeConfig;
-    use crate::controllers::flannel::{FlannelBackend, Flanneld};
-    let flannel = match c.network {
-        NetworkBackend::FlannelVxlan => Some(FlannelBackend::Vxlan),
-        NetworkBackend::FlannelHostGw => Some(FlannelBackend::HostGw),
-        NetworkBackend::HostGw => None,
-    };
-    let cni = match flannel {
-        Some(b) => BridgeConfig { mtu: b.mtu(), routes: vec![c.pod_network] },
-        None => BridgeConfig::default(),
-    };
-    let kubelet = Kubelet::new(&n.name, n.ip, n.pod_cidr, cni, rngs.stream(&format!("kubelet/{}", n.name)));
-    let agent: Box<dyn Controller> = match flannel {
-        Some(b) => Box::new(Flanneld::new(
-            &n.name,
-            c.pod_network,
-            b,
-            &mut rngs.stream(&format!("flanneld/{}", n.name)),
-        )),
-        None => Box::new(HostGw::new(&n.name)),
-    };
-    vec![Box::new(kubelet), agent]
+/// A probe's payload: `size` bytes of the default text repeated, or the text itself.
+fn probe_payload(size: Option<u16>, text: &[u8]) -> Vec<u8> {
+    match size {
+        Some(n) => text.iter().copied().cycle().take(usize::from(n)).collect(),
+        None => text.to_vec(),
+    }
 }

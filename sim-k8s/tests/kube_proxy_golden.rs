@@ -112,3 +112,54 @@ fn a_second_sync_without_a_service_deletes_its_chains() {
     assert!(!nat.contains("HV6DMF63W6MGLRDE") && !nat.contains("BOBT7SRQTLE4WLOZ"), "{nat}");
     assert!(nat.contains("KUBE-SVC-CDGGSHYLG3RE2FKL"));
 }
+
+/// A partial sync (kube-proxy 1.27+ `MinimizeIPTablesRestore`) when only `echo`
+/// changed: the shared chains are rewritten whole, echo's own chains are written, web's
+/// are neither written nor deleted; the node ends up with exactly what a full sync
+/// would have left.
+#[test]
+fn a_partial_sync_writes_only_the_changed_services_chains() {
+    let (services, slices) = load(WORKED_EXAMPLE);
+    let cfg = worked_example_config();
+    let full = kube_proxy::full_sync_payload(&cfg, &services, &slices, &[]);
+    let mut nf = node_after_sync(&full);
+    let existing: Vec<String> = nf.table(TableName::Nat).unwrap().chains.keys().cloned().collect();
+    let changed = std::collections::BTreeSet::from(["default/echo".to_string()]);
+    let partial = kube_proxy::partial_sync_payload(&cfg, &services, &slices, &existing, Some(&changed));
+    let nat = nat_section(&partial);
+    // Shared chains: declared (flushed) and rewritten, with both services' entries.
+    for c in ["KUBE-SERVICES", "KUBE-NODEPORTS", "KUBE-POSTROUTING", "KUBE-MARK-MASQ"] {
+        assert!(nat.contains(&format!(":{c} - [0:0]\n")), "{nat}");
+    }
+    assert!(nat.contains("\"default/web:http cluster IP\""), "{nat}");
+    assert!(nat.contains("\"default/echo cluster IP\""), "{nat}");
+    // echo's chains are written; web's (KUBE-SVC-CDGGSHYLG3RE2FKL and its SEPs) are not.
+    assert!(nat.contains(":KUBE-SVC-HV6DMF63W6MGLRDE - [0:0]\n"), "{nat}");
+    assert!(nat.contains("-A KUBE-SVC-HV6DMF63W6MGLRDE "), "{nat}");
+    assert!(!nat.contains(":KUBE-SVC-CDGGSHYLG3RE2FKL"), "{nat}");
+    assert!(!nat.contains("-A KUBE-SVC-CDGGSHYLG3RE2FKL"), "{nat}");
+    assert!(!nat.lines().any(|l| l.starts_with("-X ")), "nothing is stale: {nat}");
+    // The filter table is always written whole.
+    assert_eq!(&partial[..partial.find("*nat\n").unwrap()], &full[..full.find("*nat\n").unwrap()]);
+    nf.restore(&partial, true).expect("the partial sync loads");
+    let after_full = node_after_sync(&full);
+    assert_eq!(nf.save_table(TableName::Nat), after_full.save_table(TableName::Nat));
+    // Fewer rules to load than a full sync.
+    let count = |p: &str| p.lines().filter(|l| l.starts_with("-A ")).count();
+    assert!(count(&partial) < count(&full), "{} vs {}", count(&partial), count(&full));
+}
+
+/// A partial sync still deletes the chains of a service that went away.
+#[test]
+fn a_partial_sync_deletes_the_chains_of_a_removed_service() {
+    let (services, slices) = load(WORKED_EXAMPLE);
+    let cfg = worked_example_config();
+    let nf = node_after_sync(&kube_proxy::full_sync_payload(&cfg, &services, &slices, &[]));
+    let existing: Vec<String> = nf.table(TableName::Nat).unwrap().chains.keys().cloned().collect();
+    let web_only: Vec<Service> = services.into_iter().filter(|s| s.name == "web").collect();
+    let changed = std::collections::BTreeSet::from(["default/echo".to_string()]);
+    let partial = kube_proxy::partial_sync_payload(&cfg, &web_only, &slices, &existing, Some(&changed));
+    assert!(partial.contains("-X KUBE-SVC-HV6DMF63W6MGLRDE\n"), "{partial}");
+    assert!(!partial.contains("-X KUBE-SVC-CDGGSHYLG3RE2FKL"), "{partial}");
+    assert!(!partial.contains("-A KUBE-SVC-CDGGSHYLG3RE2FKL"), "{partial}");
+}

@@ -281,7 +281,7 @@ fn a_step_with_two_actions_is_refused() {
     let e = error(&text);
     assert!(
         e.contains(
-            "a step needs exactly one action: probe, delete, setReady, scale, fail, restore, cut or heal"
+            "a step needs exactly one action: probe, delete, setReady, scale, fail, restore, cut, heal or apply"
         ),
         "{e}"
     );
@@ -385,4 +385,26 @@ fn names_dns_policies_and_the_dns_add_on_are_checked() {
     assert!(e.contains("services \"kube-dns\" already exists"), "{e}");
     let e = error("cluster: {dns: {enable: true}}\n");
     assert!(e.contains("unknown field \"cluster.dns.enable\", expected enabled"), "{e}");
+}
+
+#[test]
+fn a_source_port_is_for_udp_probes_only() {
+    let e = error(&with_steps(
+        "- {at: 1s, probe: {from: pod/a, to: \"pod/b:80\", proto: tcp, sourcePort: 4000}}\n",
+    ));
+    assert!(
+        e.contains("steps[0].probe.sourcePort: only a udp probe binds a fixed source port, this one is tcp"),
+        "{e}"
+    );
+    let e =
+        error(&with_steps("- {at: 1s, probe: {from: pod/a, to: \"pod/b:80\", proto: udp, sourcePort: 0}}\n"));
+    assert!(e.contains("steps[0].probe.sourcePort: must be between 1 and 65535, found 0"), "{e}");
+}
+
+#[test]
+fn a_size_is_for_icmp_and_udp_and_must_fit_without_fragmentation() {
+    let e = error(&with_steps("- {at: 1s, probe: {from: pod/a, to: \"pod/b:80\", proto: tcp, size: 100}}\n"));
+    assert!(e.contains("steps[0].probe.size: only icmp and udp probes have a size, this one is tcp"), "{e}");
+    let e = error(&with_steps("- {at: 1s, probe: {from: pod/a, to: pod/b, proto: icmp, size: 1473}}\n"));
+    assert!(e.contains("steps[0].probe.size: must be between 1 and 1472, found 1473 (a larger packet needs IP fragmentation"), "{e}");
 }

@@ -278,7 +278,7 @@ impl Network {
             }
         };
         let icmp = Icmp::DestUnreachable { code, next_hop_mtu: 0, original: Box::new(skb.pkt.clone()) };
-        self.icmp_error(ns, &skb.pkt, skb.in_dev, icmp, skb.tag);
+        self.icmp_error(ns, &skb.pkt, skb.in_dev, icmp, skb.tag, None);
     }
 
     /// The nat step of a hook: bind on a connection's first packet, then translate.
@@ -469,13 +469,28 @@ impl Network {
     }
 
     /// OUTPUT up to nat: raw, conntrack, mangle, nat (DNAT). `None`: dropped.
-    pub(crate) fn hook_output(&mut self, ns: NsId, skb: &mut Skb, route: &Route) -> Option<Ct> {
+    /// `attach`: a connection the packet already carries (conntrack skips the lookup).
+    pub(crate) fn hook_output(
+        &mut self,
+        ns: NsId,
+        skb: &mut Skb,
+        route: &Route,
+        attach: Option<Ct>,
+    ) -> Option<Ct> {
         if !self.nf_active(ns) {
             return Some(Tracked::untracked());
         }
         let out = route.dev.as_deref().and_then(|d| self.ns(ns).ifindex(d));
         let at = At { hook: Hook::Output, out_dev: out, physdev_out: None };
-        let mut ct = self.raw_and_conntrack(ns, at, skb)?;
+        let mut ct = match attach {
+            Some(mut ct) => {
+                if let TableOutcome::Stopped = self.nf_table(ns, TableName::Raw, at, skb, &mut ct) {
+                    return None;
+                }
+                ct
+            }
+            None => self.raw_and_conntrack(ns, at, skb)?,
+        };
         if let TableOutcome::Stopped = self.nf_table(ns, TableName::Mangle, at, skb, &mut ct) {
             return None;
         }

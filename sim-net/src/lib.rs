@@ -3,6 +3,7 @@
 //! `iptables-restore` command that does the same on Linux. No Kubernetes words here.
 
 pub mod capture;
+pub mod carrier;
 pub mod conntrack;
 pub mod device;
 pub mod hooks;

@@ -142,7 +142,20 @@ impl Network {
     }
 
     /// Applies one op, the only way to change the dataplane. On error nothing changed.
+    /// A device that loses carrier through it forgets its neighbours (`carrier.rs`).
     pub fn apply(&mut self, op: &NetOp, now: SimTime) -> Result<(), OpError> {
+        if !crate::carrier::may_drop_carrier(op) {
+            return self.apply_op(op, now);
+        }
+        let before = crate::carrier::snapshot(self);
+        let result = self.apply_op(op, now);
+        if result.is_ok() {
+            crate::carrier::flush_lost(self, &before);
+        }
+        result
+    }
+
+    fn apply_op(&mut self, op: &NetOp, now: SimTime) -> Result<(), OpError> {
         use NetOp::*;
         self.now = now;
         match op {
@@ -237,6 +250,10 @@ impl Network {
             IptablesRestore { netns, input, noflush } => {
                 let id = self.lookup(netns)?;
                 self.ns_mut(id).nf.restore(input, *noflush).map_err(OpError::Iptables)
+            }
+            ConntrackDelete { netns, filter } => {
+                self.space(netns)?.nf.conntrack.delete_matching(filter);
+                Ok(())
             }
         }
     }

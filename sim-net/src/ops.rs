@@ -227,6 +227,10 @@ pub enum NetOp {
     Sysctl { netns: String, key: String, value: String },
     /// `ip netns exec NS iptables-restore -w [--noflush] <<EOF ... EOF`
     IptablesRestore { netns: String, input: String, noflush: bool },
+    /// `ip netns exec NS conntrack -D -p udp --orig-dst IP --reply-src IP --dport PORT`:
+    /// deletes the conntrack entries the filter selects (none is not an error: kube-proxy
+    /// deletes through netlink, where an empty selection is a no-op).
+    ConntrackDelete { netns: String, filter: crate::conntrack::CtFilter },
 }
 
 impl NetOp {
@@ -252,7 +256,8 @@ impl NetOp {
             | AddFdb { netns, .. }
             | DelFdb { netns, .. }
             | Sysctl { netns, .. }
-            | IptablesRestore { netns, .. } => netns,
+            | IptablesRestore { netns, .. }
+            | ConntrackDelete { netns, .. } => netns,
         }
     }
 
@@ -317,6 +322,7 @@ impl NetOp {
                 if *noflush { " --noflush" } else { "" },
                 input
             ),
+            ConntrackDelete { netns, filter } => format!("ip netns exec {} {filter}", p(netns)),
         }
     }
 }

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use sim_k8s::{plan::plan, run};
 
 use super::{EXIT_OK, EXIT_UNMET, Format, load_quiet};
-use crate::render::{self, Detail};
+use crate::render::{self, ControlPlane, Detail};
 
 #[derive(clap::Args)]
 pub struct RunArgs {
@@ -19,6 +19,11 @@ pub struct RunArgs {
     /// How much of each trace the text output shows.
     #[arg(long, value_enum, default_value = "hops")]
     pub detail: Detail,
+    /// How much of the control plane (text and JSON) shows: none, summary (each
+    /// component's report lines) or full (also every dataplane command and every watch
+    /// event delivered to a controller).
+    #[arg(long, value_enum, default_value = "summary")]
+    pub control_plane: ControlPlane,
     /// Capture every device's traffic into DIR, one pcap file per interface that saw
     /// frames: DIR/<netns>_<dev>.pcap (open with Wireshark or tshark; for VXLAN add
     /// `-d udp.port==8472,vxlan`).
@@ -50,12 +55,12 @@ pub fn run(a: RunArgs) -> u8 {
     }
     match a.format {
         Format::Text => {
-            print!("{}", render::text::report(&report, a.detail));
+            print!("{}", render::text::report(&report, a.detail, a.control_plane));
             if a.health_checks {
                 print!("{}", render::health::report(&report, a.detail));
             }
         }
-        Format::Json => print!("{}", render::json::report(&report)),
+        Format::Json => print!("{}", render::json::report(&report, a.control_plane)),
     }
     if report.stop == sim_core::StopReason::EventBudget {
         eprintln!(

@@ -11,7 +11,7 @@ use sim_k8s::world::{Origin, ProbePlan, Target};
 use sim_net::packet::IpProto;
 
 use super::{EXIT_BAD_INPUT, EXIT_OK, EXIT_UNMET, Format, load};
-use crate::render::{self, Detail};
+use crate::render::{self, ControlPlane, Detail};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Proto {
@@ -38,6 +38,9 @@ pub struct TraceArgs {
     pub timeout: String,
     #[arg(long, value_enum, default_value = "text")]
     pub format: Format,
+    /// How much of the control plane shows: none, summary or full (see `run`).
+    #[arg(long, value_enum, default_value = "summary")]
+    pub control_plane: ControlPlane,
 }
 
 fn bad(msg: String) -> u8 {
@@ -107,6 +110,8 @@ pub fn run(a: TraceArgs) -> u8 {
             http: false,
             request: Default::default(),
             timeout,
+            sport: None,
+            size: None,
         },
         expect: None,
         label,
@@ -114,8 +119,8 @@ pub fn run(a: TraceArgs) -> u8 {
     }];
     let report = run::run(input);
     match a.format {
-        Format::Text => print!("{}", render::text::report(&report, Detail::Hops)),
-        Format::Json => print!("{}", render::json::report(&report)),
+        Format::Text => print!("{}", render::text::report(&report, Detail::Hops, a.control_plane)),
+        Format::Json => print!("{}", render::json::report(&report, a.control_plane)),
     }
     if report.steps.iter().all(|st| st.probe.error.is_none()) { EXIT_OK } else { EXIT_UNMET }
 }

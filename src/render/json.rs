@@ -1,17 +1,29 @@
 //! JSON Lines: one object per line, `type` first: `scenario`, `event` (control plane),
-//! `hop`, `probe`, `summary`. The schema is documented in docs/trace-format.md.
+//! `command` and `watch` (control plane, `--control-plane full`), `hop`, `probe`,
+//! `summary`. The schema is documented in docs/trace-format.md.
 
 use serde_json::{Value, json};
 use sim_k8s::run::RunReport;
 
-pub fn report(r: &RunReport) -> String {
+use super::ControlPlane;
+use super::control::{self, LineKind};
+
+pub fn report(r: &RunReport, cp: ControlPlane) -> String {
     let mut lines: Vec<Value> = vec![
         json!({"type": "scenario", "name": r.name, "seed": r.seed, "description": r.description, "warnings": r.warnings}),
     ];
-    for e in &r.world.timeline {
-        lines.push(
-            json!({"type": "event", "time_ns": e.time.as_nanos(), "component": e.component, "text": e.text}),
-        );
+    for l in control::lines(&r.world, cp) {
+        let (t, c) = (l.time.as_nanos(), l.component);
+        lines.push(match l.kind {
+            LineKind::Event(text) => json!({"type": "event", "time_ns": t, "component": c, "text": text}),
+            LineKind::Command { text, error } => {
+                json!({"type": "command", "time_ns": t, "component": c, "command": text, "error": error})
+            }
+            LineKind::Watch { kind, object, resource_version } => json!({
+                "type": "watch", "time_ns": t, "component": c, "event": kind, "object": object,
+                "resource_version": resource_version
+            }),
+        });
     }
     for s in &r.steps {
         for h in &s.hops {

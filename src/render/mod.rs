@@ -1,6 +1,7 @@
 //! Renderers of a run: text for people (and snapshots), JSON Lines for machines
 //! (schema in docs/trace-format.md), pcap files for Wireshark/tshark.
 
+pub mod control;
 pub mod health;
 pub mod json;
 pub mod pcap;
@@ -16,4 +17,18 @@ pub enum Detail {
     Packets,
     /// Every hop of every packet (default).
     Hops,
+}
+
+/// How much of the control plane the output shows (`--control-plane`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum ControlPlane {
+    /// Nothing: packets, outcomes and checks only.
+    None,
+    /// What each component reports: syncs, CNI ADD/DEL, endpoint and kubectl changes
+    /// (default).
+    #[default]
+    Summary,
+    /// Also every dataplane command as it would be typed (`ip ...`, `iptables-restore`
+    /// input, `conntrack -D ...`) and every watch event delivered to a controller.
+    Full,
 }

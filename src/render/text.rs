@@ -7,9 +7,10 @@ use std::fmt::Write;
 use sim_k8s::run::{RunReport, StepReport};
 use sim_net::hop::Step;
 
-use super::Detail;
+use super::control::{self, text_line};
+use super::{ControlPlane, Detail};
 
-pub fn report(r: &RunReport, detail: Detail) -> String {
+pub fn report(r: &RunReport, detail: Detail, cp: ControlPlane) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "scenario {} (seed {})", r.name, r.seed);
     for line in r.description.trim().lines() {
@@ -20,12 +21,13 @@ pub fn report(r: &RunReport, detail: Detail) -> String {
     }
     out.push('\n');
     let first_step = r.steps.first().map(|s| s.probe.started);
-    let _ = writeln!(out, "control plane:");
-    for e in &r.world.timeline {
-        if first_step.is_some_and(|t| e.time >= t) {
-            continue;
-        }
-        let _ = writeln!(out, "  {:>10} {:<18} {}", e.time.to_string(), e.component, e.text);
+    let (before, later): (Vec<_>, Vec<_>) =
+        control::lines(&r.world, cp).into_iter().partition(|l| first_step.is_none_or(|t| l.time < t));
+    if cp != ControlPlane::None {
+        let _ = writeln!(out, "control plane:");
+    }
+    for l in &before {
+        let _ = writeln!(out, "{}", text_line(l));
     }
     for (i, s) in r.steps.iter().enumerate() {
         match s.repeat {
@@ -42,11 +44,10 @@ pub fn report(r: &RunReport, detail: Detail) -> String {
             }
         }
     }
-    let later: Vec<_> = r.world.timeline.iter().filter(|e| first_step.is_some_and(|t| e.time >= t)).collect();
     if !later.is_empty() {
         let _ = writeln!(out, "\ncontrol plane (during the steps):");
-        for e in later {
-            let _ = writeln!(out, "  {:>10} {:<18} {}", e.time.to_string(), e.component, e.text);
+        for l in &later {
+            let _ = writeln!(out, "{}", text_line(l));
         }
     }
     let (ok, total) = r.counts();

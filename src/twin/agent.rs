@@ -57,10 +57,26 @@ impl AgentLine {
     }
 }
 
-pub fn client_args(proto: IpProto, dst: Ipv4Addr, port: u16, timeout: Duration) -> Vec<String> {
-    ["client", proto_word(proto), &dst.to_string(), &port.to_string(), &timeout.as_millis().to_string()]
-        .map(str::to_string)
-        .to_vec()
+/// `client PROTO DST PORT TIMEOUT_MS SPORT SIZE` (0: an ephemeral port, the default payload).
+pub fn client_args(
+    proto: IpProto,
+    dst: Ipv4Addr,
+    port: u16,
+    sport: Option<u16>,
+    size: Option<u16>,
+    timeout: Duration,
+) -> Vec<String> {
+    [
+        "client",
+        proto_word(proto),
+        &dst.to_string(),
+        &port.to_string(),
+        &timeout.as_millis().to_string(),
+        &sport.unwrap_or(0).to_string(),
+        &size.unwrap_or(0).to_string(),
+    ]
+    .map(str::to_string)
+    .to_vec()
 }
 
 pub fn serve_args(proto: IpProto, port: u16, lifetime: Duration) -> Vec<String> {
@@ -82,13 +98,22 @@ pub fn main(args: &[String]) -> i32 {
     let a: Vec<&str> = args.iter().map(String::as_str).collect();
     let ms = |s: &str| s.parse::<u64>().ok().map(Duration::from_millis);
     match a.as_slice() {
-        ["client", proto, dst, port, t] => match (dst.parse::<Ipv4Addr>(), port.parse::<u16>(), ms(t)) {
-            (Ok(dst), Ok(port), Some(t)) => {
-                client(proto, dst, port, t).emit();
-                0
+        ["client", proto, dst, port, t, sport, size] => {
+            let parsed = (
+                dst.parse::<Ipv4Addr>(),
+                port.parse::<u16>(),
+                ms(t),
+                sport.parse::<u16>(),
+                size.parse::<u16>(),
+            );
+            match parsed {
+                (Ok(dst), Ok(port), Some(t), Ok(sport), Ok(size)) => {
+                    client(proto, dst, port, sport, size, t).emit();
+                    0
+                }
+                _ => usage(args),
             }
-            _ => usage(args),
-        },
+        }
         ["serve", proto @ ("tcp" | "udp"), port, life] => match (port.parse::<u16>(), ms(life)) {
             (Ok(port), Some(life)) => serve(proto, port, life),
             _ => usage(args),
@@ -99,7 +124,7 @@ pub fn main(args: &[String]) -> i32 {
 
 fn usage(args: &[String]) -> i32 {
     eprintln!(
-        "twin-agent: bad arguments {args:?}\nusage: twin-agent client tcp|udp|icmp DST PORT TIMEOUT_MS | serve tcp|udp PORT LIFETIME_MS"
+        "twin-agent: bad arguments {args:?}\nusage: twin-agent client tcp|udp|icmp DST PORT TIMEOUT_MS SPORT SIZE | serve tcp|udp PORT LIFETIME_MS"
     );
     2
 }
@@ -108,14 +133,18 @@ fn line(agent: &str, outcome: Option<&str>, detail: String) -> AgentLine {
     AgentLine { agent: agent.into(), outcome: outcome.map(str::to_string), detail, ..AgentLine::default() }
 }
 
-fn client(proto: &str, dst: Ipv4Addr, port: u16, timeout: Duration) -> AgentLine {
+/// `sport` 0: an ephemeral source port (udp only binds a given one).
+fn client(proto: &str, dst: Ipv4Addr, port: u16, sport: u16, size: u16, timeout: Duration) -> AgentLine {
     match proto {
         "tcp" => tcp_client(SocketAddr::from((dst, port)), timeout),
-        "udp" => udp_client(SocketAddr::from((dst, port)), timeout),
-        "icmp" => ping(dst, timeout),
+        "udp" => udp_client(SocketAddr::from((dst, port)), sport, size, timeout),
+        "icmp" => ping(dst, size, timeout),
         other => line("client", None, format!("unknown protocol {other}")),
     }
 }
+
+/// `EMSGSIZE` on Linux.
+const EMSGSIZE: i32 = 90;
 
 /// errno → outcome class, as the application sees it.
 fn classify(e: &std::io::Error) -> &'static str {
@@ -123,6 +152,8 @@ fn classify(e: &std::io::Error) -> &'static str {
         ErrorKind::ConnectionRefused => "refused",
         ErrorKind::HostUnreachable | ErrorKind::NetworkUnreachable => "unreachable",
         ErrorKind::TimedOut | ErrorKind::WouldBlock => "timeout",
+        // An ICMP fragmentation-needed came back (a destination unreachable).
+        _ if e.raw_os_error() == Some(EMSGSIZE) => "unreachable",
         _ => "error",
     }
 }
@@ -138,12 +169,16 @@ fn tcp_client(to: SocketAddr, timeout: Duration) -> AgentLine {
     }
 }
 
-fn udp_client(to: SocketAddr, timeout: Duration) -> AgentLine {
+fn udp_client(to: SocketAddr, sport: u16, size: u16, timeout: Duration) -> AgentLine {
     let attempt = || -> std::io::Result<(String, String)> {
-        let s = UdpSocket::bind("0.0.0.0:0")?;
+        let s = UdpSocket::bind(("0.0.0.0", sport))?;
         s.connect(to)?;
         s.set_read_timeout(Some(timeout))?;
-        s.send(b"hello")?;
+        let payload: Vec<u8> = match size {
+            0 => b"hello".to_vec(),
+            n => b"hello".iter().copied().cycle().take(n.into()).collect(),
+        };
+        s.send(&payload)?;
         let mut buf = [0u8; 1500];
         let n = s.recv(&mut buf)?;
         Ok((format!("{n} bytes back"), s.local_addr()?.to_string()))
@@ -156,16 +191,29 @@ fn udp_client(to: SocketAddr, timeout: Duration) -> AgentLine {
 
 /// `ping -n -c1 -W<s> DST`: "bytes from ADDR" → reached; an ICMP error line or a send
 /// error (`connect: Network is unreachable`) → unreachable; silence → timeout.
-fn ping(dst: Ipv4Addr, timeout: Duration) -> AgentLine {
+fn ping(dst: Ipv4Addr, size: u16, timeout: Duration) -> AgentLine {
     let secs = timeout.as_secs().max(1).to_string();
-    let out = std::process::Command::new("ping").args(["-n", "-c1", "-W", &secs, &dst.to_string()]).output();
+    let mut args: Vec<String> = ["-n", "-c1", "-W", &secs].map(str::to_string).to_vec();
+    if size > 0 {
+        // The scenario's `size`: DF set, never fragmented.
+        args.extend(["-M", "do", "-s", &size.to_string()].map(str::to_string));
+    }
+    args.push(dst.to_string());
+    let out = std::process::Command::new("ping").args(&args).output();
     let Ok(out) = out else { return line("client", Some("error"), "cannot run ping".into()) };
     let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     if let Some(l) = text.lines().find(|l| l.contains("bytes from ")) {
         let from = l.split("bytes from ").nth(1).and_then(|r| r.split(':').next()).map(str::to_string);
         return AgentLine { peer: from, ..line("client", Some("reached"), l.trim().to_string()) };
     }
-    let errors = ["Unreachable", "unreachable", "Time to live exceeded", "Frag needed", "Packet filtered"];
+    let errors = [
+        "Unreachable",
+        "unreachable",
+        "Time to live exceeded",
+        "Frag needed",
+        "Packet filtered",
+        "message too long",
+    ];
     if let Some(l) = text.lines().find(|l| errors.iter().any(|e| l.contains(e))) {
         let from = l.strip_prefix("From ").and_then(|r| r.split_whitespace().next()).map(str::to_string);
         return AgentLine { peer: from, ..line("client", Some("unreachable"), l.trim().to_string()) };

@@ -76,6 +76,10 @@ pub struct TwinProbe {
     pub dst: Ipv4Addr,
     /// Ignored for ICMP.
     pub dport: u16,
+    /// A fixed client source port (udp `sourcePort`).
+    pub sport: Option<u16>,
+    /// Payload bytes (icmp, udp `size`).
+    pub size: Option<u16>,
     pub timeout: Duration,
     pub after_op: usize,
     /// The simulated start time (ns): orders the probe against servers stopping at the

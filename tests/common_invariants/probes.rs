@@ -497,6 +497,8 @@ impl Case {
                     http: false,
                     request: Default::default(),
                     timeout: DEFAULT_PROBE_TIMEOUT,
+                    sport: None,
+                    size: None,
                 },
                 expect: Some(self.expect(p)).filter(|e| *e != Expect::default()),
                 label: self.label(p),

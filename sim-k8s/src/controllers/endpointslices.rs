@@ -31,6 +31,10 @@ fn describe(s: &EndpointSlice) -> String {
 }
 
 impl Controller for EndpointSliceController {
+    /// Informers of the endpointslice controller.
+    fn watches(&self, kind: &str) -> bool {
+        ["Service", "Pod", "EndpointSlice", "Node"].contains(&kind)
+    }
     fn name(&self) -> &str {
         "endpointslice-controller"
     }

@@ -268,6 +268,10 @@ pub fn masquerade_rules(network: Ipv4Net, lease: Ipv4Net) -> String {
 }
 
 impl Controller for Flanneld {
+    /// Informers of flanneld (kube subnet manager): nodes.
+    fn watches(&self, kind: &str) -> bool {
+        ["Node"].contains(&kind)
+    }
     fn name(&self) -> &str {
         &self.name
     }

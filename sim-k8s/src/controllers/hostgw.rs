@@ -22,6 +22,10 @@ impl HostGw {
 }
 
 impl Controller for HostGw {
+    /// Informers of host-gw route agent: nodes only.
+    fn watches(&self, kind: &str) -> bool {
+        ["Node"].contains(&kind)
+    }
     fn name(&self) -> &str {
         &self.name
     }

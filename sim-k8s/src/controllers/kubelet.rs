@@ -5,6 +5,8 @@
 //! `http-echo` on TCP, `udp-echo` on UDP — unless the pod's annotation
 //! `kube-netsim.io/app` picks another (`tcp-echo`, `none`). Real programs listen
 //! without declaring ports; the simulator needs the declaration (docs/fidelity.md).
+//! Container ports with a `hostPort` go through the `portmap` plugin, chained after
+//! the bridge plugin, on ADD and (first) on DEL.
 
 use std::collections::BTreeSet;
 
@@ -13,7 +15,7 @@ use sim_core::{SimDuration, SimRng, SimTime};
 use sim_net::ops::NetOp;
 use sim_net::packet::IpProto;
 
-use super::cni::{bridge, host_local::HostLocal};
+use super::cni::{bridge, host_local::HostLocal, portmap};
 use super::{Action, Controller};
 use crate::apps::{self, ServerApp};
 use crate::cluster::pod_netns;
@@ -24,6 +26,9 @@ pub use crate::apps::APP_ANNOTATION;
 
 /// A server a hostNetwork pod listens with in its node's namespace: (netns, protocol, port).
 type HostServer = (String, IpProto, u16);
+/// A sandbox as the kubelet remembers it for CNI DEL: host veth, IP, container ID and
+/// the port mappings portmap was given.
+type Sandbox = (String, std::net::Ipv4Addr, String, Vec<portmap::PortMapping>);
 
 pub struct Kubelet {
     /// The bridge plugin's config (from flannel's subnet.env, or the plain default).
@@ -35,14 +40,19 @@ pub struct Kubelet {
     pod_cidr: Ipv4Net,
     bridge_exists: bool,
     started: BTreeSet<(String, String)>,
-    /// Pods whose sandbox this kubelet created: (namespace, name) → (host veth, IP).
-    sandboxes: std::collections::BTreeMap<(String, String), (String, std::net::Ipv4Addr)>,
+    /// Pods whose sandbox this kubelet created: (namespace, name) → (host veth, IP,
+    /// sandbox container ID, the port mappings portmap was given).
+    sandboxes: std::collections::BTreeMap<(String, String), Sandbox>,
     /// The servers hostNetwork pods started in the node's namespace: (namespace, name) →
     /// (netns, protocol, port), stopped when the pod goes (its sockets were the node's,
     /// no namespace dies with them). Kept here so a pod already gone from the API (force
     /// deleted while the node was away) can still be stopped.
     host_servers: std::collections::BTreeMap<(String, String), Vec<HostServer>>,
     rng: SimRng,
+    /// The container runtime's sandbox IDs (64 hex digits), a stream of their own.
+    sandbox_ids: SimRng,
+    /// The portmap plugin's shared chains exist on this node.
+    portmap_ready: bool,
 }
 
 impl Kubelet {
@@ -52,6 +62,7 @@ impl Kubelet {
         pod_cidr: Ipv4Net,
         cni: bridge::BridgeConfig,
         rng: SimRng,
+        sandbox_ids: SimRng,
     ) -> Self {
         Kubelet {
             cni,
@@ -65,7 +76,15 @@ impl Kubelet {
             sandboxes: Default::default(),
             host_servers: Default::default(),
             rng,
+            sandbox_ids,
+            portmap_ready: false,
         }
+    }
+
+    /// A new sandbox ID, as containerd generates them (32 random bytes, hex).
+    fn sandbox_id(&mut self) -> String {
+        use rand_core::Rng;
+        (0..8).map(|_| format!("{:08x}", self.sandbox_ids.next_u32())).collect()
     }
 
     fn start_pod(&mut self, pod: &Pod, store: &Store) -> Vec<Action> {
@@ -97,9 +116,29 @@ impl Kubelet {
                 &mut self.rng,
             );
             self.bridge_exists = true;
-            self.sandboxes.insert((pod.namespace.clone(), pod.name.clone()), (res.host_veth.clone(), ip));
+            let id = self.sandbox_id();
+            let maps = portmap::mappings(pod);
+            self.sandboxes.insert(
+                (pod.namespace.clone(), pod.name.clone()),
+                (res.host_veth.clone(), ip, id.clone(), maps.clone()),
+            );
             actions.push(Action::Log(format!("CNI ADD {} -> {}, {}", pod.key(), res.host_veth, res.ip)));
             actions.extend(ops.into_iter().map(|op| Action::PluginNet("cni-bridge", op)));
+            if !maps.is_empty() {
+                let input = portmap::add_payload(&id, res.ip, &maps, self.portmap_ready);
+                self.portmap_ready = true;
+                let ports: Vec<String> = maps
+                    .iter()
+                    .map(|m| format!("{}/{} -> {}", m.host_port, m.protocol, m.container_port))
+                    .collect();
+                actions.push(Action::Log(format!(
+                    "portmap: hostPort {} via {}",
+                    ports.join(", "),
+                    portmap::dnat_chain_name(portmap::NETWORK_NAME, &id)
+                )));
+                let op = NetOp::IptablesRestore { netns: self.node.clone(), input, noflush: true };
+                actions.push(Action::PluginNet("cni-portmap", op));
+            }
             (netns, ip)
         };
         // The containers start with the variables of the services that exist now.
@@ -169,9 +208,15 @@ impl Kubelet {
         for (netns, proto, port) in self.host_servers.remove(&key).unwrap_or_default() {
             actions.push(Action::StopApp { netns, proto, port });
         }
-        if let Some((veth, ip)) = self.sandboxes.remove(&key) {
+        if let Some((veth, ip, id, maps)) = self.sandboxes.remove(&key) {
             self.ipam.release(ip);
             actions.push(Action::Log(format!("CNI DEL {namespace}/{name} ({veth}, {ip})")));
+            // A chain's DEL runs its plugins in reverse order: portmap before the bridge.
+            if !maps.is_empty() {
+                let input = portmap::del_payload(&id, &maps);
+                let op = NetOp::IptablesRestore { netns: self.node.clone(), input, noflush: true };
+                actions.push(Action::PluginNet("cni-portmap", op));
+            }
             actions.push(Action::PluginNet(
                 "cni-bridge",
                 NetOp::DelLink { netns: self.node.clone(), dev: veth },
@@ -185,6 +230,10 @@ impl Kubelet {
 }
 
 impl Controller for Kubelet {
+    /// Informers of the kubelet: pods, services (environment variables) and nodes.
+    fn watches(&self, kind: &str) -> bool {
+        ["Pod", "Service", "Node"].contains(&kind)
+    }
     fn name(&self) -> &str {
         &self.name
     }

@@ -4,6 +4,7 @@
 
 pub mod allocators;
 pub mod cni;
+pub mod deployment;
 pub mod endpointslice;
 pub mod endpointslices;
 pub mod flannel;
@@ -48,6 +49,10 @@ pub enum Action {
     /// Call the controller's [`Controller::on_timer`] at this instant (a periodic loop's
     /// next iteration, or a deadline such as a toleration running out).
     WakeAt(SimTime),
+    /// kube-proxy's stale UDP conntrack cleanup on a node: the world lists the node's
+    /// conntrack table (kube-proxy reads it over netlink) and issues one
+    /// `NetOp::ConntrackDelete` per stale flow filter (`kube_proxy::conntrack`).
+    ConntrackCleanup { netns: String, frontends: kube_proxy::conntrack::UdpFrontends },
 }
 
 /// A reactive component.
@@ -71,6 +76,12 @@ pub trait Controller {
     /// reconciles with the current objects before the watch events it missed arrive.
     fn reconnect(&mut self, _now: SimTime, _store: &Store) -> Vec<Action> {
         vec![]
+    }
+    /// The kinds the real component has informers for (`Pod`, `Service`, ...). The
+    /// world hands every event to every controller (each ignores what it does not
+    /// use); this only decides which deliveries `--control-plane full` shows.
+    fn watches(&self, _kind: &str) -> bool {
+        true
     }
 }
 

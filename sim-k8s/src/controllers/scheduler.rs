@@ -153,6 +153,10 @@ impl Scheduler {
 }
 
 impl Controller for Scheduler {
+    /// Informers of the scheduler: pods and nodes.
+    fn watches(&self, kind: &str) -> bool {
+        ["Pod", "Node"].contains(&kind)
+    }
     fn name(&self) -> &str {
         "scheduler"
     }

@@ -22,3 +22,12 @@ pub mod service;
 pub use field::{FieldError, FieldErrorKind, FieldPath, PathSeg};
 pub use node::Node;
 pub use pod::{Container, ContainerPort, DEFAULT_NAMESPACE, DnsPolicy, Pod, Protocol};
+
+/// An object a timeline `apply:` step submits, already validated (and, for a Service,
+/// admitted: its ClusterIP and nodePorts allocated or kept from the live object).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Applied {
+    Pod(Pod),
+    Service(service::Service),
+    Deployment(deployment::Deployment),
+}

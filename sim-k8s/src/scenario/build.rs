@@ -17,6 +17,7 @@ use super::refs::{Glob, Ref, pod_name};
 use super::schema::{ExpectDoc, ScenarioDoc, StepDoc};
 use super::*;
 
+mod apply;
 mod cluster;
 pub mod ingress;
 mod probe;
@@ -185,15 +186,19 @@ impl Builder<'_> {
         }
         self.check_duplicates(&objects);
         let pods = self.pods(&objects, &cluster);
-        let mut workloads = self.workloads(&objects, &cluster, doc.seed.unwrap_or(0));
+        let (mut workloads, admission) = self.workloads(&objects, &cluster, doc.seed.unwrap_or(0));
         workloads.ingress = self.ingress_objects(&objects);
+        let mut live = apply::Live::new(&pods, &workloads, admission);
+        // In time order (a stable sort keeps the file's order at equal times): an
+        // `apply:` step is admitted against what the earlier steps left.
+        let mut docs: Vec<(usize, StepDoc)> = doc.steps.into_iter().enumerate().collect();
+        docs.sort_by_key(|(_, s)| s.at.0);
         let mut steps = Vec::new();
-        for (i, s) in doc.steps.into_iter().enumerate() {
-            if let Some(step) = self.step(i, s, &pods, &cluster, &workloads) {
+        for (i, s) in docs {
+            if let Some(step) = self.step(i, s, &cluster, &mut live) {
                 steps.push(step);
             }
         }
-        steps.sort_by_key(|s| s.at);
         let stem = Path::new(&*self.file).file_stem().map(|s| s.to_string_lossy().into_owned());
         Scenario {
             file: self.file.clone(),
@@ -272,12 +277,10 @@ impl Builder<'_> {
         &mut self,
         i: usize,
         s: StepDoc,
-        pods: &[Sourced<Pod>],
         cluster: &ClusterConfig,
-        workloads: &services::Workloads,
+        live: &mut apply::Live,
     ) -> Option<Step> {
         let path = FieldPath::root().key("steps").index(i);
-        let world = World { pods, cluster, workloads };
         let given = [
             s.probe.is_some(),
             s.delete.is_some(),
@@ -287,15 +290,41 @@ impl Builder<'_> {
             s.restore.is_some(),
             s.cut.is_some(),
             s.heal.is_some(),
+            s.apply.is_some(),
         ];
         if given.iter().filter(|g| **g).count() != 1 {
             self.invalid(
                 &path,
-                "a step needs exactly one action: probe, delete, setReady, scale, fail, restore, cut or heal",
+                "a step needs exactly one action: probe, delete, setReady, scale, fail, restore, cut, heal or apply",
             );
             return None;
         }
         let expect_doc = s.expect;
+        if s.apply.is_some() {
+            let objects = self.apply(&path.key("apply"), cluster, live)?;
+            if expect_doc.is_some() {
+                self.invalid(&path.key("expect"), "only a probe step has expectations");
+            }
+            return Some(Step {
+                at: s.at.0,
+                index: i,
+                location: self.at(&path),
+                action: StepAction::Apply(objects),
+                expect: None,
+            });
+        }
+        if let Some(sc) = &s.scale
+            && let Some(d) = live.deployments.iter_mut().find(|d| d.0.name == sc.deployment)
+        {
+            d.0.replicas = sc.replicas;
+        }
+        let world = World {
+            pods: live.pods.iter().collect(),
+            cluster,
+            services: &live.services,
+            deployments: &live.deployments,
+            replica_sets: &live.replica_sets,
+        };
         let action = if let Some(probe) = s.probe {
             StepAction::Probe(self.probe(&path.key("probe"), probe, &world)?)
         } else if let Some(r) = s.delete {
@@ -318,9 +347,8 @@ impl Builder<'_> {
             StepAction::SetReady { namespace, name, ready: sr.ready }
         } else {
             let sc = s.scale.expect("one action is given");
-            if !workloads.deployments.iter().any(|d| d.value.0.name == sc.deployment) {
-                let names =
-                    list_names(workloads.deployments.iter().map(|d| d.value.0.name.clone()), "deployments");
+            if !world.deployments.iter().any(|d| d.0.name == sc.deployment) {
+                let names = list_names(world.deployments.iter().map(|d| d.0.name.clone()), "deployments");
                 self.invalid(
                     &path.key("scale").key("deployment"),
                     format!("deployment {:?} not found ({names})", sc.deployment),
@@ -388,18 +416,15 @@ impl Builder<'_> {
                 false
             }
             Ref::Service { namespace, name, .. }
-                if !world.workloads.services.iter().any(|s| &s.namespace == namespace && &s.name == name) =>
+                if !world.services.iter().any(|s| &s.namespace == namespace && &s.name == name) =>
             {
-                let names = list_names(
-                    world.workloads.services.iter().map(|s| short_pod(&s.namespace, &s.name)),
-                    "services",
-                );
+                let names =
+                    list_names(world.services.iter().map(|s| short_pod(&s.namespace, &s.name)), "services");
                 self.invalid(path, format!("service {:?} not found ({names})", short_pod(namespace, name)));
                 false
             }
             Ref::LoadBalancer { namespace, name, .. } => {
-                let svc =
-                    world.workloads.services.iter().find(|s| &s.namespace == namespace && &s.name == name);
+                let svc = world.services.iter().find(|s| &s.namespace == namespace && &s.name == name);
                 match svc {
                     Some(s) if s.type_ == crate::model::service::ServiceType::LoadBalancer => true,
                     Some(s) => {
@@ -413,7 +438,7 @@ impl Builder<'_> {
                     }
                     None => {
                         let names = list_names(
-                            world.workloads.services.iter().map(|s| short_pod(&s.namespace, &s.name)),
+                            world.services.iter().map(|s| short_pod(&s.namespace, &s.name)),
                             "services",
                         );
                         self.invalid(
@@ -476,15 +501,11 @@ impl Builder<'_> {
         let mut clients = world.cluster.clients.iter().map(|c| format!("client/{}", c.name));
         // Replicas of a Deployment get generated names: `<deployment>-<hash>-<5 chars>`.
         let mut replicas = world
-            .workloads
             .deployments
             .iter()
-            .map(|d| pod_name(&d.value.0.namespace, &format!("{}-xxxxx", d.value.replica_set_name())));
-        let mut rs_replicas = world
-            .workloads
-            .replica_sets
-            .iter()
-            .map(|r| pod_name(&r.value.0.namespace, &format!("{}-xxxxx", r.value.0.name)));
+            .map(|d| pod_name(&d.0.namespace, &format!("{}-xxxxx", d.replica_set_name())));
+        let mut rs_replicas =
+            world.replica_sets.iter().map(|r| pod_name(&r.0.namespace, &format!("{}-xxxxx", r.0.name)));
         if candidates.any(|c| g.matches(&c))
             || nodes.any(|c| g.matches(&c))
             || clients.any(|c| g.matches(&c))
@@ -508,17 +529,19 @@ impl Builder<'_> {
     }
 }
 
-/// What references are checked against.
+/// What references are checked against: the cluster as the timeline has left it.
 struct World<'a> {
-    pods: &'a [Sourced<Pod>],
+    pods: Vec<&'a Pod>,
     cluster: &'a ClusterConfig,
-    workloads: &'a services::Workloads,
+    services: &'a [model::service::Service],
+    deployments: &'a [model::deployment::Deployment],
+    replica_sets: &'a [model::deployment::ReplicaSet],
 }
 
 impl World<'_> {
     fn pod(&self, r: &Ref) -> Option<&Pod> {
         let Ref::Pod { namespace, name, .. } = r else { return None };
-        self.pods.iter().map(|p| &p.value).find(|p| &p.namespace == namespace && &p.name == name)
+        self.pods.iter().copied().find(|p| &p.namespace == namespace && &p.name == name)
     }
 }
 

@@ -52,6 +52,9 @@ pub const NODE_POD_CIDR_PREFIX: u8 = 24;
 pub const DEFAULT_REPEAT_INTERVAL: SimDuration = SimDuration::from_millis(10);
 /// The most repetitions one probe step may ask for.
 pub const MAX_REPEAT: u32 = 1000;
+/// The largest `probe.size`: 1500 bytes on the wire with the 20-byte IP header and the
+/// 8-byte ICMP or UDP header. A larger packet needs IP fragmentation.
+pub const MAX_PROBE_SIZE: u32 = 1472;
 /// `probe.timeout` default.
 pub const DEFAULT_PROBE_TIMEOUT: SimDuration = SimDuration::from_secs(3);
 
@@ -330,6 +333,9 @@ pub enum StepAction {
     CutLink(String),
     /// `heal: {link: node/NAME}`.
     HealLink(String),
+    /// `apply: {manifest: ...}` / `apply: {file: ...}`: objects created or updated, in
+    /// the order written, validated and admitted at load time.
+    Apply(Vec<crate::model::Applied>),
 }
 
 /// Send one packet (or open one connection) and follow it.
@@ -350,6 +356,10 @@ pub struct Probe {
     pub interval: SimDuration,
     /// `http` only: the Host header (and TLS SNI), the path (default `/`), TLS.
     pub http: crate::apps::client::HttpOpts,
+    /// `sourcePort` (udp only): a fixed client port instead of an ephemeral one.
+    pub source_port: Option<u16>,
+    /// `size` (icmp, udp): payload bytes; the packet has DF set.
+    pub size: Option<u16>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]

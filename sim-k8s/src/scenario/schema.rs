@@ -148,6 +148,9 @@ pub struct StepDoc {
     pub set_ready: Option<SetReadyDoc>,
     /// `scale: {deployment: NAME, replicas: N}` (kubectl scale).
     pub scale: Option<ScaleDoc>,
+    /// `apply: {manifest: OBJECT-OR-LIST}` or `apply: {file: PATH}` (kubectl apply).
+    /// Shape only: `build/apply.rs` reads it again from the position index.
+    pub apply: Option<de::IgnoredAny>,
     pub expect: Option<ExpectDoc>,
 }
 
@@ -188,6 +191,12 @@ pub struct ProbeDoc {
     pub path: Option<String>,
     /// `http` only: speak HTTPS (a TLS handshake first).
     pub tls: Option<bool>,
+    /// udp only: the client binds this source port (`nc -u -p PORT`), so repeated
+    /// probes are one flow for conntrack.
+    #[serde(rename = "sourcePort")]
+    pub source_port: Option<u16>,
+    /// icmp and udp: payload bytes (`ping -M do -s SIZE`); the packet carries DF.
+    pub size: Option<u32>,
 }
 
 #[derive(Debug, Deserialize)]

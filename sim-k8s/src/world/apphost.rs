@@ -234,15 +234,16 @@ impl KubeWorld {
         &mut self,
         idx: usize,
         netns: &str,
-        dst: SocketAddrV4,
+        (dst, sport): (SocketAddrV4, Option<u16>),
+        payload: Vec<u8>,
         kind: ClientKind,
         now: SimTime,
     ) {
         let tag = self.probes[idx].tag;
         let proto = if kind == ClientKind::Udp { IpProto::Udp } else { IpProto::Tcp };
-        match self.net.connect(netns, proto, dst, tag, now) {
+        match self.net.connect_from(netns, proto, sport, dst, tag, now) {
             Ok(sock) => {
-                let mut client = Client::new(kind, dst, b"kube-netsim probe\n".to_vec());
+                let mut client = Client::new(kind, dst, payload);
                 let plan = &self.probes[idx].plan;
                 client.http = plan.request.clone();
                 // curl http://NAME/ sends `Host: NAME` (and NAME as TLS SNI), not the
@@ -497,7 +498,15 @@ impl KubeWorld {
                     (_, true) => ClientKind::Http,
                     _ => ClientKind::Tcp,
                 };
-                self.start_client(idx, &netns, SocketAddrV4::new(ip, plan.port), kind, now);
+                let payload = super::probe_payload(plan.size, b"kube-netsim probe\n");
+                self.start_client(
+                    idx,
+                    &netns,
+                    (SocketAddrV4::new(ip, plan.port), plan.sport),
+                    payload,
+                    kind,
+                    now,
+                );
             }
             Step::Failed(msg) => {
                 let rec = &mut self.probes[idx];

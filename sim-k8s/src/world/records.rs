@@ -1,6 +1,7 @@
-//! What a run records: probes and their outcomes, the dataplane commands with their
-//! component, the listeners the kernel twin starts, the connections a proxy carried on,
-//! and the control-plane timeline. Plain data, read by the report, the CLI and the twin.
+//! What a run records, for the renderers, the CLI and the kernel twin: probes and their
+//! outcomes, the dataplane commands with their component, the listeners the twin
+//! starts, the connections a proxy carried on, control-plane timeline lines, watch
+//! deliveries, and the journal that keeps their order. Plain data.
 
 use std::net::Ipv4Addr;
 
@@ -70,6 +71,23 @@ pub struct ProxiedRecord {
     pub proxy_saw: Ipv4Addr,
     /// Where the proxy connected.
     pub upstream: std::net::SocketAddrV4,
+}
+
+/// A watch event handed to a controller (informer delivery), for `--control-plane full`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Delivery {
+    pub time: SimTime,
+    pub controller: String,
+    /// Index of the event in the store's watch log.
+    pub watch: usize,
+}
+
+/// One control-plane record, in the order things happened (ties in time included).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum JournalRef {
+    Timeline(usize),
+    Command(usize),
+    Delivery(usize),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

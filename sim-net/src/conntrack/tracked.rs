@@ -49,6 +49,17 @@ impl Tracked {
         Tracked { state, conn: Some(Conn { dir, entry: Box::new(entry) }), at }
     }
 
+    /// What an ICMP error the stack sends about this packet carries (`icmp_glue_bits` →
+    /// `nf_ct_attach`): the same connection, RELATED, in the other direction. Its NAT
+    /// bindings then translate the error and the packet it quotes on the way out, even
+    /// when the connection was never confirmed (a first packet dropped in forwarding).
+    pub fn related_error(&self) -> Tracked {
+        match &self.conn {
+            Some(c) => Tracked::with_entry(CtState::Related, c.dir.flip(), (*c.entry).clone(), self.at),
+            None => Tracked { state: self.state, conn: None, at: self.at },
+        }
+    }
+
     pub(crate) fn conn_mut(&mut self) -> Option<&mut Conn> {
         self.conn.as_mut()
     }

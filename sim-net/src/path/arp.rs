@@ -132,7 +132,7 @@ impl Network {
                 next_hop_mtu: 0,
                 original: Box::new(skb.pkt.clone()),
             };
-            self.icmp_error(ns, &skb.pkt, None, icmp, skb.tag);
+            self.icmp_error(ns, &skb.pkt, None, icmp, skb.tag, None);
         }
     }
 

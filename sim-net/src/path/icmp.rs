@@ -2,7 +2,8 @@
 //! error, never to a broadcast, and with the source address Linux picks: the original
 //! destination when it was one of ours, else the address of the route back to the
 //! sender. The kernel rate-limits these (icmp_ratelimit 1 s per destination, with a
-//! burst); the model does not, see docs/fidelity.md.
+//! burst); the model does not, see docs/fidelity.md. An error about a packet that had a
+//! conntrack entry carries that entry (RELATED, `nf_ct_attach`), so NAT translates it.
 
 use crate::netns::NsId;
 use crate::network::Network;
@@ -16,6 +17,7 @@ impl Network {
         _in_dev: Option<u32>,
         icmp: Icmp,
         tag: u32,
+        attach: Option<crate::hooks::Ct>,
     ) {
         if Self::is_icmp_error(orig) || orig.dst.is_broadcast() || orig.src.is_unspecified() {
             return;
@@ -32,6 +34,6 @@ impl Network {
         let mut reply = Ipv4Packet::new(src, orig.src, L4::Icmp(icmp));
         reply.ttl = self.ns(ns).sysctl.default_ttl();
         reply.dont_frag = false;
-        let _ = self.local_out(ns, reply, tag);
+        let _ = self.local_out_attached(ns, reply, tag, attach);
     }
 }

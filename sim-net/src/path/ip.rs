@@ -144,6 +144,7 @@ impl Network {
             }
             InputRoute::Forward(route) => self.ip_forward(ns, skb, route, ct),
             InputRoute::Drop(reason, icmp) => {
+                let related = ct.related_error();
                 self.hook_discard(ns, ct);
                 let in_dev = skb.in_dev;
                 self.drop_pkt(ns, in_dev, &skb, reason, |_| "routing".into());
@@ -154,6 +155,7 @@ impl Network {
                         in_dev,
                         Icmp::DestUnreachable { code, next_hop_mtu: 0, original: Box::new(skb.pkt.clone()) },
                         skb.tag,
+                        Some(related),
                     );
                 }
             }
@@ -167,15 +169,17 @@ impl Network {
         let r = &route;
         self.trace(ns, skb.in_dev, skb.tag, Step::Route, |_| format!("forward: {r}"), String::new);
         if skb.pkt.ttl <= 1 {
+            let related = ct.related_error();
             self.hook_discard(ns, ct);
             let in_dev = skb.in_dev;
             self.drop_pkt(ns, in_dev, &skb, DropReason::TtlExceeded, |_| String::new());
             let original = Box::new(skb.pkt.clone());
-            self.icmp_error(ns, &skb.pkt, in_dev, Icmp::TimeExceeded { original }, skb.tag);
+            self.icmp_error(ns, &skb.pkt, in_dev, Icmp::TimeExceeded { original }, skb.tag, Some(related));
             return;
         }
         let mtu = self.ns(ns).devices[&out_dev].mtu;
         if skb.pkt.dont_frag && skb.pkt.total_len() > mtu as usize {
+            let related = ct.related_error();
             self.hook_discard(ns, ct);
             let in_dev = skb.in_dev;
             self.drop_pkt(ns, Some(out_dev), &skb, DropReason::FragNeeded, |_| {
@@ -184,7 +188,7 @@ impl Network {
             let original = Box::new(skb.pkt.clone());
             let icmp =
                 Icmp::DestUnreachable { code: UnreachCode::FragNeeded, next_hop_mtu: mtu as u16, original };
-            self.icmp_error(ns, &skb.pkt, in_dev, icmp, skb.tag);
+            self.icmp_error(ns, &skb.pkt, in_dev, icmp, skb.tag, Some(related));
             return;
         }
         skb.pkt.ttl -= 1;
@@ -208,6 +212,14 @@ impl Network {
     }
 
     /// Route lookup for a locally generated packet; `None` means ENETUNREACH.
+    /// The MTU of the device the output route to `dst` leaves by (what a socket sizes
+    /// its packets against before any path MTU is learned).
+    pub fn route_mtu(&self, netns: &str, dst: Ipv4Addr) -> Option<u32> {
+        let ns = self.id(netns)?;
+        let route = self.output_route(ns, dst)?;
+        route.dev.as_deref().and_then(|d| self.ns(ns).dev(d).ok()).map(|d| d.mtu)
+    }
+
     pub(crate) fn output_route(&self, ns: NsId, dst: Ipv4Addr) -> Option<Route> {
         self.ns(ns).routes.lookup(dst, |r| self.route_usable(ns, r)).cloned()
     }
@@ -231,6 +243,18 @@ impl Network {
     /// POSTROUTING, then loopback or the neighbour layer. Returns the drop reason if
     /// the packet could not even be routed (the caller's socket gets the error).
     pub(crate) fn local_out(&mut self, ns: NsId, pkt: Ipv4Packet, tag: u32) -> Result<(), DropReason> {
+        self.local_out_attached(ns, pkt, tag, None)
+    }
+
+    /// [`local_out`](Self::local_out) for a packet that already carries a connection
+    /// (an ICMP error with its offending packet's entry attached).
+    pub(crate) fn local_out_attached(
+        &mut self,
+        ns: NsId,
+        pkt: Ipv4Packet,
+        tag: u32,
+        attach: Option<Ct>,
+    ) -> Result<(), DropReason> {
         let Some(route) = self.output_route(ns, pkt.dst) else { return Err(DropReason::NoRoute) };
         match route.kind {
             RouteType::Blackhole => return Err(DropReason::Blackhole),
@@ -241,7 +265,7 @@ impl Network {
         let p = &skb.pkt;
         self.trace(ns, None, tag, Step::Send, |_| String::new(), || p.to_string());
         let orig_dst = skb.pkt.dst;
-        let Some(mut ct) = self.hook_output(ns, &mut skb, &route) else { return Ok(()) };
+        let Some(mut ct) = self.hook_output(ns, &mut skb, &route, attach) else { return Ok(()) };
         let route = if skb.pkt.dst != orig_dst {
             // ip_route_me_harder: new output route, source address unchanged.
             match self.output_route(ns, skb.pkt.dst) {

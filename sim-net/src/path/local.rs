@@ -68,6 +68,14 @@ impl Network {
         if spec.proto != IpProto::Icmp {
             return self.start_socket_probe(ns, src, spec, now);
         }
+        // `ping -M do`: DF set and no local fragmentation; a packet larger than the
+        // route's device MTU never leaves (ip_append_data: EMSGSIZE).
+        let mtu = route.dev.as_deref().and_then(|d| self.ns(ns).dev(d).ok()).map(|d| d.mtu);
+        if let Some(mtu) = mtu.filter(|m| spec.payload.len() + 28 > *m as usize) {
+            let detail = format!("ping: local error: message too long, mtu={mtu}");
+            self.report(spec.tag, ProbeOutcome::Unreachable, detail);
+            return Ok(());
+        }
         let ident = self.ephemeral_port(ns, spec.proto);
         let body = L4::Icmp(Icmp::EchoRequest { ident, seq: 1, data: spec.payload.clone() });
         let sock = ProbeSocket {
@@ -103,7 +111,7 @@ impl Network {
     ) -> Result<(), ProbeError> {
         let dst = std::net::SocketAddrV4::new(spec.dst, spec.dport);
         let owner = crate::socket::Owner::Probe;
-        let n = match self.open_client(ns, spec.proto, dst, spec.tag, owner) {
+        let n = match self.open_client(ns, spec.proto, None, dst, spec.tag, owner) {
             Ok(n) => n,
             Err(e) => {
                 self.report(spec.tag, ProbeOutcome::Unreachable, e.to_string());
@@ -344,6 +352,6 @@ impl Network {
             next_hop_mtu: 0,
             original: Box::new(skb.pkt.clone()),
         };
-        self.icmp_error(ns, &skb.pkt, skb.in_dev, icmp, skb.tag);
+        self.icmp_error(ns, &skb.pkt, skb.in_dev, icmp, skb.tag, None);
     }
 }

@@ -167,9 +167,23 @@ impl Network {
         tag: u32,
         now: SimTime,
     ) -> Result<SockId, SocketError> {
+        self.connect_from(netns, proto, None, dst, tag, now)
+    }
+
+    /// [`connect`](Self::connect) from a fixed local port (`bind` first): a UDP socket
+    /// on a port already bound fails with "Address already in use".
+    pub fn connect_from(
+        &mut self,
+        netns: &str,
+        proto: IpProto,
+        sport: Option<u16>,
+        dst: SocketAddrV4,
+        tag: u32,
+        now: SimTime,
+    ) -> Result<SockId, SocketError> {
         let ns = self.id(netns).ok_or_else(|| SocketError::NoNetns(netns.to_string()))?;
         self.now = now;
-        let n = self.open_client(ns, proto, dst, tag, Owner::App)?;
+        let n = self.open_client(ns, proto, sport, dst, tag, Owner::App)?;
         self.run_transport(ns);
         Ok(SockId { ns, n })
     }
@@ -178,6 +192,7 @@ impl Network {
         &mut self,
         ns: NsId,
         proto: IpProto,
+        sport: Option<u16>,
         dst: SocketAddrV4,
         tag: u32,
         owner: Owner,
@@ -186,13 +201,18 @@ impl Network {
         let route = self.output_route(ns, *dst.ip()).ok_or_else(unreachable)?;
         let src = self.select_src(ns, &route, *dst.ip()).ok_or_else(unreachable)?;
         self.ensure_transport(ns);
-        let port = self.ephemeral_port(ns, proto);
+        let port = match sport {
+            Some(p) => p,
+            None => self.ephemeral_port(ns, proto),
+        };
         let local = SocketAddrV4::new(src, port);
         let t = self.transport(ns);
         match proto {
             IpProto::Tcp => Ok(t.connect(local, dst, tag, owner)),
             IpProto::Udp => {
-                let n = t.udp_bind(port, owner, tag, false).expect("ephemeral ports are free");
+                let n = t
+                    .udp_bind(port, owner, tag, false)
+                    .ok_or_else(|| SocketError::AddrInUse(format!("another socket on udp port {port}")))?;
                 let e = &mut t.entries[&n];
                 (e.local, e.remote) = (Some(local), Some(dst));
                 Ok(n)
@@ -340,7 +360,11 @@ impl Network {
         let t = self.transport(ns);
         let n = match original.body {
             L4::Tcp(_) => t.by_tuple(IpProto::Tcp, local, remote),
-            L4::Udp(_) => t.udp_owner(sport).filter(|n| t.entries[n].role == Role::UdpClient),
+            // A connected UDP socket: the quoted packet must name its remote too
+            // (`__udp4_lib_lookup` scores a connected socket only on an exact match).
+            L4::Udp(_) => t
+                .udp_owner(sport)
+                .filter(|n| t.entries[n].role == Role::UdpClient && t.entries[n].remote == Some(remote)),
             L4::Icmp(_) => None,
         };
         let Some(n) = n else { return false };

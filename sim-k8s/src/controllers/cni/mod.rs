@@ -4,3 +4,4 @@
 
 pub mod bridge;
 pub mod host_local;
+pub mod portmap;

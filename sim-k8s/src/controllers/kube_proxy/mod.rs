@@ -13,18 +13,20 @@
 //! Deviations: Go iterates a map over service ports, so a real node writes services in
 //! an unspecified order; here they are written sorted by service port name
 //! (`ns/svc:port`, then protocol), which changes the order of rules in the shared
-//! chains (KUBE-SERVICES, KUBE-NODEPORTS, filter chains) but nothing else. Only full
-//! syncs are modelled (a partial sync writes a subset of the same lines). IPv4 only;
+//! chains (KUBE-SERVICES, KUBE-NODEPORTS, filter chains) but nothing else. Partial
+//! syncs ([`partial_sync_payload`]) leave out the own chains of unchanged services;
+//! `largeClusterMode`'s skipping of stale-chain cleanup is not modelled. IPv4 only;
 //! `--nodeport-addresses` is not modelled (NodePorts on every local address);
 //! topology hints are ignored.
 
+pub mod conntrack;
 pub mod endpoints;
 pub mod hash;
 pub mod jumps;
 pub mod proxier;
 pub mod rules;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv4Addr;
 
 use ipnet::Ipv4Net;
@@ -99,10 +101,23 @@ pub fn full_sync_payload(
     slices: &[EndpointSlice],
     existing_nat_chains: &[String],
 ) -> String {
+    partial_sync_payload(cfg, services, slices, existing_nat_chains, None)
+}
+
+/// A sync's payload from model objects; `changed` (`Some` for a partial sync) holds the
+/// `namespace/name` of the services whose Service or EndpointSlices changed since the
+/// last sync: only their own chains are written (`MinimizeIPTablesRestore`, 1.27+).
+pub fn partial_sync_payload(
+    cfg: &ProxierConfig,
+    services: &[Service],
+    slices: &[EndpointSlice],
+    existing_nat_chains: &[String],
+    changed: Option<&BTreeSet<String>>,
+) -> String {
     let mut ports: Vec<ServicePortInfo> = services.iter().flat_map(ServicePortInfo::from_service).collect();
     ports.sort_by_cached_key(|p| (p.name.to_string(), p.name.protocol));
     let eps = endpoints_map(slices, &cfg.node_name);
-    sync_payload(cfg, &ports, &eps, existing_nat_chains)
+    sync_payload_with(cfg, &ports, &eps, existing_nat_chains, changed)
 }
 
 /// `syncProxyRules` on a full sync: the exact `iptables-restore --noflush` input
@@ -114,13 +129,28 @@ pub fn sync_payload(
     endpoints: &BTreeMap<ServicePortName, Vec<EndpointInfo>>,
     existing_nat_chains: &[String],
 ) -> String {
+    sync_payload_with(cfg, services, endpoints, existing_nat_chains, None)
+}
+
+fn sync_payload_with(
+    cfg: &ProxierConfig,
+    services: &[ServicePortInfo],
+    endpoints: &BTreeMap<ServicePortName, Vec<EndpointInfo>>,
+    existing_nat_chains: &[String],
+    changed: Option<&BTreeSet<String>>,
+) -> String {
     let mut b = Buffers::default();
     write_top_level(cfg, &mut b);
     let total: usize = services.iter().map(|s| endpoints.get(&s.name).map_or(0, Vec::len)).sum();
     let large = total > LARGE_CLUSTER_ENDPOINTS_THRESHOLD;
     for svc in services {
         let eps = endpoints.get(&svc.name).map_or(&[][..], Vec::as_slice);
-        PortRules::new(cfg, svc, eps, large).write(&mut b);
+        let rules = PortRules::new(cfg, svc, eps, large);
+        let key = format!("{}/{}", svc.name.namespace, svc.name.name);
+        match changed {
+            Some(set) if !set.contains(&key) => rules.write_unchanged(&mut b),
+            _ => rules.write(&mut b),
+        }
     }
     delete_stale_chains(&mut b, existing_nat_chains);
     write_trailer(cfg, &mut b);

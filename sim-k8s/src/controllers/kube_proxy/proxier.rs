@@ -1,16 +1,20 @@
 //! kube-proxy in iptables mode as a controller, one per node: on Service and
-//! EndpointSlice changes it does a full sync (`syncProxyRules`): it ensures its jump
-//! rules and writes the whole KUBE-* rule set with one `iptables-restore --noflush`.
-//! Changes that arrive together are coalesced into one sync, as the informer plus
-//! `minSyncPeriod` do. It keeps a scratch copy of what it wrote, the way the real one
-//! reads `iptables-save` at a full sync, to know which chains exist.
+//! EndpointSlice changes it syncs (`syncProxyRules`) with one `iptables-restore
+//! --noflush`. The first sync (and one an hour after, `FullSyncPeriod`) is full: it
+//! ensures its jump rules and writes every KUBE-* chain. The others are partial
+//! (`MinimizeIPTablesRestore`, on since 1.27): the shared chains and the filter table
+//! are rewritten whole, but only the services whose Service or EndpointSlices changed
+//! since the last sync get their own SVC/SVL/EXT/FW/SEP chains written; chains no
+//! longer used are deleted either way. Changes that arrive together are coalesced into
+//! one sync, as the informer plus `minSyncPeriod` do. It keeps a scratch copy of what it
+//! wrote, the way the real one reads `iptables-save`, to know which chains exist.
 
 use sim_core::{SimDuration, SimTime};
 use sim_net::netfilter::{Netfilter, TableName};
 use sim_net::ops::NetOp;
 
 use super::super::{Action, Controller};
-use super::{ProxierConfig, full_sync_payload, jumps};
+use super::{ProxierConfig, jumps, partial_sync_payload};
 use crate::store::{Object, Store, WatchEvent};
 
 pub struct KubeProxy {
@@ -19,14 +23,31 @@ pub struct KubeProxy {
     /// What this node's iptables look like as far as kube-proxy wrote them.
     scratch: Netfilter,
     started: bool,
+    /// The next sync must be full (at start, then every [`FULL_SYNC_PERIOD`]).
+    need_full_sync: bool,
+    last_full_sync: SimTime,
+    /// `namespace/name` of the services whose Service or EndpointSlices changed since
+    /// the last sync (`serviceChanges` / `endpointsChanges` pending).
+    changed: std::collections::BTreeSet<String>,
 }
+
+/// `proxyutil.FullSyncPeriod`: at least one full sync an hour.
+pub const FULL_SYNC_PERIOD: SimDuration = SimDuration::from_secs(3600);
 
 impl KubeProxy {
     /// kube-proxy starts on a node where the kubelet has written its own rules.
     pub fn new(cfg: ProxierConfig) -> Self {
         let mut scratch = Netfilter::new();
         let _ = scratch.restore(&jumps::kubelet_payload(&Netfilter::new()), true);
-        KubeProxy { name: format!("kube-proxy/{}", cfg.node_name), cfg, scratch, started: false }
+        KubeProxy {
+            name: format!("kube-proxy/{}", cfg.node_name),
+            cfg,
+            scratch,
+            started: false,
+            need_full_sync: true,
+            last_full_sync: SimTime::ZERO,
+            changed: Default::default(),
+        }
     }
 
     fn restore(&mut self, input: String) -> Action {
@@ -36,7 +57,7 @@ impl KubeProxy {
         Action::Net(NetOp::IptablesRestore { netns: self.cfg.node_name.clone(), input, noflush: true })
     }
 
-    fn sync(&mut self, store: &Store) -> Vec<Action> {
+    fn sync(&mut self, now: SimTime, store: &Store) -> Vec<Action> {
         let mut actions = Vec::new();
         if !self.started {
             self.started = true;
@@ -50,7 +71,9 @@ impl KubeProxy {
         }
         let services: Vec<_> = store.services().cloned().collect();
         let slices: Vec<_> = store.endpoint_slices().cloned().collect();
-        let jumps = jumps::kube_proxy_jumps_payload(&self.scratch);
+        let full = self.need_full_sync || now.saturating_since(self.last_full_sync) > FULL_SYNC_PERIOD;
+        // Only a full sync ensures the jumps from the built-in chains.
+        let jumps = if full { jumps::kube_proxy_jumps_payload(&self.scratch) } else { String::new() };
         if !jumps.is_empty() {
             actions.push(self.restore(jumps));
         }
@@ -59,14 +82,33 @@ impl KubeProxy {
             .table(TableName::Nat)
             .map(|t| t.chains.keys().cloned().collect())
             .unwrap_or_default();
-        let payload = full_sync_payload(&self.cfg, &services, &slices, &chains);
+        let changed = std::mem::take(&mut self.changed);
+        let payload =
+            partial_sync_payload(&self.cfg, &services, &slices, &chains, (!full).then_some(&changed));
         let rules = payload.lines().filter(|l| l.starts_with("-A ")).count();
         let ports: usize = services.iter().map(|s| s.ports.len()).sum();
-        actions.push(Action::Log(format!(
-            "sync: {} services ({ports} ports), iptables-restore {rules} rules",
-            services.len()
-        )));
+        let text = if full {
+            format!("full sync: {} services ({ports} ports), iptables-restore {rules} rules", services.len())
+        } else {
+            let n =
+                services.iter().filter(|s| changed.contains(&format!("{}/{}", s.namespace, s.name))).count();
+            format!(
+                "partial sync: {n} of {} services changed, iptables-restore {rules} rules",
+                services.len()
+            )
+        };
+        actions.push(Action::Log(text));
+        if full {
+            self.need_full_sync = false;
+            self.last_full_sync = now;
+        }
         actions.push(self.restore(payload));
+        // After a successful restore: delete UDP flows still pointing at endpoints that
+        // no longer serve (CleanStaleEntries).
+        let frontends = super::conntrack::udp_frontends(&services, &slices, &self.cfg.node_name);
+        if !frontends.is_empty() {
+            actions.push(Action::ConntrackCleanup { netns: self.cfg.node_name.clone(), frontends });
+        }
         actions.extend(self.health_servers(&services, &slices));
         actions
     }
@@ -111,6 +153,10 @@ impl KubeProxy {
 }
 
 impl Controller for KubeProxy {
+    /// Informers of kube-proxy: services, slices and nodes.
+    fn watches(&self, kind: &str) -> bool {
+        ["Service", "EndpointSlice", "Node"].contains(&kind)
+    }
     fn name(&self) -> &str {
         &self.name
     }
@@ -121,9 +167,17 @@ impl Controller for KubeProxy {
     fn latency(&self) -> SimDuration {
         SimDuration::from_millis(100)
     }
-    fn handle_watch(&mut self, _now: SimTime, store: &Store, ev: &WatchEvent) -> Vec<Action> {
-        if !matches!(ev.object, Object::Service(_) | Object::EndpointSlice(_)) {
-            return vec![];
+    fn handle_watch(&mut self, now: SimTime, store: &Store, ev: &WatchEvent) -> Vec<Action> {
+        match &ev.object {
+            Object::Service(s) => {
+                self.changed.insert(format!("{}/{}", s.namespace, s.name));
+            }
+            Object::EndpointSlice(sl) => {
+                if let Some(svc) = sl.service_name() {
+                    self.changed.insert(format!("{}/{svc}", sl.namespace));
+                }
+            }
+            _ => return vec![],
         }
         // Coalesce: a later Service/EndpointSlice change will trigger its own sync.
         let later = store
@@ -135,7 +189,7 @@ impl Controller for KubeProxy {
         if later {
             return vec![];
         }
-        self.sync(store)
+        self.sync(now, store)
     }
 }
 

@@ -104,11 +104,29 @@ impl<'a> PortRules<'a> {
 
     /// Writes every line of this service port, in kube-proxy's order.
     pub fn write(&self, b: &mut Buffers) {
+        self.write_shared(b);
+        self.write_own_chains(b);
+    }
+
+    /// A partial sync of an unchanged service port: its rules in the shared chains
+    /// (KUBE-SERVICES, KUBE-NODEPORTS, the filter chains) are written, its own
+    /// SVC/SVL/EXT/FW/SEP chains are not, but they stay active so nothing deletes them.
+    pub fn write_unchanged(&self, b: &mut Buffers) {
+        self.write_shared(b);
+        let mut skipped = Buffers::default();
+        self.write_own_chains(&mut skipped);
+        b.active_nat_chains.extend(skipped.active_nat_chains);
+    }
+
+    fn write_shared(&self, b: &mut Buffers) {
         self.capture_cluster_ip(b);
         self.capture_external_ips(b);
         self.capture_load_balancer(b);
         self.capture_node_port(b);
         self.health_check_node_port(b);
+    }
+
+    fn write_own_chains(&self, b: &mut Buffers) {
         self.internal_masquerade(b);
         self.external_chain(b);
         self.firewall_chain(b);

@@ -1,6 +1,7 @@
 //! Stage 2, probes: a step's `probe:` checked against the pods, nodes and services of the
 //! scenario (origin and target exist, protocol and port agree, `container`, `timeout`,
-//! `repeat`/`interval`), and the `http` fields `host`, `path` and `tls`.
+//! `repeat`/`interval`), the `http` fields `host`, `path` and `tls`, and `sourcePort`
+//! (udp) and `size` (icmp, udp).
 
 use super::super::refs::Ref;
 use super::super::schema::ProbeDoc;
@@ -72,7 +73,66 @@ impl Builder<'_> {
             ok = false;
         }
         let http = self.http_opts(path, &p.host, &p.path, p.tls, proto);
-        ok.then_some(Probe { from, container: container?, to, proto, timeout, repeat, interval, http: http? })
+        let (source_port, size) = self.packet_opts(path, p.source_port, p.size, proto);
+        ok.then_some(Probe {
+            from,
+            container: container?,
+            to,
+            proto,
+            timeout,
+            repeat,
+            interval,
+            http: http?,
+            source_port: source_port?,
+            size: size?,
+        })
+    }
+
+    /// `sourcePort` (udp only) and `size` (icmp and udp only).
+    fn packet_opts(
+        &mut self,
+        path: &FieldPath,
+        source_port: Option<u16>,
+        size: Option<u32>,
+        proto: ProbeProto,
+    ) -> (Option<Option<u16>>, Option<Option<u16>>) {
+        let source_port = match (source_port, proto) {
+            (Some(0), _) => {
+                self.invalid(&path.key("sourcePort"), "must be between 1 and 65535, found 0");
+                None
+            }
+            (Some(_), ProbeProto::Udp) | (None, _) => Some(source_port),
+            (Some(_), other) => {
+                self.invalid(
+                    &path.key("sourcePort"),
+                    format!("only a udp probe binds a fixed source port, this one is {other}"),
+                );
+                None
+            }
+        };
+        let size = match (size, proto) {
+            (None, _) => Some(None),
+            (Some(n), ProbeProto::Icmp | ProbeProto::Udp) if (1..=MAX_PROBE_SIZE).contains(&n) => {
+                Some(Some(n as u16))
+            }
+            (Some(n), ProbeProto::Icmp | ProbeProto::Udp) => {
+                self.invalid(
+                    &path.key("size"),
+                    format!(
+                        "must be between 1 and {MAX_PROBE_SIZE}, found {n} (a larger packet needs IP fragmentation, which the simulator does not model)"
+                    ),
+                );
+                None
+            }
+            (Some(_), other) => {
+                self.invalid(
+                    &path.key("size"),
+                    format!("only icmp and udp probes have a size, this one is {other}"),
+                );
+                None
+            }
+        };
+        (source_port, size)
     }
 
     /// `host`, `path` and `tls`, which only an `http` probe has.

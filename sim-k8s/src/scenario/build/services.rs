@@ -40,7 +40,7 @@ impl Builder<'_> {
         objects: &[ManifestObject],
         cluster: &ClusterConfig,
         seed: u64,
-    ) -> Workloads {
+    ) -> (Workloads, Admission) {
         let mut w = Workloads::default();
         let mut ips = ClusterIpAllocator::new(cluster.service_network);
         let mut ports = NodePortAllocator::default();
@@ -84,8 +84,17 @@ impl Builder<'_> {
                 }
             }
         }
-        w
+        (w, Admission { ips, ports, rng })
     }
+}
+
+/// The apiserver's allocators after the scenario's initial objects: `apply:` steps
+/// admit their Services against them, in time order.
+#[derive(Clone, Debug)]
+pub struct Admission {
+    pub ips: ClusterIpAllocator,
+    pub ports: NodePortAllocator,
+    pub rng: sim_core::SimRng,
 }
 
 /// `default/kubernetes`: ClusterIP network+1, port `https` 443 → the API server on the
