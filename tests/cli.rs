@@ -419,3 +419,25 @@ fn trace_takes_control_plane_too() {
     assert!(!none.contains("CNI ADD"), "{none}");
     assert!(none.contains("=> reached"), "{none}");
 }
+
+#[test]
+fn a_reader_that_stops_early_ends_the_output_without_a_panic() {
+    use std::io::Read;
+    use std::process::Stdio;
+    let mut child = bin()
+        .args(["run", "--detail", "hops"])
+        .arg(root().join("scenarios/clusterip.yaml"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start kube-netsim");
+    // Like `| head -c 64`: read a little, then close the pipe while output remains.
+    let mut first = [0u8; 64];
+    child.stdout.take().expect("stdout").read_exact(&mut first).expect("some output");
+    let mut stderr = String::new();
+    child.stderr.take().expect("stderr").read_to_string(&mut stderr).expect("stderr");
+    let status = child.wait().expect("wait");
+    assert!(String::from_utf8_lossy(&first).starts_with("scenario clusterip"));
+    assert!(!stderr.contains("panicked"), "stderr: {stderr}");
+    assert_eq!(status.code(), Some(0), "stderr: {stderr}");
+}

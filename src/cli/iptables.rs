@@ -6,6 +6,7 @@
 //! a result, not a failure), 2 for bad input (unreadable file, a rule the model cannot
 //! load, malformed arguments).
 
+use super::{out, outln};
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
 
@@ -79,7 +80,7 @@ pub enum Format {
 pub fn run(cmd: IptablesCmd) -> i32 {
     let result = match cmd {
         IptablesCmd::Trace(a) => run_trace(&a),
-        IptablesCmd::Check(a) => load(&a.rules).map(|nf| print!("{}", nf.save())),
+        IptablesCmd::Check(a) => load(&a.rules).map(|nf| out!("{}", nf.save())),
     };
     match result {
         Ok(()) => 0,
@@ -118,11 +119,11 @@ fn run_trace(a: &TraceArgs) -> Result<(), String> {
     );
     match (a.seed, a.format) {
         (Some(seed), Format::Text) => {
-            print!("{header}Seed {seed}:\n{}", trace_seeded(&nf, &req, seed).to_text())
+            out!("{header}Seed {seed}:\n{}", trace_seeded(&nf, &req, seed).to_text())
         }
-        (Some(seed), Format::Json) => println!("{}", to_json(&trace_seeded(&nf, &req, seed))?),
-        (None, Format::Text) => print!("{header}{}", trace(&nf, &req).to_text()),
-        (None, Format::Json) => println!("{}", to_json(&trace(&nf, &req))?),
+        (Some(seed), Format::Json) => outln!("{}", to_json(&trace_seeded(&nf, &req, seed))?),
+        (None, Format::Text) => out!("{header}{}", trace(&nf, &req).to_text()),
+        (None, Format::Json) => outln!("{}", to_json(&trace(&nf, &req))?),
     }
     Ok(())
 }

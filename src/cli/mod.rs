@@ -7,6 +7,30 @@ pub mod show;
 pub mod trace;
 pub mod validate;
 
+/// `print!` that stops quietly when the reader goes away (`kube-netsim run F | head`):
+/// std's `print!` panics on a closed pipe, and Rust ignores SIGPIPE, so without this a
+/// truncated pager would end in a panic message.
+macro_rules! out {
+    ($($arg:tt)*) => { $crate::cli::emit(format_args!($($arg)*)) };
+}
+/// `println!` with [`out!`]'s behaviour on a closed pipe.
+macro_rules! outln {
+    ($($arg:tt)*) => { $crate::cli::emit(format_args!("{}\n", format_args!($($arg)*))) };
+}
+pub(crate) use {out, outln};
+
+/// Writes to stdout; a reader that has gone away ends the output silently. Other write
+/// errors (a full disk behind a redirect) are reported on stderr.
+pub fn emit(args: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    if let Err(e) = stdout.write_fmt(args).and_then(|()| stdout.flush())
+        && e.kind() != std::io::ErrorKind::BrokenPipe
+    {
+        eprintln!("kube-netsim: cannot write the output: {e}");
+    }
+}
+
 use std::path::Path;
 
 use sim_k8s::scenario::{self, Scenario};

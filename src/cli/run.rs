@@ -1,5 +1,6 @@
 //! `kube-netsim run FILE`: the whole timeline, with traces and expectation checks.
 
+use super::out;
 use std::path::PathBuf;
 
 use sim_k8s::{plan::plan, run};
@@ -55,12 +56,12 @@ pub fn run(a: RunArgs) -> u8 {
     }
     match a.format {
         Format::Text => {
-            print!("{}", render::text::report(&report, a.detail, a.control_plane));
+            out!("{}", render::text::report(&report, a.detail, a.control_plane));
             if a.health_checks {
-                print!("{}", render::health::report(&report, a.detail));
+                out!("{}", render::health::report(&report, a.detail));
             }
         }
-        Format::Json => print!("{}", render::json::report(&report, a.control_plane)),
+        Format::Json => out!("{}", render::json::report(&report, a.control_plane)),
     }
     if report.stop == sim_core::StopReason::EventBudget {
         eprintln!(

@@ -2,6 +2,7 @@
 //! way the real tools print it (`ip route`, `ip neigh`, `bridge fdb`, `kubectl get`),
 //! and `commands`: every `NetOp` as the shell command, grouped by component.
 
+use super::out;
 use std::fmt::Write;
 use std::path::PathBuf;
 
@@ -145,13 +146,13 @@ pub fn run(a: ShowArgs) -> u8 {
             let _ = writeln!(out, "# {label}: {command}");
             out.push_str(&text);
         }
-        print!("{out}");
+        out!("{out}");
         return EXIT_OK;
     }
     if matches!(a.what, What::Resolv | What::Env) {
         return match pod_files(&report, a.what, a.node.as_deref(), a.pod.as_deref()) {
             Ok(text) => {
-                print!("{text}");
+                out!("{text}");
                 EXIT_OK
             }
             Err(e) => {
@@ -161,19 +162,19 @@ pub fn run(a: ShowArgs) -> u8 {
         };
     }
     match a.what {
-        What::Nodes => print!("{}", nodes(&report)),
-        What::Pods => print!("{}", pods(&report)),
-        What::Commands => print!("{}", commands(&report)),
-        What::Svc => print!("{}", services(&report)),
-        What::Endpointslices => print!("{}", endpoint_slices(&report)),
-        What::Ingress => print!("{}", ingresses(&report)),
+        What::Nodes => out!("{}", nodes(&report)),
+        What::Pods => out!("{}", pods(&report)),
+        What::Commands => out!("{}", commands(&report)),
+        What::Svc => out!("{}", services(&report)),
+        What::Endpointslices => out!("{}", endpoint_slices(&report)),
+        What::Ingress => out!("{}", ingresses(&report)),
         What::Describe => {
             let Some(obj) = a.object.as_deref() else {
                 eprintln!("error: describe needs an object: svc/NAME");
                 return EXIT_BAD_INPUT;
             };
             match describe_service(&report, obj) {
-                Ok(text) => print!("{text}"),
+                Ok(text) => out!("{text}"),
                 Err(e) => {
                     eprintln!("error: {e}");
                     return EXIT_BAD_INPUT;

@@ -1,6 +1,7 @@
 //! `kube-netsim trace FILE --from REF --to REF`: one ad-hoc probe in the scenario's
 //! cluster (its own steps are not run).
 
+use super::out;
 use std::path::PathBuf;
 
 use sim_core::{SimDuration, SimTime};
@@ -119,8 +120,8 @@ pub fn run(a: TraceArgs) -> u8 {
     }];
     let report = run::run(input);
     match a.format {
-        Format::Text => print!("{}", render::text::report(&report, Detail::Hops, a.control_plane)),
-        Format::Json => print!("{}", render::json::report(&report, a.control_plane)),
+        Format::Text => out!("{}", render::text::report(&report, Detail::Hops, a.control_plane)),
+        Format::Json => out!("{}", render::json::report(&report, a.control_plane)),
     }
     if report.steps.iter().all(|st| st.probe.error.is_none()) { EXIT_OK } else { EXIT_UNMET }
 }

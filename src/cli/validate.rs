@@ -1,5 +1,6 @@
 //! `kube-netsim validate FILE`: load and check, run nothing.
 
+use super::outln;
 use std::path::PathBuf;
 
 use super::{EXIT_OK, load};
@@ -12,7 +13,7 @@ pub struct ValidateArgs {
 pub fn run(a: ValidateArgs) -> u8 {
     match load(&a.file) {
         Ok(s) => {
-            println!(
+            outln!(
                 "{}: ok ({} nodes, {} pods, {} steps)",
                 a.file.display(),
                 s.cluster.nodes.len(),

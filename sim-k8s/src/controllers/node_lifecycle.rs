@@ -187,6 +187,10 @@ fn pods_on<'a>(store: &'a Store, node: &'a str) -> impl Iterator<Item = (crate::
 }
 
 impl Controller for NodeLifecycle {
+    /// Informers of the node lifecycle controller: nodes, pods, leases, daemonsets.
+    fn watches(&self, kind: &str) -> bool {
+        ["Node", "Pod", "Lease", "DaemonSet"].contains(&kind)
+    }
     fn name(&self) -> &str {
         "node-lifecycle-controller"
     }
@@ -206,6 +210,10 @@ impl Controller for NodeLifecycle {
 pub struct PodGc;
 
 impl Controller for PodGc {
+    /// Informers of the pod garbage collector: pods and nodes.
+    fn watches(&self, kind: &str) -> bool {
+        ["Pod", "Node"].contains(&kind)
+    }
     fn name(&self) -> &str {
         "pod-garbage-collector"
     }

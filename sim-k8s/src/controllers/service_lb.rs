@@ -52,6 +52,10 @@ impl ServiceController {
 }
 
 impl Controller for ServiceController {
+    /// Informers of the cloud service controller: services and nodes.
+    fn watches(&self, kind: &str) -> bool {
+        ["Service", "Node"].contains(&kind)
+    }
     fn name(&self) -> &str {
         "service-controller"
     }
