@@ -5,7 +5,7 @@ use sim_net::packet::IpProto;
 
 use crate::run::{Expect, ExpectedResult, RunInput, StepPlan};
 use crate::scenario::{self, ProbeProto, Ref, Scenario, StepAction};
-use crate::world::{Origin, ProbePlan, Target, WorldAction};
+use crate::world::{Origin, ProbePlan, Target};
 
 fn target(r: &Ref) -> Target {
     match r {
@@ -71,50 +71,8 @@ pub fn plan(s: &Scenario, trace: bool) -> RunInput {
     for step in &s.steps {
         let p = match &step.action {
             StepAction::Probe(p) => p,
-            StepAction::DeletePod { namespace, name } => {
-                actions.push((
-                    step.at,
-                    WorldAction::DeletePod { namespace: namespace.clone(), name: name.clone() },
-                ));
-                continue;
-            }
-            StepAction::SetReady { namespace, name, ready } => {
-                let a =
-                    WorldAction::SetReady { namespace: namespace.clone(), name: name.clone(), ready: *ready };
-                actions.push((step.at, a));
-                continue;
-            }
-            StepAction::Scale { namespace, name, replicas } => {
-                let a = WorldAction::Scale {
-                    namespace: namespace.clone(),
-                    name: name.clone(),
-                    replicas: *replicas,
-                };
-                actions.push((step.at, a));
-                continue;
-            }
-            StepAction::DeleteNode(n) => {
-                actions.push((step.at, WorldAction::DeleteNode(n.clone())));
-                continue;
-            }
-            StepAction::FailNode(n) => {
-                actions.push((step.at, WorldAction::FailNode(n.clone())));
-                continue;
-            }
-            StepAction::RestoreNode(n) => {
-                actions.push((step.at, WorldAction::RestoreNode(n.clone())));
-                continue;
-            }
-            StepAction::CutLink(n) => {
-                actions.push((step.at, WorldAction::CutLink(n.clone())));
-                continue;
-            }
-            StepAction::HealLink(n) => {
-                actions.push((step.at, WorldAction::HealLink(n.clone())));
-                continue;
-            }
-            StepAction::Apply(objects) => {
-                actions.push((step.at, WorldAction::Apply(objects.clone())));
+            StepAction::Act(a) => {
+                actions.push((step.at, a.clone()));
                 continue;
             }
         };

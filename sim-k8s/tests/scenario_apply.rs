@@ -6,6 +6,7 @@ use std::path::Path;
 use sim_k8s::model::Applied;
 use sim_k8s::model::service::{ClusterIp, ServiceType};
 use sim_k8s::scenario::{self, Scenario, StepAction};
+use sim_k8s::world::WorldAction;
 
 const BASE: &str = "manifests:\n\
 - {apiVersion: v1, kind: Pod, metadata: {name: a, labels: {app: web}}, spec: {nodeName: node-1, containers: [{name: web, image: x, ports: [{containerPort: 8080}]}]}}\n\
@@ -25,7 +26,7 @@ fn error(steps: &str) -> String {
 
 fn applied(s: &Scenario, step: usize) -> &[Applied] {
     match &s.steps[step].action {
-        StepAction::Apply(objects) => objects,
+        StepAction::Act(WorldAction::Apply(objects)) => objects,
         other => panic!("not an apply step: {other:?}"),
     }
 }

@@ -12,6 +12,7 @@ use std::sync::Arc;
 use crate::manifest::yaml::{self, NodeKind, YamlDoc};
 use crate::manifest::{self, Location, ManifestErrorKind, ManifestObject, Object, Parsed};
 use crate::model::{self, FieldError, FieldPath, Pod};
+use crate::world::WorldAction;
 
 use super::refs::{Glob, Ref, pod_name};
 use super::schema::{ExpectDoc, ScenarioDoc, StepDoc};
@@ -309,7 +310,7 @@ impl Builder<'_> {
                 at: s.at.0,
                 index: i,
                 location: self.at(&path),
-                action: StepAction::Apply(objects),
+                action: StepAction::Act(WorldAction::Apply(objects)),
                 expect: None,
             });
         }
@@ -329,22 +330,30 @@ impl Builder<'_> {
             StepAction::Probe(self.probe(&path.key("probe"), probe, &world)?)
         } else if let Some(r) = s.delete {
             if let Ref::Node { .. } = r.0 {
-                StepAction::DeleteNode(self.node_ref(&path.key("delete"), &r.0, cluster)?)
+                StepAction::Act(WorldAction::DeleteNode(self.node_ref(&path.key("delete"), &r.0, cluster)?))
             } else {
                 let (namespace, name) = self.pod_ref(&path.key("delete"), &r.0, &world)?;
-                StepAction::DeletePod { namespace, name }
+                StepAction::Act(WorldAction::DeletePod { namespace, name })
             }
         } else if let Some(r) = s.fail {
-            StepAction::FailNode(self.node_ref(&path.key("fail"), &r.0, cluster)?)
+            StepAction::Act(WorldAction::FailNode(self.node_ref(&path.key("fail"), &r.0, cluster)?))
         } else if let Some(r) = s.restore {
-            StepAction::RestoreNode(self.node_ref(&path.key("restore"), &r.0, cluster)?)
+            StepAction::Act(WorldAction::RestoreNode(self.node_ref(&path.key("restore"), &r.0, cluster)?))
         } else if let Some(l) = s.cut {
-            StepAction::CutLink(self.node_ref(&path.key("cut").key("link"), &l.link.0, cluster)?)
+            StepAction::Act(WorldAction::CutLink(self.node_ref(
+                &path.key("cut").key("link"),
+                &l.link.0,
+                cluster,
+            )?))
         } else if let Some(l) = s.heal {
-            StepAction::HealLink(self.node_ref(&path.key("heal").key("link"), &l.link.0, cluster)?)
+            StepAction::Act(WorldAction::HealLink(self.node_ref(
+                &path.key("heal").key("link"),
+                &l.link.0,
+                cluster,
+            )?))
         } else if let Some(sr) = s.set_ready {
             let (namespace, name) = self.pod_ref(&path.key("setReady").key("pod"), &sr.pod.0, &world)?;
-            StepAction::SetReady { namespace, name, ready: sr.ready }
+            StepAction::Act(WorldAction::SetReady { namespace, name, ready: sr.ready })
         } else {
             let sc = s.scale.expect("one action is given");
             if !world.deployments.iter().any(|d| d.0.name == sc.deployment) {
@@ -355,11 +364,11 @@ impl Builder<'_> {
                 );
                 return None;
             }
-            StepAction::Scale {
+            StepAction::Act(WorldAction::Scale {
                 namespace: model::DEFAULT_NAMESPACE.into(),
                 name: sc.deployment,
                 replicas: sc.replicas,
-            }
+            })
         };
         if expect_doc.is_some() && !matches!(action, StepAction::Probe(_)) {
             self.invalid(&path.key("expect"), "only a probe step has expectations");

@@ -306,36 +306,9 @@ pub struct Step {
 #[non_exhaustive]
 pub enum StepAction {
     Probe(Probe),
-    /// `delete: pod/NAME`.
-    DeletePod {
-        namespace: String,
-        name: String,
-    },
-    /// `setReady: {pod: NAME, ready: BOOL}`.
-    SetReady {
-        namespace: String,
-        name: String,
-        ready: bool,
-    },
-    /// `scale: {deployment: NAME, replicas: N}` (namespace default).
-    Scale {
-        namespace: String,
-        name: String,
-        replicas: u32,
-    },
-    /// `delete: node/NAME`.
-    DeleteNode(String),
-    /// `fail: node/NAME`.
-    FailNode(String),
-    /// `restore: node/NAME`.
-    RestoreNode(String),
-    /// `cut: {link: node/NAME}`.
-    CutLink(String),
-    /// `heal: {link: node/NAME}`.
-    HealLink(String),
-    /// `apply: {manifest: ...}` / `apply: {file: ...}`: objects created or updated, in
-    /// the order written, validated and admitted at load time.
-    Apply(Vec<crate::model::Applied>),
+    /// Every other step (`delete`, `setReady`, `scale`, `fail`, `restore`, `cut`, `heal`,
+    /// `apply`): the change it makes, already validated, as the world runs it.
+    Act(crate::world::WorldAction),
 }
 
 /// Send one packet (or open one connection) and follow it.
