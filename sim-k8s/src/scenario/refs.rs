@@ -148,20 +148,25 @@ impl Expecting for Ref {
 impl FromStr for Ref {
     type Err = RefError;
     fn from_str(input: &str) -> Result<Ref, RefError> {
+        /// `NAME` (default namespace) or `NAMESPACE/NAME`, after the `KIND/` prefix.
+        fn namespaced<'a>(rest: &'a str, expected: &str) -> Result<(&'a str, &'a str), String> {
+            match rest.split('/').collect::<Vec<_>>()[..] {
+                [name] => Ok((DEFAULT_NAMESPACE, name)),
+                [ns, name] => Ok((ns, name)),
+                _ => Err(expected.to_string()),
+            }
+        }
         let err = |problem: String| RefError { input: input.to_string(), problem };
         let (body, port) = match input.rsplit_once(':') {
             Some((b, p)) => (b, Some(parse_port(p).map_err(err)?)),
             None => (input, None),
         };
         if let Some(rest) = body.strip_prefix("pod/") {
-            let (namespace, name) = match rest.split('/').collect::<Vec<_>>()[..] {
-                [name] => (DEFAULT_NAMESPACE, name),
-                [ns, name] => (ns, name),
-                _ => {
-                    let p = "expected pod/NAME or pod/NAMESPACE/NAME (choose a container with the probe's container: key)";
-                    return Err(err(p.to_string()));
-                }
-            };
+            let (namespace, name) = namespaced(
+                rest,
+                "expected pod/NAME or pod/NAMESPACE/NAME (choose a container with the probe's container: key)",
+            )
+            .map_err(err)?;
             check_name("namespace", namespace, is_dns1123_label).map_err(err)?;
             check_name("pod name", name, is_dns1123_subdomain).map_err(err)?;
             return Ok(Ref::Pod { namespace: namespace.into(), name: name.into(), port });
@@ -171,21 +176,14 @@ impl FromStr for Ref {
             return Ok(Ref::Node { name: name.into(), port });
         }
         if let Some(rest) = body.strip_prefix("svc/") {
-            let (namespace, name) = match rest.split('/').collect::<Vec<_>>()[..] {
-                [name] => (DEFAULT_NAMESPACE, name),
-                [ns, name] => (ns, name),
-                _ => return Err(err("expected svc/NAME or svc/NAMESPACE/NAME".to_string())),
-            };
+            let (namespace, name) =
+                namespaced(rest, "expected svc/NAME or svc/NAMESPACE/NAME").map_err(err)?;
             check_name("namespace", namespace, is_dns1123_label).map_err(err)?;
             check_name("service name", name, is_dns1123_label).map_err(err)?;
             return Ok(Ref::Service { namespace: namespace.into(), name: name.into(), port });
         }
         if let Some(rest) = body.strip_prefix("lb/") {
-            let (namespace, name) = match rest.split('/').collect::<Vec<_>>()[..] {
-                [name] => (DEFAULT_NAMESPACE, name),
-                [ns, name] => (ns, name),
-                _ => return Err(err("expected lb/NAME or lb/NAMESPACE/NAME".to_string())),
-            };
+            let (namespace, name) = namespaced(rest, "expected lb/NAME or lb/NAMESPACE/NAME").map_err(err)?;
             check_name("namespace", namespace, is_dns1123_label).map_err(err)?;
             check_name("service name", name, is_dns1123_label).map_err(err)?;
             return Ok(Ref::LoadBalancer { namespace: namespace.into(), name: name.into(), port });
