@@ -152,6 +152,37 @@ fn nth_mode_matches_every_nth_packet_starting_with_the_first_when_packet_is_zero
     assert_eq!(verdicts, [true, false, false, true, false, false, true]);
 }
 
+/// Measured on Linux 6.x with iptables-nft 1.8.9 (echo requests through OUTPUT, rule
+/// counters read after each): packets counted from 0.
+#[test]
+fn nth_mode_with_a_nonzero_packet_matches_like_xt_statistic() {
+    for (every, packet, want) in
+        [(3, 2, vec![2, 5]), (3, 1, vec![1, 4]), (2, 1, vec![1, 3, 5]), (3, 0, vec![0, 3])]
+    {
+        let mut nf = loaded(&format!(
+            "*filter\n-A INPUT -m statistic --mode nth --every {every} --packet {packet} -j DROP\nCOMMIT\n"
+        ));
+        let ip = syn("10.0.0.1", "10.0.0.2", 80);
+        let hits: Vec<usize> = (0..6)
+            .filter(|_| {
+                eval(&mut nf, TableName::Filter, Hook::Input, &PacketInfo::new(&ip), vec![]).verdict
+                    == Verdict::Drop
+            })
+            .collect();
+        assert_eq!(hits, want, "--every {every} --packet {packet}");
+    }
+    // Negated: every packet the plain rule would not match.
+    let mut nf = loaded("*filter\n-A INPUT -m statistic --mode nth ! --every 3 --packet 2 -j DROP\nCOMMIT\n");
+    let ip = syn("10.0.0.1", "10.0.0.2", 80);
+    let hits: Vec<usize> = (0..6)
+        .filter(|_| {
+            eval(&mut nf, TableName::Filter, Hook::Input, &PacketInfo::new(&ip), vec![]).verdict
+                == Verdict::Drop
+        })
+        .collect();
+    assert_eq!(hits, [0, 1, 3, 4]);
+}
+
 #[test]
 fn kube_firewall_drops_undnatted_localnet_traffic_but_not_untracked_or_dnatted() {
     let rules = "*filter\n:KUBE-FIREWALL - [0:0]\n-A INPUT -j KUBE-FIREWALL\n-A KUBE-FIREWALL -m comment --comment \"block incoming localnet connections\" -d 127.0.0.0/8 ! -s 127.0.0.0/8 -m conntrack ! --ctstate RELATED,ESTABLISHED,DNAT -j DROP\nCOMMIT\n";

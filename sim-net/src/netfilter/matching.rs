@@ -162,10 +162,14 @@ fn statistic(s: &StatisticMatch, cx: &mut EvalCtx, rule_key: (usize, usize)) -> 
     match *s {
         StatisticMatch::Random { neg, prob_u31 } => cx.decider.random(prob_u31) != neg,
         StatisticMatch::Nth { neg, every, packet } => {
+            // xt_statistic: iptables stores `every - 1` and starts the counter at
+            // `(every - 1) - packet`; each packet advances it (wrapping after
+            // `every - 1`) and the rule matches when it wraps to 0. So with counting
+            // from 0, packets `packet`, `packet + every`, ... match.
             let key = (cx.table, rule_key.0, rule_key.1);
             let count = cx.state.nth.entry(key).or_insert(every - 1 - packet);
             *count = if *count == every - 1 { 0 } else { *count + 1 };
-            (*count == packet) != neg
+            (*count == 0) != neg
         }
     }
 }
