@@ -139,8 +139,11 @@ impl Network {
         self.ns(ns).nf.active()
     }
 
-    /// `inet_addr_type`: the type of an address in this namespace's local table.
-    fn addr_type(&self, ns: NsId, ip: Ipv4Addr) -> AddrTypeSet {
+    /// `inet_dev_addr_type`: the type of an address in this namespace's local table.
+    /// With `dev` (addrtype `--limit-iface-in/out`), the local-table route found must
+    /// point at that device, otherwise the address counts as UNICAST — so the node's
+    /// own address on eth0 is not LOCAL for a packet that arrived on cni0.
+    fn addr_type(&self, ns: NsId, ip: Ipv4Addr, dev: Option<&str>) -> AddrTypeSet {
         if ip.is_broadcast() || ip.is_unspecified() {
             return AddrTypeSet(AddrTypeSet::BROADCAST);
         }
@@ -152,6 +155,7 @@ impl Network {
                 && r.dst.contains(&ip)
                 && (r.kind == RouteType::Local || r.dst.prefix_len() == 32)
         });
+        let local = local.filter(|r| dev.is_none_or(|d| r.dev.as_deref() == Some(d)));
         match local.map(|r| r.kind) {
             Some(RouteType::Local) => AddrTypeSet(AddrTypeSet::LOCAL),
             Some(RouteType::Broadcast) => AddrTypeSet(AddrTypeSet::BROADCAST),
@@ -229,7 +233,7 @@ impl Network {
                 mark: skb.mark,
                 ct: nf_ct(ct),
             };
-            let addr_type = |ip: Ipv4Addr, _dev: Option<&str>| self.addr_type(ns, ip);
+            let addr_type = |ip: Ipv4Addr, dev: Option<&str>| self.addr_type(ns, ip, dev);
             let mut ctx = EvalContext { now, decider: &mut decider, addr_type: &addr_type };
             tables.evaluate(table, at.hook, &pkt, &mut ctx)
         };

@@ -257,3 +257,20 @@ fn only_the_first_packet_of_a_connection_traverses_the_nat_table() {
     let rule_hits = trace.matches("-j DNAT --to-destination 10.244.1.5:8080").count();
     assert_eq!(rule_hits, 1, "{trace}");
 }
+
+/// xt_addrtype with `--limit-iface-in`: the node's address 192.168.56.11 is on eth0,
+/// so it is LOCAL for a packet that arrived on eth0 and UNICAST for one that arrived
+/// on cni0 (`inet_dev_addr_type` requires the local route's device to be that one).
+#[test]
+fn addrtype_limit_iface_in_counts_an_address_as_local_only_on_its_own_device() {
+    for (limit, from_pod) in [("", ProbeOutcome::Timeout), (" --limit-iface-in", ProbeOutcome::Refused)] {
+        let mut h = lab(true, true, true);
+        let now = h.now();
+        let rule = format!(
+            "*filter\n-I INPUT -p tcp --dport 80 -m addrtype --dst-type LOCAL{limit} -j DROP\nCOMMIT\n"
+        );
+        h.net.apply(&NetOp::IptablesRestore { netns: s("node"), input: rule, noflush: true }, now).unwrap();
+        assert_eq!(tcp(&mut h, "ext", "192.168.56.11", 80).0, ProbeOutcome::Timeout, "from eth0{limit}");
+        assert_eq!(tcp(&mut h, "pod-b", "192.168.56.11", 80).0, from_pod, "from cni0{limit}");
+    }
+}

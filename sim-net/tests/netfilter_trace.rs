@@ -5,7 +5,7 @@ use std::net::Ipv4Addr;
 use std::path::PathBuf;
 
 use sim_core::SimTime;
-use sim_net::netfilter::trace::{Entry, TraceOutcome, TraceRequest, trace, trace_seeded};
+use sim_net::netfilter::trace::{Entry, LocalIp, TraceOutcome, TraceRequest, trace, trace_seeded};
 use sim_net::netfilter::{Netfilter, RejectWith, Verdict};
 use sim_net::packet::IpProto;
 
@@ -35,7 +35,7 @@ fn req(src: &str, sport: u16, dst: &str, dport: u16, entry: Entry) -> TraceReque
         dport,
         entry,
         out_dev: None,
-        local_ips: vec![NODE_IP],
+        local_ips: vec![LocalIp { ip: NODE_IP, dev: "eth0".into() }],
         now: SimTime::ZERO,
     }
 }
@@ -230,4 +230,36 @@ fn packet_to_the_node_itself_takes_the_input_path() {
     assert_eq!(o.route, "local");
     let hooks: Vec<String> = o.steps.iter().map(|s| format!("{} {}", s.table, s.hook)).collect();
     assert_eq!(hooks, ["mangle PREROUTING", "nat PREROUTING", "mangle INPUT", "filter INPUT", "nat INPUT"]);
+}
+
+#[test]
+fn addrtype_limit_iface_in_uses_the_device_of_each_local_address() {
+    let mut nf = Netfilter::new();
+    nf.restore(
+        "*filter\n-A INPUT -p tcp -m addrtype --dst-type LOCAL --limit-iface-in -j DROP\n-A FORWARD -m addrtype --src-type LOCAL --limit-iface-out -j REJECT\nCOMMIT\n",
+        false,
+    )
+    .unwrap();
+    let verdict = |entry: &str, local: &str| {
+        let mut r = req("192.168.56.1", 40000, "192.168.56.11", 22, Entry::In(entry.into()));
+        r.local_ips = vec![LocalIp::parse(local).unwrap()];
+        trace(&nf, &r).outcomes[0].verdict.clone()
+    };
+    assert_eq!(verdict("eth0", "192.168.56.11"), "DROP", "no %DEV: on eth0");
+    assert_eq!(verdict("eth1", "192.168.56.11"), "ACCEPT");
+    assert_eq!(verdict("eth1", "192.168.56.11%eth1"), "DROP");
+    assert_eq!(verdict("eth0", "192.168.56.11%eth1"), "ACCEPT");
+    // 127/8 is on lo.
+    let mut r = req("10.0.0.9", 40000, "127.0.0.1", 22, Entry::In("lo".into()));
+    assert_eq!(trace(&nf, &r).outcomes[0].verdict, "DROP");
+    r.entry = Entry::In("eth0".into());
+    assert_eq!(trace(&nf, &r).outcomes[0].verdict, "ACCEPT");
+    // --limit-iface-out: a forwarded packet whose source is this node's address on
+    // the egress device.
+    let mut r = req("192.168.56.11", 40000, "10.1.2.3", 22, Entry::In("cni0".into()));
+    r.out_dev = Some("eth0".into());
+    assert_eq!(trace(&nf, &r).outcomes[0].verdict, "REJECT --reject-with icmp-port-unreachable");
+    r.out_dev = Some("flannel.1".into());
+    assert_eq!(trace(&nf, &r).outcomes[0].verdict, "ACCEPT");
+    assert!(LocalIp::parse("10.0.0.1%").is_err() && LocalIp::parse("10.0.0%eth0").is_err());
 }

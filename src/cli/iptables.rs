@@ -12,7 +12,7 @@ use std::path::PathBuf;
 
 use sim_core::SimTime;
 use sim_net::netfilter::Netfilter;
-use sim_net::netfilter::trace::{Entry, TraceRequest, trace, trace_seeded};
+use sim_net::netfilter::trace::{Entry, LocalIp, TraceRequest, trace, trace_seeded};
 use sim_net::packet::IpProto;
 
 #[derive(clap::Subcommand, Debug)]
@@ -46,9 +46,11 @@ pub struct TraceArgs {
     /// Egress interface, for rules with `-o` (unknown by default).
     #[arg(long = "out", value_name = "IFACE")]
     pub out_iface: Option<String>,
-    /// An address of the node (repeatable): decides local delivery and `addrtype LOCAL`.
-    #[arg(long = "local-ip", value_name = "IP")]
-    pub local_ip: Vec<Ipv4Addr>,
+    /// An address of the node (repeatable), optionally with the device it is on
+    /// (default eth0): decides local delivery and `addrtype LOCAL` (with
+    /// `--limit-iface-in/out`, LOCAL only on that device; 127.0.0.0/8 is on lo).
+    #[arg(long = "local-ip", value_name = "IP[%DEV]", value_parser = LocalIp::parse)]
+    pub local_ip: Vec<LocalIp>,
     /// Follow one random draw of this seed instead of listing every outcome.
     #[arg(long)]
     pub seed: Option<u64>,

@@ -47,10 +47,35 @@ pub struct TraceRequest {
     pub entry: Entry,
     /// Egress device for `-o` matches, if known.
     pub out_dev: Option<String>,
-    /// The node's addresses: `addrtype LOCAL` and the routing decision (127/8 is
-    /// always local).
-    pub local_ips: Vec<Ipv4Addr>,
+    /// The node's addresses with their devices: `addrtype LOCAL` (with
+    /// `--limit-iface-in/out`, only on that device) and the routing decision (127/8 is
+    /// always local, on `lo`).
+    pub local_ips: Vec<LocalIp>,
     pub now: SimTime,
+}
+
+/// One address of the traced node and the device it is configured on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LocalIp {
+    pub ip: Ipv4Addr,
+    pub dev: String,
+}
+
+impl LocalIp {
+    /// The device an address is on when none is named: the node's primary interface.
+    pub const DEFAULT_DEV: &'static str = "eth0";
+
+    /// `IP` (on [`Self::DEFAULT_DEV`]) or `IP%DEV`.
+    pub fn parse(s: &str) -> Result<LocalIp, String> {
+        let (ip, dev) = s.split_once('%').unwrap_or((s, Self::DEFAULT_DEV));
+        let ip = ip
+            .parse::<Ipv4Addr>()
+            .map_err(|_| format!("bad IPv4 address in `{s}' (expected IP or IP%DEV)"))?;
+        if dev.is_empty() {
+            return Err(format!("empty device name in `{s}' (expected IP%DEV)"));
+        }
+        Ok(LocalIp { ip, dev: dev.to_string() })
+    }
 }
 
 /// The rules one table traversal matched.
@@ -234,7 +259,7 @@ impl<'a> Walk<'a> {
     }
 
     fn is_local(&self, a: Ipv4Addr) -> bool {
-        a.is_loopback() || self.req.local_ips.contains(&a)
+        a.is_loopback() || self.req.local_ips.iter().any(|l| l.ip == a)
     }
 
     fn inbound(&mut self, dev: &str) {
@@ -295,7 +320,7 @@ impl<'a> Walk<'a> {
             ct: self.ct.clone(),
         };
         let local = self.req.local_ips.clone();
-        let addr_type = move |a: Ipv4Addr, _dev: Option<&str>| node_addr_type(a, &local);
+        let addr_type = move |a: Ipv4Addr, dev: Option<&str>| node_addr_type(a, &local, dev);
         let mut ctx = EvalContext { now: self.req.now, decider: &mut *self.decider, addr_type: &addr_type };
         let ev = self.nf.evaluate_with_state(table, hook, &pkt, &mut ctx, self.state);
         self.mark = ev.mark;
@@ -345,7 +370,7 @@ impl<'a> Walk<'a> {
                 let addr = if self.req.entry == Entry::LocalOut {
                     Ipv4Addr::LOCALHOST
                 } else {
-                    self.req.local_ips.first().copied().unwrap_or(Ipv4Addr::LOCALHOST)
+                    self.req.local_ips.first().map_or(Ipv4Addr::LOCALHOST, |l| l.ip)
                 };
                 self.ip.set_dst(addr, Some(port(*ports, dport)));
             }
@@ -374,18 +399,20 @@ impl<'a> Walk<'a> {
     }
 }
 
-/// `addrtype` for the tracer: LOCAL for the node's addresses and 127/8, BROADCAST for
-/// 255.255.255.255, MULTICAST for 224/4, else UNICAST.
-pub fn node_addr_type(a: Ipv4Addr, local: &[Ipv4Addr]) -> AddrTypeSet {
-    AddrTypeSet(if a.is_loopback() || local.contains(&a) {
-        AddrTypeSet::LOCAL
-    } else if a.is_broadcast() {
-        AddrTypeSet::BROADCAST
-    } else if a.is_multicast() {
-        AddrTypeSet::MULTICAST
-    } else {
-        AddrTypeSet::UNICAST
-    })
+/// `addrtype` for the tracer, as `inet_dev_addr_type` answers from the node's local
+/// table: 0.0.0.0 and 255.255.255.255 BROADCAST, 224/4 MULTICAST, the node's
+/// addresses and 127/8 LOCAL — but with a device (`--limit-iface-in/out`) only if the
+/// address is on that device (127/8 is on `lo`), else UNICAST.
+pub fn node_addr_type(a: Ipv4Addr, local: &[LocalIp], dev: Option<&str>) -> AddrTypeSet {
+    if a.is_broadcast() || a.is_unspecified() {
+        return AddrTypeSet(AddrTypeSet::BROADCAST);
+    }
+    if a.is_multicast() {
+        return AddrTypeSet(AddrTypeSet::MULTICAST);
+    }
+    let on = |d: &str| dev.is_none_or(|want| want == d);
+    let is_local = (a.is_loopback() && on("lo")) || local.iter().any(|l| l.ip == a && on(&l.dev));
+    AddrTypeSet(if is_local { AddrTypeSet::LOCAL } else { AddrTypeSet::UNICAST })
 }
 
 fn verdict_text(v: Verdict) -> String {
