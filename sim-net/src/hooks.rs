@@ -104,6 +104,21 @@ fn hook_label(h: Hook) -> &'static str {
     }
 }
 
+/// The verdict hop of a table that accepted after some rule matched:
+/// `nat PREROUTING: ACCEPT (DNAT --to-destination 10.244.1.5:8080)`, with `(policy)`
+/// when no rule gave the verdict and the chain's policy did.
+fn accept_hop_text(label: &str, ev: &Evaluation) -> String {
+    let mut s = format!("{label}: ACCEPT");
+    if let Some(n) = &ev.nat {
+        let target = netfilter::save::target_text(&netfilter::Target::Nat(n.clone()));
+        s += &format!(" ({})", target.trim_start_matches("-j "));
+    }
+    if ev.by_policy {
+        s += " (policy)";
+    }
+    s
+}
+
 /// The conntrack view netfilter matches on.
 fn nf_ct(ct: &Ct) -> netfilter::CtInfo {
     let i = ct.info();
@@ -191,16 +206,32 @@ impl Network {
             self.ns_mut(ns).nf.conntrack.set_mark(ct, m);
         }
         match ev.verdict {
-            Verdict::Accept => TableOutcome::Continue { nat: ev.nat, notrack: ev.notrack },
+            Verdict::Accept => {
+                // The verdict is a hop too, but only where a rule matched: a table the
+                // packet crossed without a match would only add noise.
+                if !ev.hits.is_empty() {
+                    let text = accept_hop_text(&label, &ev);
+                    self.trace(
+                        ns,
+                        at.out_dev.or(skb.in_dev),
+                        skb.tag,
+                        Step::Netfilter,
+                        |_| text,
+                        String::new,
+                    );
+                }
+                TableOutcome::Continue { nat: ev.nat, notrack: ev.notrack }
+            }
             Verdict::Drop => {
                 let dev = at.out_dev.or(skb.in_dev);
-                self.drop_pkt(ns, dev, skb, DropReason::RuleDrop, |_| label);
+                let policy = if ev.by_policy { " (policy DROP)" } else { "" };
+                self.drop_pkt(ns, dev, skb, DropReason::RuleDrop, |_| format!("{label}{policy}"));
                 TableOutcome::Stopped
             }
             Verdict::Reject(with) => {
                 let dev = at.out_dev.or(skb.in_dev);
                 self.drop_pkt(ns, dev, skb, DropReason::RuleReject, |_| {
-                    format!("{label} --reject-with {with:?}")
+                    format!("{label} --reject-with {}", with.name())
                 });
                 self.send_reject(ns, skb, with);
                 TableOutcome::Stopped

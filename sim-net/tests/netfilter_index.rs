@@ -2,6 +2,9 @@
 //! same verdict, mark, NAT action, matched rules (in order) and match state, on random
 //! kube-proxy-like rule sets mixed with rules the index cannot key (barriers).
 
+#[path = "../benches/common/mod.rs"]
+mod kube_proxy;
+
 use std::net::Ipv4Addr;
 
 use proptest::prelude::*;
@@ -97,8 +100,11 @@ proptest! {
             let now = SimTime::from_nanos(i as u64 * 1_000_000_000);
             let mut d1 = ScriptedDecider::new(script.clone());
             let mut d2 = ScriptedDecider::new(script.clone());
-            let a = indexed.evaluate(TableName::Nat, Hook::Prerouting, &p, &mut EvalContext { now, decider: &mut d1, addr_type: &local });
+            let mut a = indexed.evaluate(TableName::Nat, Hook::Prerouting, &p, &mut EvalContext { now, decider: &mut d1, addr_type: &local });
             let b = linear.evaluate(TableName::Nat, Hook::Prerouting, &p, &mut EvalContext { now, decider: &mut d2, addr_type: &local });
+            // The index tests fewer rules; everything else must be identical.
+            prop_assert!(a.rules_tested <= b.rules_tested);
+            a.rules_tested = b.rules_tested;
             prop_assert_eq!(&a, &b, "packet {} {}\n{}", i, ip, text);
             prop_assert_eq!(&d1.taken, &d2.taken);
         }
@@ -136,4 +142,31 @@ fn index_is_used_for_a_long_kube_services_chain() {
         &mut EvalContext { now: SimTime::ZERO, decider: &mut d, addr_type: &local },
     );
     assert_eq!(e.hits.last().map(|h| (h.chain.as_str(), h.num)), Some(("KUBE-SERVICES", 150)));
+}
+
+/// The property behind "evaluation does not slow down with the number of services":
+/// a new connection to the last of 10,000 services is tested against a handful of
+/// rules, as with 10 services; without the index it would be tested against ~10,000.
+#[test]
+fn rules_tested_per_packet_do_not_grow_with_the_number_of_services() {
+    let tested = |n: u32, index: bool, ip: &Ipv4Packet| {
+        let mut nf = Netfilter::new();
+        nf.restore(&kube_proxy::kube_proxy_nat(n), false).unwrap();
+        nf.set_index_enabled(index);
+        let mut d = ScriptedDecider::default();
+        let cx = &mut EvalContext { now: SimTime::ZERO, decider: &mut d, addr_type: &kube_proxy::addr_type };
+        let e = nf.evaluate(TableName::Nat, Hook::Prerouting, &PacketInfo::new(ip), cx);
+        assert!(e.nat.is_some(), "{n} services: the packet is DNATed");
+        e.rules_tested
+    };
+    for n in [10, 10_000] {
+        let clusterip = kube_proxy::syn_to(kube_proxy::cluster_ip(n - 1), 80);
+        let nodeport = kube_proxy::syn_to(kube_proxy::NODE_IP, (30000 + (n - 1) % 2768) as u16);
+        for (what, ip) in [("ClusterIP", &clusterip), ("NodePort", &nodeport)] {
+            let t = tested(n, true, ip);
+            assert!(t <= 12, "{what} with {n} services: {t} rules tested");
+        }
+    }
+    let linear = tested(10_000, false, &kube_proxy::syn_to(kube_proxy::cluster_ip(9_999), 80));
+    assert!(linear > 10_000, "the linear walk tests every service rule before the last: {linear}");
 }

@@ -274,3 +274,40 @@ fn addrtype_limit_iface_in_counts_an_address_as_local_only_on_its_own_device() {
         assert_eq!(tcp(&mut h, "pod-b", "192.168.56.11", 80).0, from_pod, "from cni0{limit}");
     }
 }
+
+/// Every table traversal where a rule matched ends with a verdict hop; a table where
+/// nothing matched and the policy accepted leaves none; DROP/REJECT are drop hops with
+/// iptables' spelling of the ICMP type; a policy DROP says so.
+#[test]
+fn each_table_where_a_rule_matched_has_a_verdict_hop() {
+    let mut h = lab(true, true, true);
+    tcp(&mut h, "pod-b", "10.96.100.10", 80);
+    let trace = h.hop_lines().join("\n");
+    assert!(trace.contains("nat PREROUTING: ACCEPT (DNAT --to-destination 10.244.1.5:8080)"), "{trace}");
+    // KUBE-FORWARD's conntrack rule accepts replies; the SYN falls through to the policy.
+    assert!(trace.contains("filter FORWARD: ACCEPT (policy)"), "{trace}");
+    assert!(
+        trace.contains("filter FORWARD: ACCEPT\n") || trace.contains("filter FORWARD: ACCEPT |"),
+        "{trace}"
+    );
+    // The raw and mangle tables are not loaded; nat INPUT has no rules.
+    assert!(!trace.contains("nat INPUT:") && !trace.contains("raw "), "{trace}");
+    let (o, _, _) = tcp(&mut h, "pod-b", "10.96.100.20", 80);
+    assert_eq!(o, ProbeOutcome::Refused);
+    let trace = h.hop_lines().join("\n");
+    assert!(trace.contains("filter FORWARD --reject-with icmp-port-unreachable"), "{trace}");
+    let now = h.now();
+    h.net
+        .apply(
+            &NetOp::IptablesRestore {
+                netns: s("node"),
+                input: "*filter\n:INPUT DROP [0:0]\nCOMMIT\n".into(),
+                noflush: true,
+            },
+            now,
+        )
+        .unwrap();
+    assert_eq!(tcp(&mut h, "ext", "192.168.56.11", 22).0, ProbeOutcome::Timeout);
+    let trace = h.hop_lines().join("\n");
+    assert!(trace.contains("filter INPUT (policy DROP)"), "{trace}");
+}

@@ -160,6 +160,11 @@ pub struct Evaluation {
     pub hits: Vec<RuleHit>,
     /// Kernel-log lines of LOG targets.
     pub logs: Vec<String>,
+    /// The verdict is the built-in chain's policy (no rule gave one).
+    pub by_policy: bool,
+    /// How many rules were tested against the packet: with the chain index this stays
+    /// small however many services a kube-proxy table holds.
+    pub rules_tested: usize,
 }
 
 /// State that matches keep between packets: recent lists and nth counters.
@@ -223,6 +228,8 @@ pub(crate) fn traverse(
         notrack: false,
         hits: vec![],
         logs: vec![],
+        by_policy: false,
+        rules_tested: 0,
     };
     let Some(start) = table.chains.get_index_of(hook.chain_name()) else { return ev };
     let key = packet_key(p.ip);
@@ -243,12 +250,13 @@ pub(crate) fn traverse(
         let Some(i) = next else {
             match stack.pop() {
                 Some(up) => f = up,
-                None => break ev.verdict = policy_verdict(policy),
+                None => break (ev.verdict, ev.by_policy) = (policy_verdict(policy), true),
             }
             continue;
         };
         f.pos = i + 1;
         let rule = &chain.rules[i];
+        ev.rules_tested += 1;
         if !rule_matches(rule, p, &mut cx, (f.chain, i)) {
             continue;
         }
@@ -264,7 +272,7 @@ pub(crate) fn traverse(
             }
             Target::Return => match stack.pop() {
                 Some(up) => f = up,
-                None => break ev.verdict = policy_verdict(policy),
+                None => break (ev.verdict, ev.by_policy) = (policy_verdict(policy), true),
             },
             Target::Jump(c) | Target::Goto(c) => {
                 let idx =

@@ -201,6 +201,8 @@ impl Netfilter {
                 notrack: false,
                 hits: vec![],
                 logs: vec![],
+                by_policy: true,
+                rules_tested: 0,
             },
         }
     }
