@@ -261,6 +261,7 @@ impl Network {
                 physdev_in: physdev_in.as_deref(),
                 physdev_out: physdev_out.as_deref(),
                 physdev_is_bridged: bridged,
+                mac_header: skb.mac_header,
                 mark: skb.mark,
                 ct: nf_ct(ct),
             };

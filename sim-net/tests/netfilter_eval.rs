@@ -268,3 +268,32 @@ fn recent_set_then_rcheck_with_hitcount_counts_stamps_within_the_window() {
     assert_eq!(verdicts, [Verdict::Accept, Verdict::Accept, Verdict::Accept, Verdict::Drop, Verdict::Accept]);
     assert_eq!(nf.match_state().recent.entries("SSH"), vec!["203.0.113.9".parse::<Ipv4Addr>().unwrap()]);
 }
+
+/// xt_recent keyed by destination (`--rdest`) under a mask: `--update` matches within
+/// `--seconds` and refreshes the timestamp only when it matches; `--remove` matches an
+/// existing entry and deletes it.
+#[test]
+fn recent_rdest_mask_update_and_remove() {
+    let mut nf = loaded(
+        "*filter\n\
+         -A INPUT -p tcp --dport 1 -m recent --set --name L --mask 255.255.255.0 --rdest\n\
+         -A INPUT -p tcp --dport 2 -m recent --update --seconds 10 --name L --mask 255.255.255.0 --rdest -j DROP\n\
+         -A INPUT -p tcp --dport 3 -m recent --remove --name L --mask 255.255.255.0 --rdest -j REJECT\n\
+         COMMIT\n",
+    );
+    let mut at = |secs: u64, dst: &str, dport: u16| {
+        let ip = syn("192.168.1.1", dst, dport);
+        let mut d = ScriptedDecider::new(vec![]);
+        let now = SimTime::from_nanos(secs * 1_000_000_000);
+        let mut cx = EvalContext { now, decider: &mut d, addr_type: &unicast };
+        nf.evaluate(TableName::Filter, Hook::Input, &PacketInfo::new(&ip), &mut cx).verdict
+    };
+    assert_eq!(at(0, "10.0.0.2", 1), Verdict::Accept);
+    assert_eq!(at(5, "10.0.0.77", 2), Verdict::Drop, "same /24 as the destination set at 0 s");
+    assert_eq!(at(14, "10.0.0.3", 2), Verdict::Drop, "refreshed at 5 s by --update");
+    assert_eq!(at(14, "10.0.1.1", 2), Verdict::Accept, "another /24 (the source is the same)");
+    assert_eq!(at(30, "10.0.0.3", 2), Verdict::Accept, "not seen for 16 s");
+    assert!(matches!(at(31, "10.0.0.9", 3), Verdict::Reject(_)), "--remove matches the entry");
+    assert_eq!(at(31, "10.0.0.9", 3), Verdict::Accept, "...and deleted it");
+    assert_eq!(at(0, "10.0.0.2", 1), Verdict::Accept);
+}

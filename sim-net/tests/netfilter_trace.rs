@@ -263,3 +263,18 @@ fn addrtype_limit_iface_in_uses_the_device_of_each_local_address() {
     assert_eq!(trace(&nf, &r).outcomes[0].verdict, "ACCEPT");
     assert!(LocalIp::parse("10.0.0.1%").is_err() && LocalIp::parse("10.0.0%eth0").is_err());
 }
+
+#[test]
+fn log_rules_print_their_kernel_line_in_the_text_trace() {
+    let mut nf = Netfilter::new();
+    nf.restore("*filter\n-A INPUT -p tcp -j LOG --log-prefix \"in: \" --log-level 6\nCOMMIT\n", false)
+        .unwrap();
+    let r = trace(&nf, &req("192.168.56.1", 40000, "192.168.56.11", 22, Entry::In("eth0".into())));
+    let text = r.to_text();
+    assert!(
+        text.contains("    INPUT#1  -A INPUT -p tcp -j LOG --log-prefix \"in: \" --log-level 6\n    LOG <6>in: IN=eth0 OUT= MAC= SRC=192.168.56.1 DST=192.168.56.11 LEN="),
+        "{text}"
+    );
+    assert!(text.contains(" PROTO=TCP SPT=40000 DPT=22 WINDOW=64240 RES=0x00 SYN URGP=0 \n"), "{text}");
+    assert_eq!(r.outcomes[0].steps.iter().map(|s| s.logs.len()).sum::<usize>(), 1);
+}

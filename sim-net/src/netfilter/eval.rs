@@ -91,6 +91,9 @@ pub struct PacketInfo<'a> {
     pub physdev_in: Option<&'a str>,
     pub physdev_out: Option<&'a str>,
     pub physdev_is_bridged: bool,
+    /// The link-layer header the packet was received with (destination MAC, source
+    /// MAC, EtherType 0x0800), for LOG's `MAC=`; None for locally sent packets.
+    pub mac_header: Option<[u8; 14]>,
     pub mark: u32,
     pub ct: CtInfo,
 }
@@ -105,6 +108,7 @@ impl<'a> PacketInfo<'a> {
             physdev_in: None,
             physdev_out: None,
             physdev_is_bridged: false,
+            mac_header: None,
             mark: 0,
             ct: CtInfo::new_connection(ip),
         }
@@ -287,7 +291,9 @@ pub(crate) fn traverse(
             }
             Target::Mark { value, mask } => cx.mark = (cx.mark & !mask) ^ value,
             Target::Connmark(op) => connmark(&mut cx, &mut ev, *op),
-            Target::Log { prefix, level } => ev.logs.push(log_line(prefix.as_deref(), *level, p, cx.mark)),
+            Target::Log { prefix, level } => {
+                ev.logs.push(super::log::log_line(prefix.as_deref(), *level, p, cx.mark))
+            }
             Target::Notrack | Target::CtNotrack => ev.notrack = true,
         }
     }
@@ -335,31 +341,4 @@ fn connmark(cx: &mut EvalCtx, ev: &mut Evaluation, op: ConnmarkOp) {
     };
     cx.ctmark = Some(new);
     ev.ctmark = Some(new);
-}
-
-/// A kernel-log line in nf_log_ipv4's format (without the MAC= field).
-fn log_line(prefix: Option<&str>, level: u8, p: &PacketInfo, mark: u32) -> String {
-    let ip = p.ip;
-    let mut s = format!(
-        "<{level}>{}IN={} OUT={} SRC={} DST={} LEN={} TOS=0x{:02X} PREC=0x00 TTL={} ID={}{}",
-        prefix.unwrap_or(""),
-        p.in_dev.unwrap_or(""),
-        p.out_dev.unwrap_or(""),
-        ip.src,
-        ip.dst,
-        ip.total_len(),
-        ip.tos,
-        ip.ttl,
-        ip.ident,
-        if ip.dont_frag { " DF" } else { "" },
-    );
-    match &ip.body {
-        L4::Tcp(t) => s += &format!(" PROTO=TCP SPT={} DPT={} WINDOW={}", t.sport, t.dport, t.window),
-        L4::Udp(u) => s += &format!(" PROTO=UDP SPT={} DPT={} LEN={}", u.sport, u.dport, u.wire_len()),
-        L4::Icmp(_) => s += " PROTO=ICMP",
-    }
-    if mark != 0 {
-        s += &format!(" MARK=0x{mark:x}");
-    }
-    s
 }

@@ -21,6 +21,7 @@ mod apply;
 pub mod decider;
 pub mod eval;
 pub mod index;
+mod log;
 pub mod matches;
 mod matching;
 pub mod parse;

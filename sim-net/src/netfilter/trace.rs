@@ -85,6 +85,8 @@ pub struct HookStep {
     pub hook: String,
     pub verdict: String,
     pub hits: Vec<RuleHit>,
+    /// Kernel-log lines of the LOG rules that matched in this traversal.
+    pub logs: Vec<String>,
 }
 
 /// One possible fate of the packet.
@@ -316,6 +318,8 @@ impl<'a> Walk<'a> {
             physdev_in: None,
             physdev_out: None,
             physdev_is_bridged: false,
+            // The tracer has no frame: LOG prints an empty `MAC=`.
+            mac_header: None,
             mark: self.mark,
             ct: self.ct.clone(),
         };
@@ -331,13 +335,14 @@ impl<'a> Walk<'a> {
         if ev.notrack {
             self.ct = CtInfo::without_entry(CtState::Untracked);
         }
-        self.out.logs.extend(ev.logs);
+        self.out.logs.extend(ev.logs.iter().cloned());
         let verdict = verdict_text(ev.verdict);
         self.out.steps.push(HookStep {
             table: table.name().into(),
             hook: hook.chain_name().into(),
             verdict,
             hits: ev.hits,
+            logs: ev.logs,
         });
         if let Some(n) = ev.nat {
             self.apply_nat(&n);

@@ -57,6 +57,9 @@ impl TraceOutcome {
             for h in &st.hits {
                 s += &format!("    {}#{}  {}\n", h.chain, h.num, h.rule);
             }
+            for l in &st.logs {
+                s += &format!("    LOG {l}\n");
+            }
         }
         s += &format!("  route: {}\n", self.route);
         if let Some(d) = &self.dnat {

@@ -9,7 +9,7 @@ use crate::hop::{DropReason, Step};
 use crate::netns::NsId;
 use crate::network::Network;
 use crate::ops::RouteType;
-use crate::packet::{Icmp, Ipv4Packet, L4, UnreachCode};
+use crate::packet::{Icmp, Ipv4Packet, L4, Mac, UnreachCode};
 use crate::route::Route;
 
 use super::Skb;
@@ -32,7 +32,9 @@ impl Network {
     /// A packet looped back through `lo`: it keeps its connection from OUTPUT.
     pub(crate) fn loopback_rx(&mut self, ns: NsId, pkt: Ipv4Packet, tag: u32, mark: u32, ct: Ct) {
         let Some(lo) = self.ns(ns).ifindex("lo") else { return };
-        let mut skb = Skb { pkt, tag, mark, in_dev: Some(lo), physdev_in: None };
+        // lo's header: both addresses zero (eth_header on a device without a MAC).
+        let mac_header = Some(super::eth_header(Mac([0; 6]), Mac([0; 6])));
+        let mut skb = Skb { pkt, tag, mark, in_dev: Some(lo), physdev_in: None, mac_header };
         if !self.ns(ns).devices[&lo].up {
             return self.drop_pkt(ns, Some(lo), &skb, DropReason::LinkDown, |_| String::new());
         }

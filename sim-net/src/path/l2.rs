@@ -39,7 +39,8 @@ impl Network {
         match frame.body {
             FrameBody::Arp(arp) => self.arp_rcv(ns, ifindex, frame.src, arp, tag),
             FrameBody::Ipv4(pkt) => {
-                let skb = Skb { pkt, tag, mark: 0, in_dev: Some(ifindex), physdev_in };
+                let mac_header = Some(super::eth_header(frame.dst, frame.src));
+                let skb = Skb { pkt, tag, mark: 0, in_dev: Some(ifindex), physdev_in, mac_header };
                 self.ip_rcv(ns, skb)
             }
         }
@@ -203,9 +204,10 @@ impl Network {
     /// frame stays bridged ("bridged DNAT"); otherwise it goes up to the IP stack.
     /// Bridged frames then cross IPv4 FORWARD and POSTROUTING with in=out=the bridge.
     fn bridge_ipv4(&mut self, ns: NsId, br: u32, port: u32, out: Option<u32>, frame: Frame, tag: u32) {
+        let mac_header = Some(super::eth_header(frame.dst, frame.src));
         let FrameBody::Ipv4(pkt) = frame.body else { unreachable!("bridge_ipv4 is called for IPv4 frames") };
         let orig_dst = pkt.dst;
-        let mut skb = Skb { pkt, tag, mark: 0, in_dev: Some(br), physdev_in: Some(port) };
+        let mut skb = Skb { pkt, tag, mark: 0, in_dev: Some(br), physdev_in: Some(port), mac_header };
         let Some(mut ct) = self.hook_prerouting(ns, &mut skb) else { return };
         let dnat = skb.pkt.dst != orig_dst;
         let route_dev = if dnat { self.input_route_dev(ns, &skb) } else { None };

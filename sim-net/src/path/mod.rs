@@ -24,7 +24,7 @@ use sim_core::SimTime;
 use crate::hop::{DropReason, Hop, Step};
 use crate::netns::NsId;
 use crate::network::{NetEvent, Network};
-use crate::packet::Ipv4Packet;
+use crate::packet::{Ipv4Packet, Mac};
 
 pub use local::{ProbeError, ProbeSpec};
 
@@ -40,12 +40,24 @@ pub(crate) struct Skb {
     pub in_dev: Option<u32>,
     /// ifindex of the bridge port the frame came in on (`-m physdev --physdev-in`).
     pub physdev_in: Option<u32>,
+    /// The Ethernet header it was received with (LOG's `MAC=`); None when sent locally.
+    pub mac_header: Option<[u8; 14]>,
 }
 
 impl Skb {
     pub fn local(pkt: Ipv4Packet, tag: u32) -> Self {
-        Skb { pkt, tag, mark: 0, in_dev: None, physdev_in: None }
+        Skb { pkt, tag, mark: 0, in_dev: None, physdev_in: None, mac_header: None }
     }
+}
+
+/// An IPv4 Ethernet header as the kernel keeps it in the skb: destination, source,
+/// EtherType 0x0800.
+pub(crate) fn eth_header(dst: Mac, src: Mac) -> [u8; 14] {
+    let mut h = [0u8; 14];
+    h[..6].copy_from_slice(&dst.0);
+    h[6..12].copy_from_slice(&src.0);
+    h[12..].copy_from_slice(&[0x08, 0x00]);
+    h
 }
 
 impl Network {

@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod lab;
+
 use sim_core::{EventQueue, RngStreams, SimDuration, SimTime};
 use sim_net::network::{NetConfig, NetEvent, Network};
 use sim_net::ops::{NetOp, RouteSpec};
