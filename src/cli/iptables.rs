@@ -37,7 +37,8 @@ pub struct TraceArgs {
     pub dst: String,
     #[arg(long, value_enum, default_value_t = Proto::Tcp)]
     pub proto: Proto,
-    /// The packet arrives on this interface (PREROUTING first).
+    /// The packet arrives on this interface (PREROUTING first). This is the default,
+    /// on eth0, when neither --in nor --local-out is given.
     #[arg(long = "in", value_name = "IFACE", conflicts_with = "local_out")]
     pub in_iface: Option<String>,
     /// The packet is sent by a local process (OUTPUT first).
@@ -57,6 +58,9 @@ pub struct TraceArgs {
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
 }
+
+/// The interface a traced packet arrives on when no --in or --local-out is given.
+const DEFAULT_IN: &str = "eth0";
 
 #[derive(clap::Args, Debug)]
 pub struct CheckArgs {
@@ -134,10 +138,11 @@ fn request(a: &TraceArgs) -> Result<TraceRequest, String> {
     let (src, sport) = addr_port(&a.src, Some(40000)).map_err(|e| format!("--src: {e}"))?;
     let default_dport = (a.proto == Proto::Icmp).then_some(0);
     let (dst, dport) = addr_port(&a.dst, default_dport).map_err(|e| format!("--dst: {e}"))?;
+    // clap rejects --in together with --local-out.
     let entry = match (&a.in_iface, a.local_out) {
+        (_, true) => Entry::LocalOut,
         (Some(dev), false) => Entry::In(dev.clone()),
-        (None, true) => Entry::LocalOut,
-        _ => return Err("give either --in IFACE or --local-out".into()),
+        (None, false) => Entry::In(DEFAULT_IN.into()),
     };
     let sport = if a.proto == Proto::Icmp && !a.src.contains(':') { 0 } else { sport };
     Ok(TraceRequest {
