@@ -49,9 +49,30 @@ impl Tx {
         Ok(())
     }
 
-    /// One command line (`-A CHAIN rule`, `-N CHAIN`, ...).
+    /// One command line (`-A CHAIN rule`, `-N CHAIN`, ...), optionally prefixed as
+    /// iptables-restore allows: `[PKTS:BYTES]` (iptables-save -c; the model keeps no
+    /// counters, so they are read and dropped, as iptables-restore without -c does),
+    /// `-4` (this is IPv4: ignored) or `-6` (an ip6tables line: the whole line is
+    /// skipped, as iptables-restore does).
     pub fn command(&mut self, toks: &[Tok]) -> Result<(), LineError> {
-        let (cmd, rest) = toks.split_first().expect("a non-empty line has a token");
+        let line = toks;
+        let mut toks = toks;
+        if let Some(first) = toks.first().filter(|t| t.text.starts_with('[')) {
+            counters(first)?;
+            toks = &toks[1..];
+        }
+        match toks.first().map(|t| t.text.as_str()) {
+            Some("-6" | "--ipv6") => return Ok(()),
+            Some("-4" | "--ipv4") => toks = &toks[1..],
+            _ => {}
+        }
+        let Some((cmd, rest)) = toks.split_first() else {
+            let last = line.last().expect("a non-empty line has a token");
+            return Err(LineError::at(
+                last,
+                "expected a command after the prefix (-A, -I, -D, -R, -N, -X, -F, -Z, -P or -E)",
+            ));
+        };
         let chain = |i: usize| rest.get(i);
         match cmd.text.as_str() {
             "-A" | "--append" => {
@@ -273,4 +294,14 @@ fn no_extra(t: Option<&Tok>) -> Result<(), LineError> {
         Some(t) => Err(LineError::at(t, "unexpected argument")),
         None => Ok(()),
     }
+}
+
+/// `[PKTS:BYTES]`, both decimal: iptables-restore's counter prefix.
+fn counters(t: &Tok) -> Result<(), LineError> {
+    let inner = t.text.strip_prefix('[').and_then(|s| s.strip_suffix(']'));
+    let ok = inner.and_then(|s| s.split_once(':')).is_some_and(|(p, b)| {
+        let num = |x: &str| !x.is_empty() && x.bytes().all(|c| c.is_ascii_digit());
+        num(p) && num(b)
+    });
+    if ok { Ok(()) } else { Err(LineError::at(t, "bad counters: expected [PACKETS:BYTES]")) }
 }

@@ -86,7 +86,7 @@ impl Lookup<'_> {
 
 /// The keys under which `r` must be found (empty: a barrier).
 fn keys(r: &Rule) -> Vec<Key> {
-    let dst = r.dst.as_ref().filter(|d| !d.neg && d.v.prefix_len() == 32).map(|d| d.v.addr());
+    let dst = r.dst.as_ref().filter(|d| !d.neg && d.v.is_host()).map(|d| d.v.addr);
     let proto = r.proto.as_ref().filter(|p| !p.neg).map(|p| p.v.number());
     let ports = dports(r);
     match (dst, proto, ports) {

@@ -9,9 +9,7 @@
 
 use std::net::Ipv4Addr;
 
-use ipnet::Ipv4Net;
-
-use super::rule::{IfaceMatch, Neg, PortRange};
+use super::rule::{AddrMask, IfaceMatch, Neg, PortRange};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Match {
@@ -153,10 +151,10 @@ pub const CT_STATUS_NAMES: [(&str, u8); 5] =
 pub struct ConntrackMatch {
     pub state: Option<Neg<CtStateSet>>,
     pub proto: Option<Neg<u8>>,
-    pub orig_src: Option<Neg<Ipv4Net>>,
-    pub orig_dst: Option<Neg<Ipv4Net>>,
-    pub repl_src: Option<Neg<Ipv4Net>>,
-    pub repl_dst: Option<Neg<Ipv4Net>>,
+    pub orig_src: Option<Neg<AddrMask>>,
+    pub orig_dst: Option<Neg<AddrMask>>,
+    pub repl_src: Option<Neg<AddrMask>>,
+    pub repl_dst: Option<Neg<AddrMask>>,
     pub orig_src_port: Option<Neg<PortRange>>,
     pub orig_dst_port: Option<Neg<PortRange>>,
     pub repl_src_port: Option<Neg<PortRange>>,

@@ -5,13 +5,11 @@
 
 use std::net::Ipv4Addr;
 
-use ipnet::Ipv4Net;
-
 use crate::packet::{Icmp, L4};
 
 use super::eval::{CtState, EvalCtx, PacketInfo};
 use super::matches::*;
-use super::rule::{Neg, PortRange, Rule};
+use super::rule::{AddrMask, Neg, PortRange, Rule};
 
 /// Whether `r` matches; `mark`/`ctmark` are the values as modified so far in this
 /// traversal; `rule_key` identifies the rule for per-rule state (nth counters).
@@ -19,7 +17,7 @@ pub fn rule_matches(r: &Rule, p: &PacketInfo, cx: &mut EvalCtx, rule_key: (usize
     header_matches(r, p) && r.matches.iter().all(|m| match_one(m, p, cx, rule_key))
 }
 
-fn net(n: &Option<Neg<Ipv4Net>>, a: Ipv4Addr) -> bool {
+fn net(n: &Option<Neg<AddrMask>>, a: Ipv4Addr) -> bool {
     n.as_ref().is_none_or(|n| n.apply(n.v.contains(&a)))
 }
 
@@ -85,6 +83,8 @@ fn icmp(i: &Neg<IcmpType>, p: &PacketInfo) -> bool {
     };
     let hit = match i.v {
         IcmpType::Any => true,
+        // icmp_type_code_match: test type 0xFF matches every ICMP packet, whatever code.
+        IcmpType::Type { typ: 0xff, .. } => true,
         IcmpType::Type { typ: t, code_lo, code_hi } => t == typ && (code_lo..=code_hi).contains(&code),
     };
     i.apply(hit)

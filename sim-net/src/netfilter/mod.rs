@@ -44,7 +44,7 @@ pub use decider::{Decider, RngDecider, ScriptedDecider};
 pub use eval::{CtInfo, CtState, EvalContext, Evaluation, MatchState, PacketInfo, RuleHit, Verdict};
 pub use matches::AddrTypeSet;
 pub use parse::{RestoreError, RestoreSummary};
-pub use rule::{Hook, NatAction, NatRange, Policy, RejectWith, Rule, Table, TableName, Target};
+pub use rule::{AddrMask, Hook, NatAction, NatRange, Policy, RejectWith, Rule, Table, TableName, Target};
 pub use validate::MAX_JUMP_DEPTH;
 
 use eval::ChainCache;

@@ -9,8 +9,8 @@
 //! pair 0x4000/0x4000, probabilities as 31-bit fixed point).
 
 use indexmap::IndexMap;
-use ipnet::Ipv4Net;
 use std::fmt;
+use std::net::Ipv4Addr;
 
 use super::matches::Match;
 pub use super::target::{ConnmarkOp, NatAction, NatFlags, NatRange, RejectWith, TARGET_NAMES, Target};
@@ -195,8 +195,8 @@ impl PortRange {
 /// an optional target (a rule without `-j` only counts packets).
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
 pub struct Rule {
-    pub src: Option<Neg<Ipv4Net>>,
-    pub dst: Option<Neg<Ipv4Net>>,
+    pub src: Option<Neg<AddrMask>>,
+    pub dst: Option<Neg<AddrMask>>,
     pub in_iface: Option<Neg<IfaceMatch>>,
     pub out_iface: Option<Neg<IfaceMatch>>,
     pub proto: Option<Neg<Proto>>,
@@ -238,5 +238,49 @@ impl Table {
     /// True if this table is exactly as the kernel creates it.
     pub fn is_pristine(&self) -> bool {
         *self == Table::new(self.name)
+    }
+}
+
+/// An address and mask as iptables stores `-s`/`-d` (and conntrack's
+/// `--ctorigsrc`...): the address already masked, the mask possibly non-contiguous.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct AddrMask {
+    pub addr: Ipv4Addr,
+    pub mask: u32,
+}
+
+impl AddrMask {
+    pub fn new(addr: Ipv4Addr, mask: u32) -> AddrMask {
+        AddrMask { addr: Ipv4Addr::from(u32::from(addr) & mask), mask }
+    }
+    /// Keeps the host bits, as libxt_conntrack stores `--ctorigsrc 10.1.2.3/24`.
+    pub fn unmasked(addr: Ipv4Addr, mask: u32) -> AddrMask {
+        AddrMask { addr, mask }
+    }
+    pub fn contains(&self, a: &Ipv4Addr) -> bool {
+        (u32::from(*a) ^ u32::from(self.addr)) & self.mask == 0
+    }
+    pub fn is_prefix(&self) -> bool {
+        self.mask.leading_ones() + self.mask.trailing_zeros() == 32
+    }
+    /// `/0`: matches every address.
+    pub fn is_any(&self) -> bool {
+        self.mask == 0
+    }
+    /// `/32`: one address.
+    pub fn is_host(&self) -> bool {
+        self.mask == u32::MAX
+    }
+}
+
+/// iptables-save's form: `10.0.0.0/8`, or `10.0.2.0/255.0.255.0` when the mask is not
+/// a prefix.
+impl std::fmt::Display for AddrMask {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.is_prefix() {
+            write!(f, "{}/{}", self.addr, self.mask.leading_ones())
+        } else {
+            write!(f, "{}/{}", self.addr, Ipv4Addr::from(self.mask))
+        }
     }
 }

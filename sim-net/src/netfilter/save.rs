@@ -11,7 +11,7 @@
 use std::fmt::Write;
 
 use super::matches::*;
-use super::rule::{ConnmarkOp, NatAction, NatFlags, Neg, Rule, Table, Target};
+use super::rule::{AddrMask, ConnmarkOp, NatAction, NatFlags, Neg, Rule, Table, Target};
 
 /// The table as iptables-save prints it between `*name` and `COMMIT` inclusive.
 pub fn table(t: &Table) -> String {
@@ -68,9 +68,9 @@ fn bang(neg: bool) -> &'static str {
     if neg { " !" } else { "" }
 }
 
-fn addr(s: &mut String, flag: &str, a: &Option<Neg<ipnet::Ipv4Net>>) {
+fn addr(s: &mut String, flag: &str, a: &Option<Neg<AddrMask>>) {
     if let Some(a) = a
-        && (a.neg || a.v.prefix_len() != 0)
+        && (a.neg || !a.v.is_any())
     {
         let _ = write!(s, "{} {flag} {}", bang(a.neg), a.v);
     }
@@ -99,9 +99,11 @@ fn opt_port(s: &mut String, name: &str, p: &Option<Neg<super::rule::PortRange>>)
     }
 }
 
-fn opt_net(s: &mut String, name: &str, n: &Option<Neg<ipnet::Ipv4Net>>) {
+fn opt_net(s: &mut String, name: &str, n: &Option<Neg<AddrMask>>) {
     if let Some(n) = n {
-        let v = if n.v.prefix_len() == 32 { n.v.addr().to_string() } else { n.v.to_string() };
+        // libxt_conntrack prints the address as given, with `/LEN` for a prefix shorter
+        // than 32 and nothing at all for a non-contiguous mask.
+        let v = if n.v.is_host() || !n.v.is_prefix() { n.v.addr.to_string() } else { n.v.to_string() };
         let _ = write!(s, "{} --{name} {v}", bang(n.neg));
     }
 }

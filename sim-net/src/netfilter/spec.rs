@@ -119,9 +119,16 @@ impl RuleBuilder {
             "-s" | "--source" | "--src" => {
                 let v = args.value(opt)?;
                 let net = values::cidr(&v.text).map_err(|m| SpecError::at(v, m))?;
+                if neg && net.is_any() {
+                    // The kernel refuses a rule that can never match.
+                    return Err(SpecError::at(
+                        v,
+                        "RULE_APPEND failed (Invalid argument): `!' before a /0 address matches nothing",
+                    ));
+                }
                 set_once(&mut self.rule.src, opt, Neg::new(neg, net))?;
                 // `-s 0.0.0.0/0` is no condition at all (iptables stores nothing).
-                if !neg && net.prefix_len() == 0 {
+                if !neg && net.is_any() {
                     self.rule.src = None;
                 }
                 Ok(())
@@ -129,9 +136,16 @@ impl RuleBuilder {
             "-d" | "--destination" | "--dst" => {
                 let v = args.value(opt)?;
                 let net = values::cidr(&v.text).map_err(|m| SpecError::at(v, m))?;
+                if neg && net.is_any() {
+                    // The kernel refuses a rule that can never match.
+                    return Err(SpecError::at(
+                        v,
+                        "RULE_APPEND failed (Invalid argument): `!' before a /0 address matches nothing",
+                    ));
+                }
                 set_once(&mut self.rule.dst, opt, Neg::new(neg, net))?;
                 // `-d 0.0.0.0/0` is no condition at all (iptables stores nothing).
-                if !neg && net.prefix_len() == 0 {
+                if !neg && net.is_any() {
                     self.rule.dst = None;
                 }
                 Ok(())
@@ -151,6 +165,8 @@ impl RuleBuilder {
             "-j" | "--jump" => self.set_target(opt, neg, args, JumpKind::Jump),
             "-g" | "--goto" => self.set_target(opt, neg, args, JumpKind::Goto),
             "-c" | "--set-counters" => skip_counters(opt, args),
+            // This is the IPv4 tool: `-4` anywhere in the line changes nothing.
+            "-4" | "--ipv4" if !neg => Ok(()),
             s if s.starts_with("--") => self.extension_option(opt, neg, args),
             _ => Err(SpecError::at(opt, unexpected_msg(&opt.text))),
         }
@@ -228,10 +244,38 @@ impl RuleBuilder {
             self.matches.push(m.clone());
             return Ok(());
         }
-        Err(SpecError::at(
-            opt,
-            format!("unknown option \"{}\" for the matches and target of this rule", opt.text),
-        ))
+        // getopt_long takes an unambiguous prefix of a long option (`--to` for DNAT's
+        // `--to-destination`, `--dpo` for `--dport`).
+        let mut options: Vec<&'static str> = self.matches.iter().flat_map(|m| m.options()).collect();
+        options.extend(m.iter().flat_map(|m| m.options()));
+        options.extend(self.target.iter().flat_map(|t| t.options()));
+        options.sort_unstable();
+        options.dedup();
+        let prefixed: Vec<&str> =
+            options.iter().copied().filter(|o| o.starts_with(opt.text.as_str())).collect();
+        if let [full] = prefixed.as_slice() {
+            let full = Tok { text: (*full).to_string(), col: opt.col };
+            return self.extension_option(&full, neg, args);
+        }
+        if prefixed.len() > 1 {
+            let msg = format!("option \"{}\" is ambiguous (could be {})", opt.text, prefixed.join(", "));
+            return Err(SpecError::at(opt, msg));
+        }
+        // Name what the rule's matches and target do take.
+        let mut supported: Vec<String> = self.matches.iter().map(|m| m.describe_options()).collect();
+        // The implicit match of `-p tcp` without `-m tcp`.
+        if let Some(d) = m.map(|m| m.describe_options()).filter(|d| !supported.contains(d)) {
+            supported.push(d);
+        }
+        if let Some(t) = &self.target {
+            supported.push(t.describe_options());
+        }
+        let supported = if supported.is_empty() {
+            "the rule has no match (-m) or target (-j) that takes options".to_string()
+        } else {
+            format!("supported here: {}", supported.join("; "))
+        };
+        Err(SpecError::at(opt, format!("unknown option \"{}\" ({supported})", opt.text)))
     }
 
     fn finish(self) -> Result<ParsedRule, SpecError> {

@@ -280,3 +280,74 @@ const CONNTRACK_OPTS: [&str; 11] = [
     "ctrepldstport",
     "ctstatus",
 ];
+
+/// Every option some match takes (the spellings of [`option_key`]).
+const MATCH_OPTIONS: &[&str] = &[
+    "--sport",
+    "--source-port",
+    "--dport",
+    "--destination-port",
+    "--tcp-flags",
+    "--syn",
+    "--icmp-type",
+    "--sports",
+    "--source-ports",
+    "--dports",
+    "--destination-ports",
+    "--ports",
+    "--comment",
+    "--mark",
+    "--state",
+    "--ctstate",
+    "--ctproto",
+    "--ctorigsrc",
+    "--ctorigdst",
+    "--ctreplsrc",
+    "--ctrepldst",
+    "--ctorigsrcport",
+    "--ctorigdstport",
+    "--ctreplsrcport",
+    "--ctrepldstport",
+    "--ctstatus",
+    "--src-type",
+    "--dst-type",
+    "--limit-iface-in",
+    "--limit-iface-out",
+    "--mode",
+    "--probability",
+    "--every",
+    "--packet",
+    "--set",
+    "--rcheck",
+    "--update",
+    "--remove",
+    "--seconds",
+    "--reap",
+    "--hitcount",
+    "--rttl",
+    "--name",
+    "--mask",
+    "--rsource",
+    "--rdest",
+    "--physdev-in",
+    "--physdev-out",
+    "--physdev-is-in",
+    "--physdev-is-out",
+    "--physdev-is-bridged",
+    "--nfacct-name",
+];
+
+impl PendingMatch {
+    /// `-m tcp: --sport, --source-port, ...`: the options this match takes, for the
+    /// error about an option no match of the rule takes.
+    /// The long options this match takes.
+    pub fn options(&self) -> Vec<&'static str> {
+        MATCH_OPTIONS.iter().copied().filter(|o| option_key(&self.m, o).is_some()).collect()
+    }
+
+    pub fn describe_options(&self) -> String {
+        let opts = self.options();
+        let list = if opts.is_empty() { "no options".to_string() } else { opts.join(", ") };
+        format!("-m {}: {list}", self.m.name())
+    }
+}

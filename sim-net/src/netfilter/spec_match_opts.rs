@@ -56,6 +56,10 @@ pub(super) fn icmp_type(v: &Tok) -> Result<IcmpType, SpecError> {
         None => (0, 255),
         Some(c) => c.parse::<u8>().map(|c| (c, c)).map_err(|_| bad())?,
     };
+    // Type 255 with every code is libxt_icmp's `any` (saved as such).
+    if (typ, code_lo, code_hi) == (255, 0, 255) {
+        return Ok(IcmpType::Any);
+    }
     Ok(IcmpType::Type { typ, code_lo, code_hi })
 }
 
@@ -77,7 +81,8 @@ pub(super) fn ct_states(v: &Tok, conntrack: bool) -> Result<CtStateSet, SpecErro
 }
 
 pub(super) fn conntrack_option(c: &mut ConntrackMatch, k: &str, neg: bool, v: &Tok) -> Result<(), SpecError> {
-    let net = || values::cidr(&v.text).map(|n| Some(Neg::new(neg, n))).map_err(|e| SpecError::at(v, e));
+    let net =
+        || values::cidr_keep_host(&v.text).map(|n| Some(Neg::new(neg, n))).map_err(|e| SpecError::at(v, e));
     let port = || port_val(v, neg).map(Some);
     match k {
         "ctstate" => c.state = Some(Neg::new(neg, ct_states(v, true)?)),

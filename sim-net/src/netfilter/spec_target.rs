@@ -29,6 +29,7 @@ enum Kind {
 /// A target being parsed.
 #[derive(Clone, Debug)]
 pub struct PendingTarget {
+    name: String,
     kind: Kind,
     seen: Vec<&'static str>,
     reject: Option<RejectWith>,
@@ -63,6 +64,7 @@ impl PendingTarget {
             chain => Kind::Chain(chain.to_string(), jump),
         };
         PendingTarget {
+            name: name.to_string(),
             kind,
             seen: vec![],
             reject: None,
@@ -240,4 +242,43 @@ fn option_key(kind: &Kind, opt: &str) -> Option<&'static str> {
         Kind::Simple(_) | Kind::Chain(..) => &[],
     };
     keys.iter().find(|k| **k == o).copied()
+}
+
+/// Every option some target takes (the spellings of [`option_key`]).
+const TARGET_OPTIONS: &[&str] = &[
+    "--reject-with",
+    "--to-destination",
+    "--to-source",
+    "--to-ports",
+    "--random",
+    "--random-fully",
+    "--persistent",
+    "--set-xmark",
+    "--set-mark",
+    "--and-mark",
+    "--or-mark",
+    "--xor-mark",
+    "--save-mark",
+    "--restore-mark",
+    "--nfmask",
+    "--ctmask",
+    "--mask",
+    "--log-prefix",
+    "--log-level",
+    "--notrack",
+];
+
+impl PendingTarget {
+    /// `-j DNAT: --to-destination, --random, --persistent`, for the error about an
+    /// option neither the target nor a match of the rule takes.
+    /// The long options this target takes.
+    pub fn options(&self) -> Vec<&'static str> {
+        TARGET_OPTIONS.iter().copied().filter(|o| option_key(&self.kind, o).is_some()).collect()
+    }
+
+    pub fn describe_options(&self) -> String {
+        let opts = self.options();
+        let list = if opts.is_empty() { "no options".to_string() } else { opts.join(", ") };
+        format!("-j {}: {list}", self.name)
+    }
 }

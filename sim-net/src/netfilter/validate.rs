@@ -35,6 +35,18 @@ pub fn builtin_chain_rule(t: &Table, chain: &str, r: &Rule) -> Result<(), String
     if r.in_iface.is_some() && matches!(hook, Hook::Output | Hook::Postrouting) {
         return Err(format!("Can't use -i with {chain}"));
     }
+    // xt_physdev's checkentry: the output port is not known for locally sent packets
+    // unless they are bridged. (With iptables-nft the check sees only the built-in
+    // chain: the same rule in a user chain reached from OUTPUT loads.)
+    let physdev_out_unbridged = r.matches.iter().any(|m| {
+        matches!(m, Match::Physdev(p) if (p.phys_out.is_some() || p.is_out.is_some()) && p.is_bridged != Some(false))
+    });
+    if hook == Hook::Output && physdev_out_unbridged {
+        return Err(format!(
+            "RULE_APPEND failed (Invalid argument): rule in chain {chain} (--physdev-out and --physdev-is-out \
+             only supported in the FORWARD and POSTROUTING chains with bridged traffic)"
+        ));
+    }
     Ok(())
 }
 

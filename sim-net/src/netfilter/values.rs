@@ -7,35 +7,41 @@
 
 use std::net::Ipv4Addr;
 
-use ipnet::Ipv4Net;
-
 use super::matches::SERVICE_PORTS;
-use super::rule::{NatRange, PortRange};
+use super::rule::{AddrMask, NatRange, PortRange};
 
 pub type ValueResult<T> = Result<T, String>;
 
-/// `a.b.c.d`, `a.b.c.d/len` or `a.b.c.d/m.a.s.k`; host bits are masked off as iptables
-/// does (`10.244.1.5/24` becomes `10.244.1.0/24`).
-pub fn cidr(s: &str) -> ValueResult<Ipv4Net> {
-    let (addr, len) = match s.split_once('/') {
-        None => (s, 32),
-        Some((a, m)) => (a, prefix_len(m)?),
-    };
-    let ip = ipv4(addr)?;
-    Ipv4Net::new(ip, len).map(|n| n.trunc()).map_err(|_| format!("invalid mask `{len}' specified"))
+/// `a.b.c.d`, `a.b.c.d/len` or `a.b.c.d/m.a.s.k` (a dotted mask need not be
+/// contiguous: iptables-nft 1.8.9 loads `10.1.2.3/255.0.255.0`); host bits are masked
+/// off as iptables does (`10.244.1.5/24` becomes `10.244.1.0/24`).
+pub fn cidr(s: &str) -> ValueResult<AddrMask> {
+    let (addr, mask) = addr_mask(s)?;
+    Ok(AddrMask::new(addr, mask))
 }
 
-fn prefix_len(m: &str) -> ValueResult<u8> {
+/// Like [`cidr`] but keeping the host bits, as libxt_conntrack does for
+/// `--ctorigsrc` and friends (the kernel compares under the mask).
+pub fn cidr_keep_host(s: &str) -> ValueResult<AddrMask> {
+    let (addr, mask) = addr_mask(s)?;
+    Ok(AddrMask::unmasked(addr, mask))
+}
+
+fn addr_mask(s: &str) -> ValueResult<(Ipv4Addr, u32)> {
+    let (addr, mask) = match s.split_once('/') {
+        None => (s, u32::MAX),
+        Some((a, m)) => (a, mask(m)?),
+    };
+    Ok((ipv4(addr)?, mask))
+}
+
+fn mask(m: &str) -> ValueResult<u32> {
     if m.contains('.') {
-        let mask = ipv4(m)?;
-        let bits = u32::from(mask);
-        if bits.leading_ones() + bits.trailing_zeros() != 32 {
-            return Err(format!("invalid mask `{m}' specified (not contiguous)"));
-        }
-        return Ok(bits.leading_ones() as u8);
+        return Ok(u32::from(ipv4(m)?));
     }
     match m.parse::<u8>() {
-        Ok(n) if n <= 32 && !m.starts_with('+') => Ok(n),
+        Ok(0) if !m.starts_with('+') => Ok(0),
+        Ok(n) if n <= 32 && !m.starts_with('+') => Ok(u32::MAX << (32 - n)),
         _ => Err(format!("invalid mask `{m}' specified")),
     }
 }
