@@ -69,8 +69,10 @@ enum Command {
     ///   sudo kube-netsim twin scenarios/pod-to-pod.yaml
     ///   sudo kube-netsim twin scenarios/pod-to-pod.yaml --format json
     ///   sudo kube-netsim twin scenarios/pod-to-pod.yaml --keep
-    ///   sudo kube-netsim twin FILE --allowlist tests/twin-allowlist.txt
+    ///   sudo kube-netsim twin FILE --allowlist my-allowlist.txt
     ///
+    /// The project's known deviations (tests/twin-allowlist.txt, each explained in
+    /// docs/fidelity.md) are built in and reported as "known deviation".
     /// Exit status: 0 agreement (or only allowed differences), 1 a difference,
     /// 2 bad input or the machine cannot host the twin (the message says why).
     #[command(verbatim_doc_comment)]

@@ -21,6 +21,8 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use common::{Harness, mac, s};
+use kube_netsim::twin::agent::ClientMode;
+use kube_netsim::twin::apps::ServerRole;
 use kube_netsim::twin::{
     self, Allowlist, SimProbeResult, Status, TwinInput, TwinListener, TwinOptions, TwinProbe,
 };
@@ -134,11 +136,22 @@ fn probe(name: &str, from: &str, proto: IpProto, dst: &str, dport: u16, secs: u6
         timeout: Duration::from_secs(secs),
         after_op: usize::MAX,
         start_ns: 0,
+        client: ClientMode::Connect,
     }
 }
 
 /// Runs `ops`, listeners and probes in the simulator, then in the kernel twin.
 fn run_both(ops: &[NetOp], listeners: &[TwinListener], probes: &[TwinProbe]) -> Option<twin::TwinReport> {
+    run_both_altered(ops, listeners, probes, |_| {})
+}
+
+/// `run_both`, with the simulator's results changed by `alter` before the comparison.
+fn run_both_altered(
+    ops: &[NetOp],
+    listeners: &[TwinListener],
+    probes: &[TwinProbe],
+    alter: impl Fn(&mut Vec<SimProbeResult>),
+) -> Option<twin::TwinReport> {
     let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
     if let Err(e) = twin::replay::check_prerequisites(ops, probes) {
         let _ = writeln!(std::io::stderr(), "SKIPPED kernel twin test: {e}");
@@ -155,7 +168,8 @@ fn run_both(ops: &[NetOp], listeners: &[TwinListener], probes: &[TwinProbe]) -> 
             .listen(Listener { proto: l.proto, port: l.port, owner })
             .unwrap();
     }
-    let sim_results: Vec<SimProbeResult> = probes.iter().map(|p| sim_probe(&mut h, p)).collect();
+    let mut sim_results: Vec<SimProbeResult> = probes.iter().map(|p| sim_probe(&mut h, p)).collect();
+    alter(&mut sim_results);
     let probes: Vec<TwinProbe> =
         probes.iter().map(|p| TwinProbe { after_op: ops.len(), ..p.clone() }).collect();
     let listeners: Vec<TwinListener> =
@@ -194,7 +208,17 @@ fn sim_probe(h: &mut Harness, p: &TwinProbe) -> SimProbeResult {
         SocketEventKind::Answered { responder, .. } => Some(h.net.ns(*responder).name.clone()),
         _ => None,
     });
-    SimProbeResult { outcome, responder, seen_src, detail, possible_responders: vec![] }
+    SimProbeResult {
+        outcome,
+        responder,
+        seen_src,
+        detail,
+        possible_responders: vec![],
+        answer: None,
+        group: String::new(),
+        random_entry: false,
+        path: vec![],
+    }
 }
 
 fn differing(report: &twin::TwinReport) -> Vec<String> {
@@ -211,6 +235,7 @@ fn the_kernel_agrees_with_the_simulator_on_two_host_gw_nodes() {
             after_op: 0,
             until_op: None,
             until_ns: 0,
+            role: ServerRole::Accept,
         },
         TwinListener {
             netns: s("pod-c"),
@@ -219,6 +244,7 @@ fn the_kernel_agrees_with_the_simulator_on_two_host_gw_nodes() {
             after_op: 0,
             until_op: None,
             until_ns: 0,
+            role: ServerRole::Accept,
         },
     ];
     let probes = [
@@ -293,22 +319,30 @@ fn scenario_files() -> Vec<PathBuf> {
 
 /// Every scenario through `kube-netsim twin FILE --allowlist tests/twin-allowlist.txt`:
 /// exit 0 (agreement, or differences the allowlist explains) is required; exit 2 with
-/// "cannot run here" is a SKIPPED machine.
+/// "cannot run here" is a scenario this machine cannot host (SKIPPED, with why), and the
+/// others still run. On a machine that passes the basic checks, at least one must run.
 #[test]
 fn every_scenario_agrees_with_the_kernel() {
     let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
-    for path in scenario_files() {
+    if let Err(e) = twin::replay::check_prerequisites(&[], &[]) {
+        let _ = writeln!(std::io::stderr(), "SKIPPED kernel twin of every scenario: {e}");
+        return;
+    }
+    let mut skipped = Vec::new();
+    let files = scenario_files();
+    for path in &files {
         let name = path.file_stem().unwrap().to_string_lossy().to_string();
         let out = std::process::Command::new(env!("CARGO_BIN_EXE_kube-netsim"))
             .arg("twin")
-            .arg(&path)
+            .arg(path)
             .args(["--format", "json", "--allowlist", ALLOWLIST])
             .output()
             .expect("kube-netsim runs");
         let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
         if out.status.code() == Some(2) && stderr.contains("cannot run here") {
             let _ = writeln!(std::io::stderr(), "SKIPPED kernel twin of scenario {name}: {}", stderr.trim());
-            return;
+            skipped.push(format!("{name}: {}", stderr.trim()));
+            continue;
         }
         let report: serde_json::Value = serde_json::from_str(&stdout).unwrap_or_else(|e| {
             panic!("{name}: exit {:?}, no JSON report ({e})\n{stdout}\n{stderr}", out.status)
@@ -326,6 +360,156 @@ fn every_scenario_agrees_with_the_kernel() {
         assert!(probes > 0 && report["summary"]["agree"].as_u64() > Some(20), "{name}: {stdout}");
         let _ = writeln!(std::io::stderr(), "kernel twin of scenario {name}: {}", report["summary"]);
     }
+    if !skipped.is_empty() {
+        let _ = writeln!(
+            std::io::stderr(),
+            "SKIPPED {} of {} scenarios:\n  {}",
+            skipped.len(),
+            files.len(),
+            skipped.join("\n  ")
+        );
+    }
+    assert!(
+        skipped.len() < files.len(),
+        "this machine passes the twin's basic checks, yet every scenario was skipped:\n{}",
+        skipped.join("\n")
+    );
+}
+
+/// The simulator's result altered (another responder, another outcome): the kernel
+/// twin reports both items as differences and the run's exit status is 1.
+#[test]
+fn a_simulator_that_is_wrong_fails_the_twin() {
+    let listeners = [TwinListener {
+        netns: s("pod-c"),
+        proto: IpProto::Tcp,
+        port: 8080,
+        after_op: 0,
+        until_op: None,
+        until_ns: 0,
+        role: ServerRole::Accept,
+    }];
+    let probes = [
+        probe("a-tcp-c-8080", "pod-a", IpProto::Tcp, "10.244.1.2", 8080, 2),
+        probe("a-ping-b", "pod-a", IpProto::Icmp, "10.244.0.3", 0, 2),
+    ];
+    let alter = |r: &mut Vec<SimProbeResult>| {
+        r[0].responder = Some(s("pod-b"));
+        r[1].outcome = sim_net::stack::ProbeOutcome::Timeout;
+    };
+    let Some(report) = run_both_altered(&cluster_ops(), &listeners, &probes, alter) else { return };
+    assert_eq!(
+        differing(&report),
+        ["probe a-tcp-c-8080 responder", "probe a-ping-b outcome"],
+        "{}",
+        report.to_text()
+    );
+    assert_eq!(report.exit_code(), 1);
+    assert!(report.to_text().contains("DIFFER   probe a-ping-b outcome"), "{}", report.to_text());
+}
+
+/// Runs `kube-netsim twin ARGS` and returns (exit code, stdout, stderr); `None` (and
+/// SKIPPED) where the machine cannot host the twin.
+fn twin_cli(args: &[&str]) -> Option<(Option<i32>, String, String)> {
+    if let Err(e) = twin::replay::check_prerequisites(&[], &[]) {
+        let _ = writeln!(std::io::stderr(), "SKIPPED kernel twin CLI test: {e}");
+        return None;
+    }
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_kube-netsim"))
+        .arg("twin")
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("kube-netsim runs");
+    let text = |b: &[u8]| String::from_utf8_lossy(b).to_string();
+    Some((out.status.code(), text(&out.stdout), text(&out.stderr)))
+}
+
+fn netns_with_prefix(prefix: &str) -> Vec<String> {
+    let out = std::process::Command::new("ip").args(["netns", "list"]).output().expect("ip netns list");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|n| n.starts_with(prefix))
+        .map(str::to_string)
+        .collect()
+}
+
+/// Without `--allowlist`, the project's known deviations are built in: the UDP probe to
+/// a closed port of http-pod-to-pod.yaml is reported as one, and the run exits 0.
+#[test]
+fn known_deviations_are_built_in() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let Some((code, stdout, stderr)) = twin_cli(&["scenarios/http-pod-to-pod.yaml"]) else { return };
+    assert_eq!(code, Some(0), "{stdout}\n{stderr}");
+    let row = stdout.lines().find(|l| l.starts_with("allowed") && l.contains("-udp outcome")).unwrap_or_else(
+        || {
+            panic!("no allowed UDP row:\n{stdout}");
+        },
+    );
+    assert!(row.contains("known deviation: ") && row.contains("(docs/fidelity.md#"), "{row}");
+}
+
+/// `--keep` leaves the namespaces and prints a command that removes them all.
+#[test]
+fn keep_leaves_the_namespaces_and_says_how_to_remove_them() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let Some((code, stdout, stderr)) = twin_cli(&["scenarios/pod-to-pod.yaml", "--keep"]) else { return };
+    assert_eq!(code, Some(0), "{stdout}\n{stderr}");
+    let kept = stderr.lines().find(|l| l.starts_with("kernel twin: kept ")).expect("the --keep message");
+    let n: usize = kept.split_whitespace().nth(3).and_then(|w| w.parse().ok()).expect("a count");
+    let cmd =
+        stderr.lines().skip_while(|l| *l != kept).nth(1).expect("the removal command").trim().to_string();
+    let prefix =
+        cmd.split("grep '^").nth(1).and_then(|r| r.split('\'').next()).expect("the prefix").to_string();
+    assert!(prefix.starts_with("kns-") && prefix.ends_with('-'), "{cmd}");
+    assert_eq!(netns_with_prefix(&prefix).len(), n, "{stderr}");
+    assert!(n > 2, "{stderr}");
+    let rm = std::process::Command::new("sh").args(["-c", &cmd]).status().expect("sh runs");
+    assert!(rm.success(), "{cmd}");
+    assert_eq!(netns_with_prefix(&prefix), Vec::<String>::new(), "{cmd} left namespaces");
+}
+
+/// Ctrl-C in the middle of a run: exit 130, and no namespace of the run is left.
+#[test]
+#[allow(clippy::disallowed_types, clippy::disallowed_methods)] // wall-clock waits for a real process
+fn ctrl_c_removes_every_namespace_of_the_run() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    if let Err(e) = twin::replay::check_prerequisites(&[], &[]) {
+        let _ = writeln!(std::io::stderr(), "SKIPPED kernel twin Ctrl-C test: {e}");
+        return;
+    }
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_kube-netsim"))
+        .args(["twin", "scenarios/clusterip.yaml"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("kube-netsim starts");
+    let prefix = format!("kns-{}-", child.id());
+    let start = std::time::Instant::now();
+    while netns_with_prefix(&prefix).len() < 4 && start.elapsed() < Duration::from_secs(60) {
+        assert!(child.try_wait().unwrap().is_none(), "the twin ended before it could be interrupted");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(netns_with_prefix(&prefix).len() >= 4, "the run never created its namespaces");
+    let kill = std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    assert!(kill.success());
+    let mut status = None;
+    while status.is_none() && start.elapsed() < Duration::from_secs(120) {
+        status = child.try_wait().unwrap();
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let Some(status) = status else {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("the twin did not exit after SIGINT");
+    };
+    let mut err = String::new();
+    let _ = std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err);
+    assert_eq!(status.code(), Some(130), "{err}");
+    assert!(err.contains("interrupted, cleaning up"), "{err}");
+    assert_eq!(netns_with_prefix(&prefix), Vec::<String>::new(), "namespaces left after Ctrl-C");
 }
 
 /// GitHub's heading anchors: lower case, punctuation other than `-` and `_` dropped,

@@ -3,9 +3,13 @@
 //! dashes), so the same words work after any launcher:
 //!
 //! ```text
-//! twin-agent client tcp|udp|icmp DST PORT TIMEOUT_MS
-//! twin-agent serve tcp|udp PORT LIFETIME_MS
+//! twin-agent client tcp|udp|icmp DST PORT TIMEOUT_MS SPORT SIZE [connect|tcp|http HOST PATH]
+//! twin-agent serve tcp|udp PORT LIFETIME_MS [accept|tcp-echo|http-echo POD NAMESPACE IP]
 //! ```
+//!
+//! The servers and clients play the built-in applications (`twin::apps`): a TCP client
+//! `connect`s only, or runs the `tcp` exchange (send, half-close, read to the end) or an
+//! `http` GET (HOST `-`: none); a UDP server echoes every datagram.
 //!
 //! Output: JSON lines on stdout, one object each with an `agent` field:
 //! `client` (the probe's outcome, as Linux reports it to the application), `ready`,
@@ -25,6 +29,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use sim_net::packet::IpProto;
 
+use super::apps::{self, ServerRole};
+
 /// One line of agent output.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AgentLine {
@@ -38,6 +44,9 @@ pub struct AgentLine {
     pub peer: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub local: Option<String>,
+    /// Client: what came back, as `apps::answer_summary` puts it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub answer: Option<String>,
 }
 
 impl AgentLine {
@@ -57,32 +66,50 @@ impl AgentLine {
     }
 }
 
-/// `client PROTO DST PORT TIMEOUT_MS SPORT SIZE` (0: an ephemeral port, the default payload).
-pub fn client_args(
-    proto: IpProto,
-    dst: Ipv4Addr,
-    port: u16,
-    sport: Option<u16>,
-    size: Option<u16>,
-    timeout: Duration,
-) -> Vec<String> {
+/// What a TCP probe client does once connected.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum ClientMode {
+    /// Connect and close (a connection whose bytes the twin does not replay: the
+    /// ingress controller's, the load balancer's health checks).
+    #[default]
+    Connect,
+    /// Send the probe payload, half-close, read until the server closes.
+    Tcp,
+    /// `GET PATH` with `Host: HOST` (`None`: the address), read the answer.
+    Http { host: Option<String>, path: String },
+}
+
+/// `client PROTO DST PORT TIMEOUT_MS SPORT SIZE MODE HOST PATH` (0: an ephemeral port,
+/// the default payload).
+pub fn client_args(p: &super::TwinProbe) -> Vec<String> {
+    let (mode, host, path) = match &p.client {
+        ClientMode::Connect => ("connect", "-", "/"),
+        ClientMode::Tcp => ("tcp", "-", "/"),
+        ClientMode::Http { host, path } => ("http", host.as_deref().unwrap_or("-"), path.as_str()),
+    };
     [
         "client",
-        proto_word(proto),
-        &dst.to_string(),
-        &port.to_string(),
-        &timeout.as_millis().to_string(),
-        &sport.unwrap_or(0).to_string(),
-        &size.unwrap_or(0).to_string(),
+        proto_word(p.proto),
+        &p.dst.to_string(),
+        &p.dport.to_string(),
+        &p.timeout.as_millis().to_string(),
+        &p.sport.unwrap_or(0).to_string(),
+        &p.size.unwrap_or(0).to_string(),
+        mode,
+        host,
+        path,
     ]
     .map(str::to_string)
     .to_vec()
 }
 
-pub fn serve_args(proto: IpProto, port: u16, lifetime: Duration) -> Vec<String> {
-    ["serve", proto_word(proto), &port.to_string(), &lifetime.as_millis().to_string()]
-        .map(str::to_string)
-        .to_vec()
+pub fn serve_args(proto: IpProto, port: u16, lifetime: Duration, role: &ServerRole) -> Vec<String> {
+    let mut v: Vec<String> =
+        ["serve", proto_word(proto), &port.to_string(), &lifetime.as_millis().to_string()]
+            .map(str::to_string)
+            .to_vec();
+    v.extend(role.args());
+    v
 }
 
 fn proto_word(p: IpProto) -> &'static str {
@@ -98,7 +125,7 @@ pub fn main(args: &[String]) -> i32 {
     let a: Vec<&str> = args.iter().map(String::as_str).collect();
     let ms = |s: &str| s.parse::<u64>().ok().map(Duration::from_millis);
     match a.as_slice() {
-        ["client", proto, dst, port, t, sport, size] => {
+        ["client", proto, dst, port, t, sport, size, rest @ ..] => {
             let parsed = (
                 dst.parse::<Ipv4Addr>(),
                 port.parse::<u16>(),
@@ -106,25 +133,36 @@ pub fn main(args: &[String]) -> i32 {
                 sport.parse::<u16>(),
                 size.parse::<u16>(),
             );
-            match parsed {
-                (Ok(dst), Ok(port), Some(t), Ok(sport), Ok(size)) => {
-                    client(proto, dst, port, sport, size, t).emit();
+            let mode = match rest {
+                [] | ["connect", ..] => Some(ClientMode::Connect),
+                ["tcp", ..] => Some(ClientMode::Tcp),
+                ["http", host, path] => Some(ClientMode::Http {
+                    host: (*host != "-").then(|| host.to_string()),
+                    path: path.to_string(),
+                }),
+                _ => None,
+            };
+            match (parsed, mode) {
+                ((Ok(dst), Ok(port), Some(t), Ok(sport), Ok(size)), Some(mode)) => {
+                    client(proto, dst, port, sport, size, t, &mode).emit();
                     0
                 }
                 _ => usage(args),
             }
         }
-        ["serve", proto @ ("tcp" | "udp"), port, life] => match (port.parse::<u16>(), ms(life)) {
-            (Ok(port), Some(life)) => serve(proto, port, life),
-            _ => usage(args),
-        },
+        ["serve", proto @ ("tcp" | "udp"), port, life, role @ ..] => {
+            match (port.parse::<u16>(), ms(life), ServerRole::parse(role)) {
+                (Ok(port), Some(life), Some(role)) => serve(proto, port, life, &role),
+                _ => usage(args),
+            }
+        }
         _ => usage(args),
     }
 }
 
 fn usage(args: &[String]) -> i32 {
     eprintln!(
-        "twin-agent: bad arguments {args:?}\nusage: twin-agent client tcp|udp|icmp DST PORT TIMEOUT_MS SPORT SIZE | serve tcp|udp PORT LIFETIME_MS"
+        "twin-agent: bad arguments {args:?}\nusage: twin-agent client tcp|udp|icmp DST PORT TIMEOUT_MS SPORT SIZE [connect|tcp|http HOST PATH] | serve tcp|udp PORT LIFETIME_MS [accept|tcp-echo|http-echo POD NAMESPACE IP]"
     );
     2
 }
@@ -134,9 +172,17 @@ fn line(agent: &str, outcome: Option<&str>, detail: String) -> AgentLine {
 }
 
 /// `sport` 0: an ephemeral source port (udp only binds a given one).
-fn client(proto: &str, dst: Ipv4Addr, port: u16, sport: u16, size: u16, timeout: Duration) -> AgentLine {
+fn client(
+    proto: &str,
+    dst: Ipv4Addr,
+    port: u16,
+    sport: u16,
+    size: u16,
+    timeout: Duration,
+    mode: &ClientMode,
+) -> AgentLine {
     match proto {
-        "tcp" => tcp_client(SocketAddr::from((dst, port)), timeout),
+        "tcp" => tcp_client(SocketAddr::from((dst, port)), size, timeout, mode),
         "udp" => udp_client(SocketAddr::from((dst, port)), sport, size, timeout),
         "icmp" => ping(dst, size, timeout),
         other => line("client", None, format!("unknown protocol {other}")),
@@ -158,14 +204,51 @@ fn classify(e: &std::io::Error) -> &'static str {
     }
 }
 
-fn tcp_client(to: SocketAddr, timeout: Duration) -> AgentLine {
-    match TcpStream::connect_timeout(&to, timeout) {
-        Ok(s) => {
-            let mut l = line("client", Some("reached"), "connected".into());
-            l.local = s.local_addr().ok().map(|a| a.to_string());
-            l
+#[allow(clippy::disallowed_types, clippy::disallowed_methods)] // the agent runs on wall time, outside the simulation
+fn tcp_client(to: SocketAddr, size: u16, timeout: Duration, mode: &ClientMode) -> AgentLine {
+    let start = std::time::Instant::now();
+    let mut s = match TcpStream::connect_timeout(&to, timeout) {
+        Ok(s) => s,
+        Err(e) => return line("client", Some(classify(&e)), e.to_string()),
+    };
+    let local = s.local_addr().ok().map(|a| a.to_string());
+    let left = timeout.saturating_sub(start.elapsed()).max(Duration::from_millis(1));
+    let (request, half_close) = match mode {
+        ClientMode::Connect => {
+            return AgentLine { local, ..line("client", Some("reached"), "connected".into()) };
         }
-        Err(e) => line("client", Some(classify(&e)), e.to_string()),
+        ClientMode::Tcp => (apps::probe_payload(size), true),
+        ClientMode::Http { host, path } => {
+            (apps::http_request(to, host.as_deref(), path).into_bytes(), false)
+        }
+    };
+    match apps::exchange(&mut s, &request, half_close, left) {
+        Ok(got) => {
+            let (detail, answer) = match mode {
+                ClientMode::Http { .. } => {
+                    let parsed = apps::parse_http(&got);
+                    let detail = apps::http_detail(&got);
+                    let answer = apps::answer_summary(
+                        parsed.as_ref().map(|p| p.0),
+                        parsed.as_ref().map(|p| p.1.as_str()),
+                        &detail,
+                    );
+                    (detail, answer)
+                }
+                _ => {
+                    let d = format!("connected, sent {} bytes, received {} bytes", request.len(), got.len());
+                    (d.clone(), d)
+                }
+            };
+            AgentLine { local, answer: Some(answer), ..line("client", Some("reached"), detail) }
+        }
+        // The simulator's clients: a reset is `refused`; no answer before the timeout
+        // on a connected socket is `timeout`.
+        Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => AgentLine {
+            local,
+            ..line("client", Some("timeout"), "connected, no answer before the timeout".into())
+        },
+        Err(e) => AgentLine { local, ..line("client", Some(classify(&e)), e.to_string()) },
     }
 }
 
@@ -174,17 +257,17 @@ fn udp_client(to: SocketAddr, sport: u16, size: u16, timeout: Duration) -> Agent
         let s = UdpSocket::bind(("0.0.0.0", sport))?;
         s.connect(to)?;
         s.set_read_timeout(Some(timeout))?;
-        let payload: Vec<u8> = match size {
-            0 => b"hello".to_vec(),
-            n => b"hello".iter().copied().cycle().take(n.into()).collect(),
-        };
-        s.send(&payload)?;
-        let mut buf = [0u8; 1500];
+        s.send(&apps::probe_payload(size))?;
+        let mut buf = [0u8; 65536];
         let n = s.recv(&mut buf)?;
-        Ok((format!("{n} bytes back"), s.local_addr()?.to_string()))
+        Ok((format!("received {n} bytes back"), s.local_addr()?.to_string()))
     };
     match attempt() {
-        Ok((detail, local)) => AgentLine { local: Some(local), ..line("client", Some("reached"), detail) },
+        Ok((detail, local)) => AgentLine {
+            local: Some(local),
+            answer: Some(detail.clone()),
+            ..line("client", Some("reached"), detail)
+        },
         Err(e) => line("client", Some(classify(&e)), e.to_string()),
     }
 }
@@ -223,10 +306,10 @@ fn ping(dst: Ipv4Addr, size: u16, timeout: Duration) -> AgentLine {
 
 /// A server for `lifetime` at most (a safety net: the twin kills it much earlier).
 #[allow(clippy::disallowed_types, clippy::disallowed_methods)] // the agent runs on wall time, outside the simulation
-fn serve(proto: &str, port: u16, lifetime: Duration) -> i32 {
+fn serve(proto: &str, port: u16, lifetime: Duration, role: &ServerRole) -> i32 {
     let deadline = std::time::Instant::now() + lifetime;
     let alive = || std::time::Instant::now() < deadline;
-    let result = if proto == "tcp" { serve_tcp(port, &alive) } else { serve_udp(port, &alive) };
+    let result = if proto == "tcp" { serve_tcp(port, role, &alive) } else { serve_udp(port, &alive) };
     match result {
         Ok(()) => 0,
         Err(e) => {
@@ -236,7 +319,7 @@ fn serve(proto: &str, port: u16, lifetime: Duration) -> i32 {
     }
 }
 
-fn serve_tcp(port: u16, alive: &dyn Fn() -> bool) -> std::io::Result<()> {
+fn serve_tcp(port: u16, role: &ServerRole, alive: &dyn Fn() -> bool) -> std::io::Result<()> {
     let l = TcpListener::bind(("0.0.0.0", port))?;
     l.set_nonblocking(true)?;
     line("ready", None, format!("tcp {port}")).emit();
@@ -246,6 +329,9 @@ fn serve_tcp(port: u16, alive: &dyn Fn() -> bool) -> std::io::Result<()> {
                 let local = s.local_addr().ok().map(|a| a.to_string());
                 AgentLine { peer: Some(peer.to_string()), local, ..line("accepted", None, String::new()) }
                     .emit();
+                let role = role.clone();
+                let _ = s.set_nonblocking(false);
+                std::thread::spawn(move || apps::serve_conn(&role, s));
             }
             Err(e) if e.kind() == ErrorKind::WouldBlock => std::thread::sleep(Duration::from_millis(10)),
             Err(e) => return Err(e),
@@ -258,7 +344,7 @@ fn serve_udp(port: u16, alive: &dyn Fn() -> bool) -> std::io::Result<()> {
     let s = UdpSocket::bind(("0.0.0.0", port))?;
     s.set_read_timeout(Some(Duration::from_millis(50)))?;
     line("ready", None, format!("udp {port}")).emit();
-    let mut buf = [0u8; 1500];
+    let mut buf = [0u8; 65536];
     while alive() {
         match s.recv_from(&mut buf) {
             Ok((n, peer)) => {

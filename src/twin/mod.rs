@@ -18,7 +18,9 @@
 //! The twin itself runs on wall-clock time (its timeouts); that is outside the simulation.
 
 pub mod agent;
+pub mod apps;
 pub mod compare;
+pub mod groups;
 pub mod replay;
 pub mod report;
 pub mod scenario;
@@ -85,6 +87,8 @@ pub struct TwinProbe {
     /// The simulated start time (ns): orders the probe against servers stopping at the
     /// same place of the op stream.
     pub start_ns: u64,
+    /// What a TCP client does once connected (the simulator's `tcp` or `http` client).
+    pub client: agent::ClientMode,
 }
 
 /// A server the simulation had listening (a built-in app), started in the twin as
@@ -99,6 +103,8 @@ pub struct TwinListener {
     /// time `until_ns`.
     pub until_op: Option<usize>,
     pub until_ns: u64,
+    /// The application the TCP server plays (UDP servers echo).
+    pub role: apps::ServerRole,
 }
 
 /// What the simulator reported for one probe (same order as the probes).
@@ -114,6 +120,20 @@ pub struct SimProbeResult {
     /// endpoints: kube-proxy's `-m statistic` choice is random, so the kernel may pick
     /// another one. Empty when the responder is determined.
     pub possible_responders: Vec<String>,
+    /// Probes with possible responders and the same group (a step's repetitions:
+    /// `step-7-tcp` for `step-7#1-tcp` .. `step-7#60-tcp`) are compared as a set
+    /// (`compare::groups`). Empty: the probe is a group of its own.
+    pub group: String,
+    /// The entry node is drawn at random too (a load balancer's choice among nodes), so
+    /// the source an endpoint sees (the masquerade address of the node that forwarded)
+    /// depends on that draw as well.
+    pub random_entry: bool,
+    /// What came back, as `apps::answer_summary` puts it (HTTP status and http-echo's
+    /// fields; the tcp/udp exchange's byte counts); `None`: not compared.
+    pub answer: Option<String>,
+    /// The namespaces the simulator's trace of this probe crossed, in order (empty when
+    /// it was not traced).
+    pub path: Vec<String>,
 }
 
 /// Everything the twin needs from a simulation run.
@@ -177,6 +197,7 @@ pub fn run_twin(input: &TwinInput<'_>, opts: &TwinOptions) -> Result<TwinReport,
     assert_eq!(input.probes.len(), input.sim_results.len(), "one simulated result per probe");
     replay::check_prerequisites(input.ops, input.probes)?;
     let mut run = replay::Run::start(opts)?;
+    run.check_vxlan(input.ops)?;
     let kernel = run.execute(input)?;
     let report = compare::compare(input, &kernel, opts);
     run.finish();

@@ -58,7 +58,8 @@ pub struct KernelRun {
     pub state: Vec<(String, Render, Option<String>)>,
 }
 
-/// Checks root, iproute2, and what the op stream and probes need.
+/// Checks root, iproute2, and what the op stream and probes need (VXLAN: see
+/// [`Run::check_vxlan`], which needs a namespace of the run).
 pub fn check_prerequisites(ops: &[NetOp], probes: &[TwinProbe]) -> Result<(), TwinError> {
     let fail = |m: &str| Err(TwinError::Prerequisite(m.to_string()));
     let uid = run_cmd(&argv("id -u"), None, Duration::from_secs(2));
@@ -80,10 +81,6 @@ pub fn check_prerequisites(ops: &[NetOp], probes: &[TwinProbe]) -> Result<(), Tw
         return fail(
             "br_netfilter is not loaded (the model assumes bridge-nf-call-iptables=1): run `modprobe br_netfilter`",
         );
-    }
-    let vxlan = ops.iter().any(|o| matches!(o, NetOp::AddVxlan { .. }));
-    if vxlan && !std::path::Path::new("/sys/module/vxlan").exists() && !has("modprobe") {
-        return fail("the vxlan module is not loaded and modprobe is missing: run `modprobe vxlan`");
     }
     if ops.iter().any(|o| matches!(o, NetOp::ConntrackDelete { .. })) && !has("conntrack") {
         return fail("kube-proxy's conntrack cleanup needs `conntrack` (apt-get install conntrack)");
@@ -192,6 +189,34 @@ impl Run {
         })
     }
 
+    /// When the ops create VXLAN devices: that one can be created here, in a scratch
+    /// namespace of the run (`PREFIX-vxlan-check`, deleted again): the kernel loads the
+    /// vxlan module on demand, or refuses (no module, a container without the right).
+    pub fn check_vxlan(&mut self, ops: &[NetOp]) -> Result<(), TwinError> {
+        if !ops.iter().any(|o| matches!(o, NetOp::AddVxlan { .. })) {
+            return Ok(());
+        }
+        let ns = format!("{}vxlan-check", self.prefix);
+        with_registry(|r| r.netns.push(ns.clone()));
+        let add = ["ip", "netns", "add", &ns].map(str::to_string).to_vec();
+        let link = argv(&format!("ip -n {ns} link add vxlan-check type vxlan id 42 dstport 4789 nolearning"));
+        let del = ["ip", "netns", "del", &ns].map(str::to_string).to_vec();
+        for a in [&add, &link, &del] {
+            scoped(a, &self.prefix).map_err(TwinError::Setup)?;
+        }
+        let made = run_cmd(&add, None, self.timeout);
+        let res = if made.ok() { run_cmd(&link, None, self.timeout) } else { made };
+        let _ = run_cmd(&del, None, self.timeout);
+        with_registry(|r| r.netns.retain(|n| *n != ns));
+        if res.ok() {
+            return Ok(());
+        }
+        Err(TwinError::Prerequisite(format!(
+            "cannot create a vxlan device in a scratch namespace ({}): load the vxlan module (`modprobe vxlan`)",
+            res.stderr.trim()
+        )))
+    }
+
     /// Replays the ops, starting servers and running probes at their place in the stream,
     /// then captures the state of every namespace that still exists.
     pub fn execute(&mut self, input: &TwinInput<'_>) -> Result<KernelRun, TwinError> {
@@ -201,7 +226,7 @@ impl Run {
         let mut server_of: Vec<Option<usize>> = vec![None; input.listeners.len()];
         for at in 0..=input.ops.len() {
             for (i, l) in input.listeners.iter().enumerate().filter(|(_, l)| l.after_op == at) {
-                self.start_server(&l.netns, l.proto, l.port)?;
+                self.start_server(&l.netns, l.proto, l.port, &l.role)?;
                 server_of[i] = Some(self.servers.len() - 1);
             }
             // Servers that stop here stop between the probes, in simulated time order.
@@ -308,8 +333,14 @@ impl Run {
         a
     }
 
-    fn start_server(&mut self, netns: &str, proto: IpProto, port: u16) -> Result<(), TwinError> {
-        let args = self.agent_cmd(netns, &agent::serve_args(proto, port, Duration::from_secs(600)));
+    fn start_server(
+        &mut self,
+        netns: &str,
+        proto: IpProto,
+        port: u16,
+        role: &super::apps::ServerRole,
+    ) -> Result<(), TwinError> {
+        let args = self.agent_cmd(netns, &agent::serve_args(proto, port, Duration::from_secs(600), role));
         scoped(&args, &self.prefix).map_err(TwinError::Setup)?;
         let mut child = Command::new(&args[0])
             .args(&args[1..])
@@ -345,8 +376,7 @@ impl Run {
     fn probe(&mut self, p: &TwinProbe) -> KernelProbe {
         let marks: Vec<usize> =
             self.servers.iter().map(|s| s.lines.lock().unwrap_or_else(|e| e.into_inner()).len()).collect();
-        let args =
-            self.agent_cmd(&p.from, &agent::client_args(p.proto, p.dst, p.dport, p.sport, p.size, p.timeout));
+        let args = self.agent_cmd(&p.from, &agent::client_args(p));
         let res = run_cmd_tracked(&args, None, p.timeout + Duration::from_secs(5), true);
         let result = res.stdout.lines().filter_map(AgentLine::parse).find(|l| l.agent == "client");
         std::thread::sleep(Duration::from_millis(150));
@@ -496,4 +526,41 @@ fn run_cmd_tracked(args: &[String], stdin: Option<&str>, timeout: Duration, trac
         stderr.push_str(&format!("\n(killed after {} ms)", timeout.as_millis()));
     }
     CmdResult { status, stdout: out.join().unwrap_or_default(), stderr }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn words(s: &str) -> Vec<String> {
+        argv(s)
+    }
+
+    #[test]
+    fn scoped_accepts_only_commands_on_prefixed_namespaces() {
+        let p = "kns-42-";
+        for ok in [
+            "ip netns add kns-42-node-1",
+            "ip netns exec kns-42-node-1 sysctl -w net.ipv4.ip_forward=1",
+            "ip -n kns-42-node-1 link add veth0 type veth peer name eth0 netns kns-42-pod-a",
+            "bridge -n kns-42-node-1 fdb append 00:00:00:00:00:00 dev flannel.1 dst 192.168.1.12",
+        ] {
+            assert_eq!(scoped(&words(ok), p), Ok(()), "{ok}");
+        }
+        for bad in [
+            "ip link add veth0 type veth",                    // the default namespace
+            "ip netns add node-1",                            // unprefixed
+            "ip netns add kns-42-",                           // the bare prefix
+            "ip netns exec kns-43-node-1 true",               // another run's
+            "ip -n kns-42-node-1 link set eth0 netns node-2", // a peer outside the run
+            "ip -n kns-42-node-1 link add a type veth peer name b netns 1", // a pid
+            "iptables -F",                                    // not ip/bridge
+            "sh -c ip netns add kns-42-x",
+            "ip route add 10.0.0.0/8 via 192.168.1.1",
+        ] {
+            let e = scoped(&words(bad), p).unwrap_err();
+            assert!(e.starts_with("refusing to run an unscoped command"), "{bad}: {e}");
+        }
+        assert!(scoped(&words("ip netns add kns-x"), "kns").is_err(), "a prefix too short to be one");
+    }
 }

@@ -22,6 +22,10 @@ use sim_k8s::world::KubeWorld;
 use sim_net::ops::NetOp;
 use sim_net::packet::IpProto;
 
+use sim_net::stack::ProbeOutcome;
+
+use super::agent::ClientMode;
+use super::apps::{ServerRole, answer_summary};
 use super::compare::{Allowlist, Item, Status};
 use super::{Format, SimProbeResult, TwinArgs, TwinError, TwinInput, TwinListener, TwinOptions, TwinProbe};
 use super::{TwinReport, run_twin};
@@ -43,15 +47,28 @@ pub struct ScenarioInput {
     pub end: SimTime,
 }
 
-/// Probe names: `step-N-PROTO` (N counts from 1, as `kube-netsim run` numbers steps), so
-/// allowlist patterns can name a protocol (`probe *-udp outcome: ...`).
-pub fn probe_name(index: usize, proto: IpProto) -> String {
+/// Probe names: `step-N-PROTO` (N counts probe steps from 1, as `kube-netsim run` numbers
+/// them), `step-N#K-PROTO` for the K-th repetition of a step with `repeat:` (N is the
+/// number `kube-netsim run` shows for its first one), so allowlist patterns can name a
+/// protocol (`probe *-udp outcome: ...`).
+pub fn probe_name(step: usize, repeat: Option<(u32, u32)>, proto: IpProto) -> String {
     let p = match proto {
         IpProto::Tcp => "tcp",
         IpProto::Udp => "udp",
         IpProto::Icmp => "icmp",
     };
-    format!("step-{}-{p}", index + 1)
+    match repeat {
+        Some((k, _)) => format!("step-{}#{k}-{p}", step + 1 - k as usize),
+        None => format!("step-{step}-{p}"),
+    }
+}
+
+/// The group of a probe's repetitions: its name without `#K`.
+fn group_of(name: &str) -> String {
+    match name.split_once('#') {
+        Some((head, tail)) => format!("{head}{}", tail.trim_start_matches(|c: char| c.is_ascii_digit())),
+        None => name.to_string(),
+    }
 }
 
 /// What the twin replays and expects, from a finished run.
@@ -69,16 +86,21 @@ pub fn input_from(report: &RunReport) -> ScenarioInput {
             after_op: l.after_op,
             until_op: l.until_op,
             until_ns: l.until.map_or(0, |t| t.as_nanos()),
+            role: ServerRole::of(l.app.as_ref()),
         })
         .collect();
     let mut input = ScenarioInput { ops, op_errors, listeners, ..ScenarioInput::default() };
     let mut end = w.commands.last().map(|c| c.time).unwrap_or(SimTime::ZERO);
     for (i, p) in w.probes.iter().enumerate() {
-        dns_queries(w, i, p, &mut input);
-        let name = probe_name(i, p.plan.proto);
+        let (step, repeat) = report.steps.get(i).map_or((i + 1, None), |s| (s.index, s.repeat));
+        let name = probe_name(step, repeat, p.plan.proto);
+        dns_queries(w, &name, p, &mut input);
         let (Some(from), Some(dst), Some(outcome), None) = (&p.src_netns, p.dst, p.outcome, &p.error) else {
-            let why = match (&p.error, p.outcome) {
-                (Some(e), _) => format!("the probe did not run in the simulation: {e}"),
+            let why = match (&p.error, p.outcome, &p.unresolved) {
+                (Some(e), _, _) => format!("the probe did not run in the simulation: {e}"),
+                (None, None, Some(u)) => {
+                    format!("the name did not resolve in the simulation ({u}); its DNS queries are compared")
+                }
                 _ => "the probe did not finish in the simulation".to_string(),
             };
             input.not_run.push(Item {
@@ -92,7 +114,7 @@ pub fn input_from(report: &RunReport) -> ScenarioInput {
         end = end.max(p.finished.unwrap_or(p.started));
         let after_op = w.commands.iter().filter(|c| c.time < p.started || c.time == SimTime::ZERO).count();
         input.probes.push(TwinProbe {
-            name,
+            name: name.clone(),
             from: from.clone(),
             proto: p.plan.proto,
             dst,
@@ -102,27 +124,43 @@ pub fn input_from(report: &RunReport) -> ScenarioInput {
             timeout: Duration::from_nanos(p.plan.timeout.as_nanos()),
             after_op,
             start_ns: p.started.as_nanos(),
+            client: ClientMode::Connect,
         });
+        let proxied = w.proxied.iter().find(|r| r.probe == i);
+        let client = client_mode(p, proxied.is_some(), &input.listeners, w, &input.ops);
+        let answer = match (&client, p.plan.proto, outcome) {
+            (_, IpProto::Udp, ProbeOutcome::Reached) => Some(p.detail.clone()),
+            (ClientMode::Tcp | ClientMode::Http { .. }, _, ProbeOutcome::Reached) => {
+                Some(answer_summary(p.status, p.answer.as_deref(), &p.detail))
+            }
+            _ => None,
+        };
+        input.probes.last_mut().expect("just pushed").client = client;
         let answered = SimProbeResult {
             outcome,
             responder: p.responder.as_deref().map(|r| responder_netns(w, &input.ops, r)),
             seen_src: p.seen_src,
             detail: p.detail.clone(),
             possible_responders: service_endpoints(w, &p.plan, Some(dst)),
+            answer,
+            group: group_of(&name),
+            random_entry: matches!(p.plan.to, sim_k8s::world::Target::LoadBalancer { .. }),
+            path: path_of(w, p.tag),
         };
         // A connection the ingress controller proxied is two connections: the probe's
         // to the controller (whose twin server only accepts), then the controller's own
         // to the endpoint, replayed as a second client right after it.
-        match w.proxied.iter().find(|r| r.probe == i) {
+        match proxied {
             Some(r) => {
                 input.sim_results.push(SimProbeResult {
                     responder: Some(r.proxy_netns.clone()),
                     seen_src: Some(r.proxy_saw),
                     possible_responders: vec![],
+                    answer: None,
                     ..answered.clone()
                 });
                 input.probes.push(TwinProbe {
-                    name: format!("{}-upstream", probe_name(i, p.plan.proto)),
+                    name: format!("{name}-upstream"),
                     from: r.proxy_netns.clone(),
                     proto: IpProto::Tcp,
                     dst: *r.upstream.ip(),
@@ -132,8 +170,13 @@ pub fn input_from(report: &RunReport) -> ScenarioInput {
                     timeout: Duration::from_nanos(p.plan.timeout.as_nanos()),
                     after_op,
                     start_ns: p.started.as_nanos(),
+                    client: ClientMode::Connect,
                 });
-                input.sim_results.push(SimProbeResult { possible_responders: vec![], ..answered });
+                input.sim_results.push(SimProbeResult {
+                    possible_responders: vec![],
+                    answer: None,
+                    ..answered
+                });
             }
             None => input.sim_results.push(answered),
         }
@@ -151,6 +194,7 @@ pub fn input_from(report: &RunReport) -> ScenarioInput {
             timeout: Duration::from_nanos(hc.timeout.as_nanos()),
             after_op,
             start_ns: hc.started.as_nanos(),
+            client: ClientMode::Connect,
         });
     }
     input.end = end;
@@ -161,8 +205,7 @@ pub fn input_from(report: &RunReport) -> ScenarioInput {
 /// (`step-N-dns-K-udp`) from the same namespace to the nameserver's port 53. The twin's
 /// DNS pods run the agent's UDP echo server, which takes the same path back as the
 /// answer: neighbours, bridge FDBs and conntrack see the same exchange.
-fn dns_queries(w: &KubeWorld, i: usize, p: &sim_k8s::world::ProbeRecord, input: &mut ScenarioInput) {
-    use sim_net::stack::ProbeOutcome;
+fn dns_queries(w: &KubeWorld, name: &str, p: &sim_k8s::world::ProbeRecord, input: &mut ScenarioInput) {
     let (Some(l), Some(from)) = (&p.lookup, &p.src_netns) else { return };
     let after_op = w.commands.iter().filter(|c| c.time < p.started || c.time == SimTime::ZERO).count();
     let server = *l.server.ip();
@@ -179,7 +222,11 @@ fn dns_queries(w: &KubeWorld, i: usize, p: &sim_k8s::world::ProbeRecord, input: 
             (None, None) => ProbeOutcome::Timeout,
         };
         input.probes.push(TwinProbe {
-            name: format!("step-{}-dns-{}-udp", i + 1, k + 1),
+            name: format!(
+                "{}-dns-{}-udp",
+                name.trim_end_matches(|c: char| c.is_ascii_lowercase()).trim_end_matches('-'),
+                k + 1
+            ),
             from: from.clone(),
             proto: IpProto::Udp,
             dst: server,
@@ -189,13 +236,19 @@ fn dns_queries(w: &KubeWorld, i: usize, p: &sim_k8s::world::ProbeRecord, input: 
             timeout: Duration::from_nanos(p.plan.timeout.as_nanos()),
             after_op,
             start_ns: p.started.as_nanos(),
+            client: ClientMode::Connect,
         });
         input.sim_results.push(SimProbeResult {
             outcome,
+            answer: None,
             responder: q.server_netns.clone(),
             seen_src: q.seen_src,
             detail: format!("A? {} -> {}", q.name, q.answer.as_deref().unwrap_or("no answer")),
             possible_responders: service_endpoints(w, &plan, Some(server)),
+            group: group_of(&input.probes.last().expect("just pushed").name),
+            random_entry: false,
+            // Not traced on its own: the source, whose surroundings `learned_scope` adds.
+            path: vec![from.clone()],
         });
     }
 }
@@ -255,6 +308,54 @@ fn service_endpoints(w: &KubeWorld, plan: &sim_k8s::world::ProbePlan, dst: Optio
     if netns.len() > 1 { netns } else { vec![] }
 }
 
+/// What the twin's client does once connected: the simulator's `http` GET when
+/// http-echo answered it there (or nobody did: the servers behind a Service are
+/// http-echo), its `tcp` exchange when the server that answered plays tcp-echo or
+/// http-echo in the twin; a plain connect for connections the twin does not replay
+/// byte for byte (through the ingress controller, TLS, kube-proxy's health server).
+fn client_mode(
+    p: &sim_k8s::world::ProbeRecord,
+    proxied: bool,
+    listeners: &[TwinListener],
+    w: &KubeWorld,
+    ops: &[NetOp],
+) -> ClientMode {
+    if proxied || p.plan.proto != IpProto::Tcp || p.plan.request.tls {
+        return ClientMode::Connect;
+    }
+    let played = match &p.responder {
+        None => true,
+        Some(r) => {
+            let ns = responder_netns(w, ops, r);
+            listeners.iter().any(|l| l.netns == ns && l.proto == IpProto::Tcp && l.role != ServerRole::Accept)
+        }
+    };
+    let echo_body = p.answer.as_deref().is_none_or(|b| b.starts_with("pod: "));
+    match (p.plan.http, played) {
+        (true, true) if echo_body => {
+            // curl http://NAME/ sends `Host: NAME`, not the address it resolved to.
+            let host = match (&p.plan.request.host, &p.plan.to) {
+                (None, sim_k8s::world::Target::Name(name)) => Some(name.clone()),
+                (h, _) => h.clone(),
+            };
+            ClientMode::Http { host, path: p.plan.request.path.clone() }
+        }
+        (false, true) => ClientMode::Tcp,
+        _ => ClientMode::Connect,
+    }
+}
+
+/// The namespaces the trace of probe `tag` crossed, in order of first appearance.
+fn path_of(w: &KubeWorld, tag: u32) -> Vec<String> {
+    let mut v: Vec<String> = Vec::new();
+    for h in w.hops.iter().filter(|h| h.tag == tag) {
+        if !v.contains(&h.netns) {
+            v.push(h.netns.clone());
+        }
+    }
+    v
+}
+
 /// `pod/NAME`, `node/NAME`, `router` → the namespace the world gave that owner (for a
 /// hostNetwork pod, its node's).
 fn responder_netns(w: &KubeWorld, ops: &[NetOp], owner: &str) -> String {
@@ -293,7 +394,7 @@ pub enum ScenarioTwinError {
 /// Runs the scenario at `path` in the simulator and then in the kernel twin.
 pub fn run_file(path: &Path, opts: &TwinOptions) -> Result<TwinReport, ScenarioTwinError> {
     let s = sim_k8s::scenario::load(path).map_err(|e| ScenarioTwinError::Input(e.to_string()))?;
-    let report = sim_k8s::run::run(sim_k8s::plan::plan(&s, false));
+    let report = sim_k8s::run::run(sim_k8s::plan::plan(&s, true));
     run_report(&report, opts)
 }
 
@@ -320,10 +421,12 @@ pub fn run_report(report: &RunReport, opts: &TwinOptions) -> Result<TwinReport, 
 /// 0 the kernel agrees (or every difference is allowed), 1 a difference nobody
 /// explained, 2 bad input or the machine cannot host the twin (the message says why).
 pub fn cli(a: TwinArgs) -> u8 {
+    // The project-wide known deviations always apply (marked as such in the report);
+    // `--allowlist FILE` adds the user's own.
     let allowlist = match &a.allowlist {
-        None => Allowlist::default(),
+        None => Allowlist::builtin(),
         Some(p) => match Allowlist::load(p) {
-            Ok(l) => l,
+            Ok(l) => l.and(Allowlist::builtin()),
             Err(e) => {
                 eprintln!("error: {e}");
                 return 2;

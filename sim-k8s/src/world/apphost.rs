@@ -126,6 +126,7 @@ impl KubeWorld {
                     after_op,
                     until_op: None,
                     until: None,
+                    app: Some(app.clone()),
                 });
                 if app.kind == ServerKind::IngressNginx && app.port != crate::apps::nginx::HTTPS_PORT {
                     self.log_nginx_config(&app, now);
@@ -163,6 +164,7 @@ impl KubeWorld {
                     after_op,
                     until_op: None,
                     until: None,
+                    app: None,
                 });
             }
             Err(e) => self.log(now, component, format!("{label}: listen tcp/{port}: {e}")),

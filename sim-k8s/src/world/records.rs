@@ -58,6 +58,9 @@ pub struct ListenerRecord {
     /// The number of `commands` issued before the server stopped, if it did, and when.
     pub until_op: Option<usize>,
     pub until: Option<SimTime>,
+    /// The built-in application behind it (`None`: kube-proxy's health server), so the
+    /// twin's server can play the same one.
+    pub app: Option<crate::apps::ServerApp>,
 }
 
 /// A probe's connection that a proxy (the ingress controller) carried on with a second
