@@ -6,8 +6,12 @@
 //!   `command(prefix)`, cleanup (also on error, panic and Ctrl-C), `--keep`;
 //! - `agent`: `kube-netsim twin-agent`, run inside a namespace with `ip netns exec`:
 //!   a probe client or a server, speaking JSON lines;
-//! - `compare`: probe outcomes and per-namespace renderings, normalised by
-//!   `sim_net::show::normalize`, against the allowlist;
+//! - `apps`: what the agent plays: http-echo, tcp-echo, udp-echo and the simulator's
+//!   http/tcp/udp clients;
+//! - `compare`: probe outcomes, responders, sources and answers, and per-namespace
+//!   renderings, normalised by `sim_net::show::normalize`;
+//! - `groups`: probes that kube-proxy's random endpoint choice decides, as a set;
+//! - `allowlist`: accepted differences (the project's built in);
 //! - `report`: the table (text) or JSON, and the exit status.
 //!
 //! Safety rules (not negotiable): every namespace name carries the per-run prefix
@@ -18,6 +22,7 @@
 //! The twin itself runs on wall-clock time (its timeouts); that is outside the simulation.
 
 pub mod agent;
+pub mod allowlist;
 pub mod apps;
 pub mod compare;
 pub mod groups;
