@@ -187,6 +187,14 @@ fn probe_items(p: &TwinProbe, sim: &SimProbeResult, k: &KernelSide, ctx: Option<
             // The simulator drew a dead endpoint; the kernel drew a live one it allows.
             o.status = Status::Agree;
             o.kernel = format!("{} (random choice: an endpoint the simulator allows answered)", o.kernel);
+        } else if sim.random_entry {
+            // The load balancer draws the node too: the kernel may have gone through a
+            // node none of the simulator's probes went through (one that is down).
+            let why = format!(
+                "the load balancer's node choice is random too, and no simulated probe of {} had this outcome",
+                c.g.name
+            );
+            o.status = Status::Skipped { why };
         } else if let Some(missed) = c.g.undrawn(c.sims).first() {
             // A failure the simulator's probes never had, where they never drew every
             // endpoint: the kernel may have drawn one whose answer the simulator never

@@ -448,3 +448,19 @@ pub fn cli(a: TwinArgs) -> u8 {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn probes_are_named_after_the_step_and_repetition_run_shows() {
+        assert_eq!(probe_name(3, None, IpProto::Tcp), "step-3-tcp");
+        // clusterip.yaml: `repeat: 60` is run's step 7 (its first repetition) .. 66.
+        assert_eq!(probe_name(7, Some((1, 60)), IpProto::Tcp), "step-7#1-tcp");
+        assert_eq!(probe_name(66, Some((60, 60)), IpProto::Tcp), "step-7#60-tcp");
+        assert_eq!(group_of("step-7#60-tcp"), "step-7-tcp");
+        assert_eq!(group_of("step-7#12-dns-2-udp"), "step-7-dns-2-udp");
+        assert_eq!(group_of("step-3-udp"), "step-3-udp");
+    }
+}
