@@ -15,7 +15,8 @@
 //!   difference. A failure the simulator never had is not judged (skipped, saying why)
 //!   while some possible endpoint was never drawn by the simulator's probes of the
 //!   group: the kernel may have drawn it (a deleted pod, a pod on a dead node), and the
-//!   simulator did not compute what it answers;
+//!   simulator did not compute what it answers (nor when a load balancer draws the node
+//!   too: the kernel may have gone through a node the simulator's probes did not);
 //! - when the simulator's probes reached n >= 2 endpoints, and m kernel probes reached
 //!   one, the kernel must have reached more than one endpoint, once chance makes that
 //!   near certain: with each endpoint drawn with p = 1/n, all m landing on one endpoint
