@@ -150,9 +150,9 @@ pub fn probe_payload(size: u16) -> Vec<u8> {
     }
 }
 
-/// What a connected client does: send, then read until the server closes or `timeout`.
-/// Returns the detail (the simulator's wording) and the answer summary; `Err` when the
-/// connection broke (reset) or the answer did not come in time.
+/// What a connected client does: send (then half-close, for the `tcp` client), and read
+/// until the server closes. Returns what came back; `Err` when the connection broke (a
+/// reset) or the server did not close within `timeout`.
 pub fn exchange(
     s: &mut TcpStream,
     request: &[u8],
