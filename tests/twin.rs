@@ -470,6 +470,41 @@ fn keep_leaves_the_namespaces_and_says_how_to_remove_them() {
     assert_eq!(netns_with_prefix(&prefix), Vec::<String>::new(), "{cmd} left namespaces");
 }
 
+/// The vxlan prerequisite creates a VXLAN device in a scratch namespace of the run, and
+/// removes that namespace again; ops without VXLAN devices skip it.
+#[test]
+fn the_vxlan_check_uses_a_scratch_namespace_of_the_run_and_removes_it() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    if let Err(e) = twin::replay::check_prerequisites(&[], &[]) {
+        let _ = writeln!(std::io::stderr(), "SKIPPED kernel twin vxlan check test: {e}");
+        return;
+    }
+    let prefix = format!("kns-vx{}-", std::process::id());
+    let opts = TwinOptions { prefix: prefix.clone(), ..TwinOptions::default() };
+    let vxlan = NetOp::AddVxlan {
+        netns: s("node-1"),
+        name: s("flannel.1"),
+        mac: mac(0x70),
+        vni: 1,
+        local: ip("192.168.1.11"),
+        dev: s("eth0"),
+        dstport: 8472,
+        learning: false,
+    };
+    let mut run = twin::replay::Run::start(&opts).unwrap();
+    let checked = run.check_vxlan(&[vxlan]);
+    let left = netns_with_prefix(&prefix);
+    run.finish();
+    match checked {
+        Ok(()) => {}
+        Err(e) => assert!(e.to_string().contains("modprobe vxlan"), "{e}"),
+    }
+    assert_eq!(left, Vec::<String>::new(), "the scratch namespace stayed");
+    let mut run = twin::replay::Run::start(&opts).unwrap();
+    assert!(run.check_vxlan(&cluster_ops()).is_ok(), "no VXLAN op, nothing to check");
+    run.finish();
+}
+
 /// Ctrl-C in the middle of a run: exit 130, and no namespace of the run is left.
 #[test]
 #[allow(clippy::disallowed_types, clippy::disallowed_methods)] // wall-clock waits for a real process
