@@ -36,7 +36,7 @@ const POD: &str = "  - apiVersion: v1\n    kind: Pod\n    metadata: {name: a}\n 
 fn a_passing_scenario_exits_0() {
     let (code, out, _) = run(&["run"], &root().join("scenarios/pod-to-pod.yaml"));
     assert_eq!(code, 0, "{out}");
-    assert!(out.contains("summary: 15/15 expectations met"), "{out}");
+    assert!(out.contains("summary: 17/17 expectations met"), "{out}");
 }
 
 #[test]

@@ -186,15 +186,27 @@ fn outcome_word(p: &ProbeRecord) -> String {
     }
 }
 
+/// A drop hop that can explain a silent probe: any but a flooded frame's copy that a
+/// host ignores because it is addressed to another host's MAC (the copy that matters
+/// went on elsewhere, or was lost where no hop could see it, such as a link that is down).
+fn drops_the_probe(h: &Hop) -> bool {
+    matches!(h.step, Step::Drop { reason } if reason != sim_net::hop::DropReason::NotForThisHost)
+}
+
 fn check(world: &KubeWorld, p: &ProbeRecord, hops: &[Hop], e: &Expect) -> Vec<Check> {
     let mut out = Vec::new();
     if let Some(r) = e.result {
-        let dropped = hops.iter().any(|h| matches!(h.step, Step::Drop { .. }));
+        // Only drops before the client gave up explain its silence (a late answer
+        // that finds no socket is dropped too, but it did come).
+        let in_time = |h: &&Hop| p.finished.is_none_or(|f| h.time <= f);
+        let dropped = hops.iter().filter(in_time).any(drops_the_probe);
         let ok = match r {
             ExpectedResult::Reached => p.outcome == Some(ProbeOutcome::Reached),
             ExpectedResult::Refused => p.outcome == Some(ProbeOutcome::Refused),
             ExpectedResult::Unreachable => p.outcome == Some(ProbeOutcome::Unreachable),
-            ExpectedResult::Timeout => p.outcome == Some(ProbeOutcome::Timeout),
+            // `timeout` is strict: nothing answered *and* no hop dropped the probe's
+            // packets (else it is `dropped`, which names where they died).
+            ExpectedResult::Timeout => p.outcome == Some(ProbeOutcome::Timeout) && !dropped,
             ExpectedResult::Dropped => p.outcome == Some(ProbeOutcome::Timeout) && dropped,
             ExpectedResult::Unresolved => p.unresolved.is_some(),
         } && p.error.is_none();

@@ -28,11 +28,11 @@ fn the_pod_to_pod_example_loads_with_files_and_inline_manifests() {
     assert_eq!(a.containers.iter().map(|c| c.name.as_str()).collect::<Vec<_>>(), ["web", "sidecar"]);
     assert!(a.source.location().to_string().ends_with("manifests/pods.yaml:3:1"), "{}", a.source.location());
     assert!(
-        s.pods[2].source.location().to_string().ends_with("pod-to-pod.yaml:23:5"),
+        s.pods[2].source.location().to_string().ends_with("pod-to-pod.yaml:29:5"),
         "{}",
         s.pods[2].source.location()
     );
-    assert_eq!(s.steps.len(), 5);
+    assert_eq!(s.steps.len(), 6);
     let StepAction::Probe(p) = &s.steps[3].action else { panic!() };
     assert_eq!(p.container.as_deref(), Some("sidecar"));
     assert_eq!(p.to, Ref::Ip { addr: Ipv4Addr::LOCALHOST, port: Some(80) });

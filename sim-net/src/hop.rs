@@ -47,6 +47,9 @@ pub enum DropReason {
     Unexpected,
     /// NAT could not find a free tuple.
     NatFailed,
+    /// A SYN for a connection in TIME_WAIT that may be an old duplicate (answered
+    /// with an ACK instead).
+    TimeWait,
 }
 
 impl DropReason {
@@ -69,6 +72,7 @@ impl DropReason {
             DropReason::NoSocket => "no socket and no handler",
             DropReason::Unexpected => "matches no connection",
             DropReason::NatFailed => "no free NAT tuple",
+            DropReason::TimeWait => "SYN for a connection in TIME_WAIT",
         }
     }
 }

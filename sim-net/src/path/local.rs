@@ -218,7 +218,7 @@ impl Network {
         }
     }
 
-    fn reply(&mut self, ns: NsId, to: &Skb, body: L4) {
+    pub(crate) fn reply(&mut self, ns: NsId, to: &Skb, body: L4) {
         let mut pkt = Ipv4Packet::new(to.pkt.dst, to.pkt.src, body);
         pkt.ttl = self.ns(ns).sysctl.default_ttl();
         pkt.ident = to.pkt.ident;

@@ -21,12 +21,18 @@
 //! 10 s (Linux 60 s); the minimum RTO is 1 s (Linux 200 ms once an RTT is measured);
 //! ACKs are sent at once (Linux's quickack mode at connection start); one MSS per
 //! namespace (its smallest non-loopback MTU − 40). ICMP errors reach sockets through
-//! our code (smoltcp drops them): any destination unreachable ends a TCP connect
-//! (Linux retries on host/net unreachable, which are soft errors for TCP).
+//! our code (smoltcp drops them): any destination unreachable ends a TCP connect in
+//! SYN_SENT, as in Linux (`tcp_v4_err` reports it and calls `tcp_done` in SYN_SENT);
+//! on an established connection it is ignored, as Linux only records host/net
+//! unreachable there as a soft error (`sk_err_soft`) and keeps retransmitting.
+//! Client ports of `connect` follow `__inet_hash_connect` (`portsel`), and a SYN that
+//! meets a TIME_WAIT socket follows `tcp_timewait_state_process` (`timewait`).
 
 mod device;
 mod net;
+mod portsel;
 mod tcp;
+mod timewait;
 mod udp;
 
 use std::collections::BTreeMap;
@@ -164,6 +170,10 @@ pub(crate) struct Entry {
     pub remote: Option<SocketAddrV4>,
     pub reset: bool,
     pub fin_seen: bool,
+    /// The next sequence number expected from the peer and the next one to send, as
+    /// seen on the wire (smoltcp keeps its own private); TIME_WAIT needs both.
+    pub rcv_nxt: Option<u32>,
+    pub snd_nxt: Option<u32>,
 }
 
 /// A TCP port's listening pool.
@@ -187,6 +197,8 @@ pub struct Transport {
     /// The tag of the datagram being delivered (for what smoltcp answers on its own).
     pub(crate) cur_tag: u32,
     pub(crate) config: TransportConfig,
+    /// `connect(2)` port selection state, drawn from the seeded stream at first use.
+    pub(crate) connect_ports: Option<portsel::ConnectPorts>,
 }
 
 impl fmt::Debug for Transport {
@@ -238,6 +250,7 @@ impl Transport {
             timers: Default::default(),
             cur_tag: 0,
             config,
+            connect_ports: None,
         };
         t.sync_addrs(addrs, mtu);
         t
@@ -273,6 +286,8 @@ impl Transport {
             remote: None,
             reset: false,
             fin_seen: false,
+            rcv_nxt: None,
+            snd_nxt: None,
         };
         self.entries.insert(n, e);
         n
@@ -285,6 +300,20 @@ impl Transport {
                 e.role.proto() == proto
                     && (e.local.is_some_and(|l| l.port() == port)
                         || matches!(e.role, Role::UdpServer { port: p } if p == port))
+            })
+    }
+
+    /// Whether `connect` from `local` to `remote` cannot use `local`'s port: a listener
+    /// holds it (a `bind` bucket, `fastreuse >= 0` in Linux), or a socket already has
+    /// that 4-tuple (`__inet_check_established`; TIME_WAIT included: `tcp_tw_reuse`
+    /// is 2 by default, loopback only).
+    pub(crate) fn connect_port_taken(&self, local: SocketAddrV4, remote: SocketAddrV4) -> bool {
+        let port = local.port();
+        self.pools.contains_key(&port)
+            || self.entries.values().any(|e| match e.role {
+                Role::TcpListen { port: p } | Role::TcpServer { port: p } => p == port,
+                Role::TcpClient => e.local == Some(local) && e.remote == Some(remote),
+                _ => false,
             })
     }
 

@@ -16,6 +16,7 @@ use sim_core::{SimDuration, SimTime};
 use smoltcp::socket::tcp::State;
 
 use super::tcp::{Noticed, Seen};
+use super::timewait::{TwVerdict, advance, seq_end};
 use super::{
     Owner, Pool, Role, SockError, SockEvent, SockEventKind, SockId, Transport, TransportConfig, instant,
     sim_time,
@@ -23,7 +24,7 @@ use super::{
 use crate::device::DeviceKind;
 use crate::netns::NsId;
 use crate::network::{NetEvent, Network};
-use crate::packet::{Icmp, IpProto, Ipv4Packet, L4, TcpSegment, UnreachCode};
+use crate::packet::{Icmp, IpProto, Ipv4Packet, L4, TcpFlags, TcpSegment, UnreachCode};
 use crate::path::Skb;
 use crate::stack::{ProbeOutcome, SocketEvent, SocketEventKind};
 
@@ -201,9 +202,12 @@ impl Network {
         let route = self.output_route(ns, *dst.ip()).ok_or_else(unreachable)?;
         let src = self.select_src(ns, &route, *dst.ip()).ok_or_else(unreachable)?;
         self.ensure_transport(ns);
-        let port = match sport {
-            Some(p) => p,
-            None => self.ephemeral_port(ns, proto),
+        let port = match (sport, proto) {
+            (Some(p), _) => p,
+            (None, IpProto::Tcp) => self
+                .connect_port(ns, src, dst)
+                .ok_or_else(|| SocketError::Unreachable("connect: Cannot assign requested address".into()))?,
+            (None, _) => self.ephemeral_port(ns, proto),
         };
         let local = SocketAddrV4::new(src, port);
         let t = self.transport(ns);
@@ -219,6 +223,24 @@ impl Network {
             }
             IpProto::Icmp => Err(SocketError::Protocol),
         }
+    }
+
+    /// The source port Linux's `__inet_hash_connect` would give a TCP connect from
+    /// `src` to `dst` (see `portsel`); `None` when the whole range is taken.
+    fn connect_port(&mut self, ns: NsId, src: Ipv4Addr, dst: SocketAddrV4) -> Option<u16> {
+        use rand_core::Rng;
+        if self.transport(ns).connect_ports.is_none() {
+            let rng = self.rng(ns);
+            let words = [rng.next_u64(), rng.next_u64(), rng.next_u64(), rng.next_u64()];
+            self.transport(ns).connect_ports = Some(super::portsel::ConnectPorts::new(words));
+        }
+        let jitter = sim_core::below(self.rng(ns), 8) as u32;
+        let t = self.transport(ns);
+        let mut sel = t.connect_ports.take().expect("set above");
+        let taken = |p: u16| t.connect_port_taken(SocketAddrV4::new(src, p), dst);
+        let port = sel.pick(src, *dst.ip(), dst.port(), taken, jitter);
+        t.connect_ports = Some(sel);
+        port
     }
 
     fn entry_role(&mut self, sock: SockId) -> Result<Role, SocketError> {
@@ -312,9 +334,27 @@ impl Network {
         let local = SocketAddrV4::new(skb.pkt.dst, seg.dport);
         let remote = SocketAddrV4::new(skb.pkt.src, seg.sport);
         let t = self.transport(ns);
-        let Some(n) = t.tcp_owner(local, remote, seg.flags) else { return false };
-        if seg.flags.has(crate::packet::TcpFlags::RST) {
-            t.entries[&n].reset = true;
+        let Some(mut n) = t.tcp_owner(local, remote, seg.flags) else { return false };
+        let f = seg.flags;
+        let syn_only = f.has(TcpFlags::SYN) && !f.has(TcpFlags::ACK) && !f.has(TcpFlags::RST);
+        if syn_only && t.entries[&n].state == State::TimeWait {
+            match self.timewait_syn(ns, skb, seg, n) {
+                TwVerdict::Acked => return true,
+                TwVerdict::Reopen => match self.transport(ns).tcp_owner(local, remote, f) {
+                    Some(listener) => n = listener,
+                    None => return false,
+                },
+            }
+        }
+        let e = self.transport(ns).entries.get_mut(&n).expect("found above");
+        if f.has(TcpFlags::RST) {
+            e.reset = true;
+        }
+        if matches!(e.role, Role::TcpListen { .. }) {
+            // A listener about to become this connection: start from its SYN.
+            (e.rcv_nxt, e.snd_nxt) = (Some(seq_end(seg)), None);
+        } else {
+            advance(&mut e.rcv_nxt, seq_end(seg));
         }
         self.feed(ns, skb);
         true
@@ -509,7 +549,18 @@ impl Network {
             let mut pkt = crate::wire::parse_ipv4(&bytes).expect("smoltcp emits well-formed IPv4");
             pkt.ttl = ttl;
             let tag = self.egress_tag(ns, &pkt);
+            self.note_sent(ns, &pkt);
             let _ = self.local_out(ns, pkt, tag);
+        }
+    }
+
+    /// Tracks `snd_nxt` of the TCP socket that sent `pkt` (TIME_WAIT's ACK needs it).
+    fn note_sent(&mut self, ns: NsId, pkt: &Ipv4Packet) {
+        let L4::Tcp(seg) = &pkt.body else { return };
+        let t = self.transport(ns);
+        let local = SocketAddrV4::new(pkt.src, seg.sport);
+        if let Some(n) = t.by_tuple(IpProto::Tcp, local, SocketAddrV4::new(pkt.dst, seg.dport)) {
+            advance(&mut t.entries[&n].snd_nxt, seq_end(seg));
         }
     }
 

@@ -206,6 +206,8 @@ fn fresh(e: &Entry) -> Entry {
         remote: None,
         reset: false,
         fin_seen: false,
+        rcv_nxt: None,
+        snd_nxt: None,
     }
 }
 

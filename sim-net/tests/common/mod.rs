@@ -63,6 +63,21 @@ impl Harness {
         panic!("event budget exhausted: the network is looping");
     }
 
+    /// Moves scheduled events in, then runs every event due by `until` (later timers,
+    /// such as TIME_WAIT's, stay queued).
+    pub fn run_until(&mut self, until: SimTime) {
+        self.pump();
+        for _ in 0..100_000 {
+            if self.queue.peek_time().is_none_or(|t| t > until) {
+                return;
+            }
+            let (t, ev) = self.queue.pop().expect("peeked");
+            self.net.handle(t, ev);
+            self.pump();
+        }
+        panic!("event budget exhausted: the network is looping");
+    }
+
     /// Sends a probe and runs to completion; returns (outcome, detail, responder-seen source).
     pub fn probe(
         &mut self,
