@@ -33,6 +33,9 @@ use sim_net::socket::SockId;
 /// The annotation that picks a pod's server program.
 pub const APP_ANNOTATION: &str = "kube-netsim.io/app";
 
+/// The values `kube-netsim.io/app` accepts (checked when the manifest is loaded).
+pub const APP_VALUES: &[&str] = &["http-echo", "tcp-echo", "coredns", "ingress-nginx", "none"];
+
 /// A server program.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum ServerKind {
@@ -71,7 +74,8 @@ pub fn server_for(annotation: Option<&str>, proto: IpProto, port: u16) -> Result
         (Some("ingress-nginx"), IpProto::Tcp) => Some(ServerKind::IngressNginx),
         (Some(other), _) => {
             return Err(format!(
-                "unknown {APP_ANNOTATION} {other:?}: expected http-echo, tcp-echo, coredns, ingress-nginx or none"
+                "unknown {APP_ANNOTATION} {other:?}: expected one of {}",
+                APP_VALUES.join(", ")
             ));
         }
     };

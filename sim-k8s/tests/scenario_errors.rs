@@ -408,3 +408,23 @@ fn a_size_is_for_icmp_and_udp_and_must_fit_without_fragmentation() {
     let e = error(&with_steps("- {at: 1s, probe: {from: pod/a, to: pod/b, proto: icmp, size: 1473}}\n"));
     assert!(e.contains("steps[0].probe.size: must be between 1 and 1472, found 1473 (a larger packet needs IP fragmentation"), "{e}");
 }
+
+#[test]
+fn an_unknown_app_annotation_is_refused_at_its_value() {
+    let pod = "manifests:\n  - apiVersion: v1\n    kind: Pod\n    metadata:\n      name: a\n      annotations: {kube-netsim.io/app: http-ecko}\n    spec: {containers: [{name: w, image: x, ports: [{containerPort: 80}]}]}\n";
+    assert_eq!(
+        error(pod),
+        "s.yaml:6:41: metadata.annotations.kube-netsim.io/app: Unsupported value: \"http-ecko\": supported values: \"http-echo\", \"tcp-echo\", \"coredns\", \"ingress-nginx\", \"none\""
+    );
+    // In a Deployment's pod template too, and with every other error of the file.
+    let deploy = "manifests:\n  - apiVersion: apps/v1\n    kind: Deployment\n    metadata: {name: web}\n    spec:\n      selector: {matchLabels: {app: web}}\n      template:\n        metadata:\n          labels: {app: web}\n          annotations: {kube-netsim.io/app: udp-echo}\n        spec: {containers: [{name: w, image: x}]}\n";
+    let e = error(deploy);
+    assert!(
+        e.starts_with("s.yaml:10:45: spec.template.metadata.annotations.kube-netsim.io/app: Unsupported value: \"udp-echo\""),
+        "{e}"
+    );
+    for ok in ["http-echo", "tcp-echo", "coredns", "ingress-nginx", "none"] {
+        let text = pod.replace("http-ecko", ok);
+        assert!(scenario::load_str("s.yaml", &text, Path::new(".")).is_ok(), "{ok}");
+    }
+}

@@ -116,10 +116,11 @@ impl Pod {
                 (Vec::new(), None, false)
             }
         };
+        let annotations = pod.metadata.annotations.clone().unwrap_or_default();
+        check_app(&annotations, &mut errs);
         if !errs.is_empty() {
             return Err(errs);
         }
-        let annotations = pod.metadata.annotations.clone().unwrap_or_default();
         Ok(Pod {
             namespace: meta.namespace,
             name: meta.name,
@@ -136,6 +137,20 @@ impl Pod {
     /// `NAMESPACE/NAME`
     pub fn key(&self) -> String {
         format!("{}/{}", self.namespace, self.name)
+    }
+}
+
+/// `kube-netsim.io/app` must name a built-in program (the simulator's own convention:
+/// the apiserver accepts any annotation, but a typo here would silently run the default).
+fn check_app(annotations: &BTreeMap<String, String>, errs: &mut Vec<FieldError>) {
+    let Some(v) = annotations.get(crate::apps::APP_ANNOTATION) else { return };
+    if !crate::apps::APP_VALUES.contains(&v.as_str()) {
+        let kind = FieldErrorKind::Unsupported {
+            value: format!("{v:?}"),
+            supported: crate::apps::APP_VALUES.iter().map(|s| s.to_string()).collect(),
+        };
+        let path = FieldPath::parse("metadata.annotations").key(crate::apps::APP_ANNOTATION);
+        errs.push(FieldError { path, kind });
     }
 }
 
