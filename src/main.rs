@@ -32,6 +32,7 @@ enum Command {
     ///   kube-netsim trace scenarios/pod-to-pod.yaml --from pod/a --to pod/c --proto icmp
     ///   kube-netsim trace scenarios/pod-to-pod.yaml --from node/node-1 --to pod/c:80 --proto tcp
     ///   kube-netsim trace scenarios/dns-service-discovery.yaml --from pod/client --to api.shop:80 --proto tcp
+    ///   kube-netsim trace scenarios/http-pod-to-pod.yaml --from pod/a --to pod/c --proto http --detail packets --seed 3
     #[command(verbatim_doc_comment)]
     Trace(cli::trace::TraceArgs),
     /// Show the state of the cluster after the timeline, as the real tools print it.

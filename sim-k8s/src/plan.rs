@@ -123,6 +123,7 @@ pub fn plan(s: &Scenario, trace: bool) -> RunInput {
         capture: false,
         warnings: s.warnings(),
         until: None,
+        max_events: crate::run::EVENT_BUDGET,
         steps,
         trace,
     }

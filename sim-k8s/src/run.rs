@@ -83,6 +83,8 @@ pub struct RunInput {
     /// Stop the timeline at this instant (`show --at`) instead of 1 s after the last
     /// probe's timeout or action.
     pub until: Option<SimTime>,
+    /// Events the run may take before it is stopped as runaway ([`EVENT_BUDGET`]).
+    pub max_events: u64,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -112,6 +114,8 @@ pub struct RunReport {
     pub world: KubeWorld,
     pub steps: Vec<StepReport>,
     pub stop: StopReason,
+    /// The event budget the run had (`stop` says whether it ran out).
+    pub max_events: u64,
 }
 
 impl RunReport {
@@ -151,7 +155,7 @@ pub fn run(input: RunInput) -> RunReport {
         .unwrap_or(SimTime::ZERO)
         .max(last_action);
     let until = input.until.unwrap_or(horizon + SimDuration::from_secs(1));
-    let (world, stop) = world.run(q, Limits { until, max_events: EVENT_BUDGET });
+    let (world, stop) = world.run(q, Limits { until, max_events: input.max_events });
     let mut steps = Vec::new();
     for (i, s) in input.steps.iter().enumerate() {
         let probe = world.probes[i].clone();
@@ -174,6 +178,7 @@ pub fn run(input: RunInput) -> RunReport {
         world,
         steps,
         stop,
+        max_events: input.max_events,
     }
 }
 

@@ -2,6 +2,7 @@
 //! 0 ok, 1 an expectation failed, 2 bad input.
 
 pub mod iptables;
+pub mod report;
 pub mod run;
 pub mod show;
 pub mod trace;

@@ -1,30 +1,19 @@
 //! `kube-netsim run FILE`: the whole timeline, with traces and expectation checks.
 
-use super::out;
 use std::path::PathBuf;
 
 use sim_k8s::{plan::plan, run};
 
-use super::{EXIT_OK, EXIT_UNMET, Format, load_quiet};
-use crate::render::{self, ControlPlane, Detail};
+use super::load_quiet;
+use super::report::ReportArgs;
+use crate::render;
 
 #[derive(clap::Args)]
 pub struct RunArgs {
     /// Scenario YAML (or a file of Kubernetes manifests).
     pub file: PathBuf,
-    /// Override the scenario's seed.
-    #[arg(long)]
-    pub seed: Option<u64>,
-    #[arg(long, value_enum, default_value = "text")]
-    pub format: Format,
-    /// How much of each trace the text output shows.
-    #[arg(long, value_enum, default_value = "hops")]
-    pub detail: Detail,
-    /// How much of the control plane (text and JSON) shows: none, summary (each
-    /// component's report lines) or full (also every dataplane command and every watch
-    /// event delivered to a controller).
-    #[arg(long, value_enum, default_value = "summary")]
-    pub control_plane: ControlPlane,
+    #[command(flatten)]
+    pub report: ReportArgs,
     /// Capture every device's traffic into DIR, one pcap file per interface that saw
     /// frames: DIR/<netns>_<dev>.pcap (open with Wireshark or tshark; for VXLAN add
     /// `-d udp.port==8472,vxlan`).
@@ -37,14 +26,11 @@ pub struct RunArgs {
 }
 
 pub fn run(a: RunArgs) -> u8 {
-    let mut s = match load_quiet(&a.file) {
-        Ok(s) => s,
+    let s = match load_quiet(&a.file) {
+        Ok(s) => a.report.scenario(s),
         Err(code) => return code,
     };
-    if let Some(seed) = a.seed {
-        s.seed = seed;
-    }
-    let mut input = plan(&s, true);
+    let mut input = a.report.input(plan(&s, true));
     input.capture = a.pcap.is_some();
     let mut report = run::run(input);
     if let Some(dir) = &a.pcap {
@@ -54,21 +40,8 @@ pub fn run(a: RunArgs) -> u8 {
             return super::EXIT_BAD_INPUT;
         }
     }
-    match a.format {
-        Format::Text => {
-            out!("{}", render::text::report(&report, a.detail, a.control_plane));
-            if a.health_checks {
-                out!("{}", render::health::report(&report, a.detail));
-            }
-        }
-        Format::Json => out!("{}", render::json::report(&report, a.control_plane)),
-    }
-    if report.stop == sim_core::StopReason::EventBudget {
-        eprintln!(
-            "error: the run exceeded its budget of {} events and was stopped (seed {})",
-            run::EVENT_BUDGET,
-            report.seed
-        );
-    }
-    if report.all_met() { EXIT_OK } else { EXIT_UNMET }
+    let detail = a.report.detail;
+    let health = || if a.health_checks { render::health::report(&report, detail) } else { String::new() };
+    a.report.print(&report, health);
+    ReportArgs::exit_code(&report)
 }

@@ -1,7 +1,6 @@
 //! `kube-netsim trace FILE --from REF --to REF`: one ad-hoc probe in the scenario's
 //! cluster (its own steps are not run).
 
-use super::out;
 use std::path::PathBuf;
 
 use sim_core::{SimDuration, SimTime};
@@ -11,14 +10,16 @@ use sim_k8s::scenario::Ref;
 use sim_k8s::world::{Origin, ProbePlan, Target};
 use sim_net::packet::IpProto;
 
-use super::{EXIT_BAD_INPUT, EXIT_OK, EXIT_UNMET, Format, load};
-use crate::render::{self, ControlPlane, Detail};
+use super::report::ReportArgs;
+use super::{EXIT_BAD_INPUT, EXIT_OK, EXIT_UNMET, load};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Proto {
     Icmp,
     Tcp,
     Udp,
+    /// A `GET /` over TCP, like a scenario's `proto: http` (the port defaults to 80).
+    Http,
 }
 
 #[derive(clap::Args)]
@@ -37,11 +38,8 @@ pub struct TraceArgs {
     pub at: String,
     #[arg(long, default_value = "3s")]
     pub timeout: String,
-    #[arg(long, value_enum, default_value = "text")]
-    pub format: Format,
-    /// How much of the control plane shows: none, summary or full (see `run`).
-    #[arg(long, value_enum, default_value = "summary")]
-    pub control_plane: ControlPlane,
+    #[command(flatten)]
+    pub report: ReportArgs,
 }
 
 fn bad(msg: String) -> u8 {
@@ -51,7 +49,7 @@ fn bad(msg: String) -> u8 {
 
 pub fn run(a: TraceArgs) -> u8 {
     let s = match load(&a.file) {
-        Ok(s) => s,
+        Ok(s) => a.report.scenario(s),
         Err(code) => return code,
     };
     let from: Ref = match a.from.parse() {
@@ -78,12 +76,13 @@ pub fn run(a: TraceArgs) -> u8 {
         Ref::Name { name, .. } => Target::Name(name.clone()),
         _ => return bad(format!("--to {:?}: no such pod or node in {}", a.to, a.file.display())),
     };
-    let proto = match a.proto {
-        Proto::Icmp => IpProto::Icmp,
-        Proto::Tcp => IpProto::Tcp,
-        Proto::Udp => IpProto::Udp,
+    let (proto, http) = match a.proto {
+        Proto::Icmp => (IpProto::Icmp, false),
+        Proto::Tcp => (IpProto::Tcp, false),
+        Proto::Udp => (IpProto::Udp, false),
+        Proto::Http => (IpProto::Tcp, true),
     };
-    let port = to.port().unwrap_or(0);
+    let port = to.port().unwrap_or(if http { 80 } else { 0 });
     if proto != IpProto::Icmp && port == 0 {
         return bad(format!(
             "--to {:?}: a {} probe needs a port (REF:PORT)",
@@ -99,7 +98,7 @@ pub fn run(a: TraceArgs) -> u8 {
         Ok(t) => t,
         Err(e) => return bad(format!("--timeout: {e}")),
     };
-    let mut input = plan(&s, true);
+    let mut input = a.report.input(plan(&s, true));
     let label = format!("{} -> {} ({})", a.from, a.to, a.proto.to_possible_value_name());
     input.steps = vec![StepPlan {
         probe: ProbePlan {
@@ -108,7 +107,7 @@ pub fn run(a: TraceArgs) -> u8 {
             to: target,
             port,
             proto,
-            http: false,
+            http,
             request: Default::default(),
             timeout,
             sport: None,
@@ -119,11 +118,9 @@ pub fn run(a: TraceArgs) -> u8 {
         repeat: None,
     }];
     let report = run::run(input);
-    match a.format {
-        Format::Text => out!("{}", render::text::report(&report, Detail::Hops, a.control_plane)),
-        Format::Json => out!("{}", render::json::report(&report, a.control_plane)),
-    }
-    if report.steps.iter().all(|st| st.probe.error.is_none()) { EXIT_OK } else { EXIT_UNMET }
+    let exhausted = a.report.print(&report, String::new);
+    // No expectations here: 1 when the probe could not start or the run was stopped.
+    if !exhausted && report.steps.iter().all(|st| st.probe.error.is_none()) { EXIT_OK } else { EXIT_UNMET }
 }
 
 trait PossibleValueName {

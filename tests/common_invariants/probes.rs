@@ -518,6 +518,7 @@ impl Case {
             capture: false,
             warnings: vec![],
             until: None,
+            max_events: sim_k8s::run::EVENT_BUDGET,
         }
     }
 }
