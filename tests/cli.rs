@@ -157,8 +157,46 @@ fn show_pods_is_like_kubectl_get_pods_wide() {
         bin().args(["show"]).arg(root().join("scenarios/pod-to-pod.yaml")).arg("pods").output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     let first = text.lines().next().unwrap();
-    assert!(first.starts_with("NAMESPACE   NAME   READY   STATUS    IP"), "{text}");
-    assert!(text.contains("10.244.1.2"), "{text}");
+    assert_eq!(
+        first,
+        "NAMESPACE   NAME   READY   STATUS    RESTARTS   AGE   IP           NODE     NOMINATED NODE   READINESS GATES"
+    );
+    // AGE is simulated time since the pod was created (at 0) until the state shown
+    // (after the run: its last probe's end, 9 s).
+    assert!(text.contains("\ndefault     c      1/1     Running   0          9s    10.244.1.2   node-2   <none>           <none>\n"), "{text}");
+    let out = bin()
+        .args(["show"])
+        .arg(root().join("scenarios/pod-to-pod.yaml"))
+        .args(["pods", "--node", "node-1"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let names: Vec<&str> = text.lines().skip(1).filter_map(|l| l.split_whitespace().nth(1)).collect();
+    assert_eq!(names, ["a", "b"], "--node keeps node-1's pods: {text}");
+    let out = bin()
+        .args(["show"])
+        .arg(root().join("scenarios/pod-to-pod.yaml"))
+        .args(["pods", "--node", "node-9"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no node \"node-9\" (nodes: node-1, node-2)"));
+}
+
+#[test]
+fn show_nodes_is_like_kubectl_get_nodes_wide() {
+    let out =
+        bin().args(["show"]).arg(root().join("scenarios/pod-to-pod.yaml")).arg("nodes").output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        lines[0],
+        "NAME     STATUS   ROLES    AGE   VERSION   INTERNAL-IP    EXTERNAL-IP   OS-IMAGE                         KERNEL-VERSION   CONTAINER-RUNTIME"
+    );
+    assert!(
+        lines[2].starts_with("node-2   Ready    <none>   9s    v1.31.0   192.168.1.12   <none> "),
+        "{text}"
+    );
 }
 
 #[test]
@@ -332,8 +370,17 @@ fn show_at_a_time_prints_the_state_of_that_instant() {
     let nodes = show("nodes", "8s");
     assert!(nodes.contains("node-2   NotReady "), "{nodes}");
     let pods = show("pods", "13s");
-    assert!(pods.lines().any(|l| l.contains("Terminating") && l.ends_with("node-2")), "{pods}");
-    assert!(pods.lines().any(|l| l.contains("Running") && l.ends_with("node-3")), "{pods}");
+    let node = |l: &str| l.split_whitespace().nth(7).map(str::to_string);
+    assert!(
+        pods.lines().any(|l| l.contains("Terminating") && node(l).as_deref() == Some("node-2")),
+        "{pods}"
+    );
+    // The replacement pod was created at 13 s: AGE 0s.
+    let age = |l: &str| l.split_whitespace().nth(5).map(str::to_string);
+    assert!(
+        pods.lines().any(|l| age(l).as_deref() == Some("0s") && node(l).as_deref() == Some("node-3")),
+        "{pods}"
+    );
     let out = bin()
         .args(["show"])
         .arg(root().join("scenarios/node-failure.yaml"))

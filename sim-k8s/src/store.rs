@@ -237,6 +237,8 @@ pub struct Store {
     pub log: Vec<WatchEvent>,
     /// Node leases by node name (see [`NodeLease`]: not watched objects).
     pub leases: BTreeMap<String, NodeLease>,
+    /// `metadata.creationTimestamp` of each object, in simulated time.
+    created: BTreeMap<ObjKey, SimTime>,
 }
 
 impl Store {
@@ -245,6 +247,9 @@ impl Store {
         self.resource_version += 1;
         let rv = self.resource_version;
         let kind = if self.objects.contains_key(&obj.key()) { WatchKind::Modified } else { WatchKind::Added };
+        if kind == WatchKind::Added {
+            self.created.insert(obj.key(), now);
+        }
         self.objects.insert(obj.key(), (rv, obj.clone()));
         self.log.push(WatchEvent { kind, resource_version: rv, time: now, object: obj });
         self.log.len() - 1
@@ -253,10 +258,16 @@ impl Store {
     /// Removes an object and appends the Deleted watch event (with its last state).
     pub fn delete(&mut self, key: &ObjKey, now: SimTime) -> Option<usize> {
         let (_, obj) = self.objects.remove(key)?;
+        self.created.remove(key);
         self.resource_version += 1;
         let rv = self.resource_version;
         self.log.push(WatchEvent { kind: WatchKind::Deleted, resource_version: rv, time: now, object: obj });
         Some(self.log.len() - 1)
+    }
+
+    /// When the object was created (`metadata.creationTimestamp`; kubectl's AGE).
+    pub fn created(&self, key: &ObjKey) -> Option<SimTime> {
+        self.created.get(key).copied()
     }
 
     pub fn get(&self, key: &ObjKey) -> Option<&Object> {

@@ -11,6 +11,7 @@ use sim_k8s::run;
 use sim_net::show::{self as ipshow, Render};
 
 use super::{EXIT_BAD_INPUT, EXIT_OK, load};
+use crate::render::kubectl::{self, table};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum What {
@@ -28,9 +29,10 @@ pub enum What {
     Iptables,
     /// `conntrack -L` of a node or pod.
     Conntrack,
-    /// `kubectl get nodes -o wide`.
+    /// `kubectl get nodes -o wide` (AGE in simulated time).
     Nodes,
-    /// `kubectl get pods -o wide`.
+    /// `kubectl get pods -A -o wide` (AGE in simulated time); `--node N` keeps the pods
+    /// scheduled on N (`--field-selector spec.nodeName=N`).
     Pods,
     /// Every dataplane command, grouped by the component that issued it.
     Commands,
@@ -162,8 +164,15 @@ pub fn run(a: ShowArgs) -> u8 {
         };
     }
     match a.what {
-        What::Nodes => out!("{}", nodes(&report)),
-        What::Pods => out!("{}", pods(&report)),
+        What::Nodes => out!("{}", kubectl::nodes(&w.store, now)),
+        What::Pods => {
+            if let Some(n) = a.node.as_deref().filter(|n| sim_k8s::cluster::node(&w.cluster, n).is_none()) {
+                let names: Vec<&str> = w.cluster.nodes.iter().map(|n| n.name.as_str()).collect();
+                eprintln!("error: no node {n:?} (nodes: {})", names.join(", "));
+                return EXIT_BAD_INPUT;
+            }
+            out!("{}", kubectl::pods(&w.store, now, a.node.as_deref()))
+        }
         What::Commands => out!("{}", commands(&report)),
         What::Svc => out!("{}", services(&report)),
         What::Endpointslices => out!("{}", endpoint_slices(&report)),
@@ -226,68 +235,6 @@ fn pod_files(
         }
     }
     Ok(out)
-}
-
-/// Left-aligned columns separated by three spaces, like kubectl's tabwriter.
-fn table(rows: Vec<Vec<String>>) -> String {
-    let cols = rows.iter().map(|r| r.len()).max().unwrap_or(0);
-    let widths: Vec<usize> =
-        (0..cols).map(|c| rows.iter().map(|r| r.get(c).map_or(0, |x| x.len())).max().unwrap_or(0)).collect();
-    let mut out = String::new();
-    for r in rows {
-        let mut line = String::new();
-        for (i, cell) in r.iter().enumerate() {
-            if i + 1 == r.len() {
-                line.push_str(cell);
-            } else {
-                let _ = write!(line, "{cell:<w$}   ", w = widths[i]);
-            }
-        }
-        out.push_str(line.trim_end());
-        out.push('\n');
-    }
-    out
-}
-
-fn nodes(r: &run::RunReport) -> String {
-    let mut rows = vec![["NAME", "STATUS", "ROLES", "INTERNAL-IP", "POD-CIDR"].map(String::from).to_vec()];
-    for (n, st) in r.world.store.nodes() {
-        rows.push(vec![
-            n.name.clone(),
-            if st.ready == sim_k8s::store::ConditionStatus::True { "Ready" } else { "NotReady" }.into(),
-            "<none>".into(),
-            st.ip.to_string(),
-            st.pod_cidr.to_string(),
-        ]);
-    }
-    table(rows)
-}
-
-fn pods(r: &run::RunReport) -> String {
-    let mut rows = vec![["NAMESPACE", "NAME", "READY", "STATUS", "IP", "NODE"].map(String::from).to_vec()];
-    for (p, st) in r.world.store.pods() {
-        // kubectl prints `status.reason` when there is one (`NodePorts`), and
-        // Terminating over both once the deletion timestamp is set.
-        let status = match (st.phase, st.reason.as_deref()) {
-            _ if st.terminating => "Terminating",
-            (_, Some(reason)) => reason,
-            (sim_k8s::store::PodPhase::Running, _) => "Running",
-            (sim_k8s::store::PodPhase::Failed, _) => "Failed",
-            _ => "Pending",
-        };
-        let running = st.phase == sim_k8s::store::PodPhase::Running;
-        // Containers stay ready when only the node lifecycle controller flipped the pod condition.
-        let ready = if running && (st.ready || st.node_lost) { p.containers.len() } else { 0 };
-        rows.push(vec![
-            p.namespace.clone(),
-            p.name.clone(),
-            format!("{ready}/{}", p.containers.len()),
-            status.into(),
-            st.pod_ip.map(|i| i.to_string()).unwrap_or_else(|| "<none>".into()),
-            p.node_name.clone().unwrap_or_else(|| "<none>".into()),
-        ]);
-    }
-    table(rows)
 }
 
 fn commands(r: &run::RunReport) -> String {

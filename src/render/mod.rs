@@ -4,6 +4,7 @@
 pub mod control;
 pub mod health;
 pub mod json;
+pub mod kubectl;
 pub mod pcap;
 pub mod text;
 
