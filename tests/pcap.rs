@@ -305,3 +305,30 @@ fn tcpdump_prints_dns_exactly_like_the_trace() {
         assert!(trace.contains(&format!("| {l}")), "tcpdump printed {l:?}, the trace does not have it");
     }
 }
+
+#[test]
+fn a_capture_directory_holds_only_the_last_runs_files() {
+    let dir = std::env::temp_dir().join(format!("kube-netsim-pcap-{}-stale", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    // Left by an earlier run of another scenario, plus a file that is not a capture.
+    std::fs::write(dir.join("pod-gone_eth0.pcap"), b"stale").unwrap();
+    std::fs::write(dir.join("notes.txt"), b"mine").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_kube-netsim"))
+        .args(["run", "--detail", "summary", "--pcap"])
+        .arg(&dir)
+        .arg(root().join("scenarios/http-pod-to-pod.yaml"))
+        .output()
+        .expect("binary runs");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let names: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(!names.iter().any(|n| n == "pod-gone_eth0.pcap"), "{names:?}");
+    assert!(names.iter().any(|n| n == "notes.txt"), "other files stay: {names:?}");
+    assert!(names.iter().any(|n| n == "pod-a_eth0.pcap"), "{names:?}");
+    let help = Command::new(env!("CARGO_BIN_EXE_kube-netsim")).args(["run", "--help"]).output().unwrap();
+    assert!(String::from_utf8_lossy(&help.stdout).contains("every *.pcap file already"));
+    let _ = std::fs::remove_dir_all(&dir);
+}

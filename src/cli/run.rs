@@ -16,7 +16,8 @@ pub struct RunArgs {
     pub report: ReportArgs,
     /// Capture every device's traffic into DIR, one pcap file per interface that saw
     /// frames: DIR/<netns>_<dev>.pcap (open with Wireshark or tshark; for VXLAN add
-    /// `-d udp.port==8472,vxlan`).
+    /// `-d udp.port==8472,vxlan`). DIR is created if needed; every *.pcap file already
+    /// in it is deleted first, so it holds only this run's captures.
     #[arg(long, value_name = "DIR")]
     pub pcap: Option<PathBuf>,
     /// Also print the load balancer's health checks, each with its packets (text

@@ -83,8 +83,17 @@ pub fn per_interface(frames: &[CapturedFrame]) -> BTreeMap<String, Vec<u8>> {
 }
 
 /// Writes [`per_interface`] into `dir` (created if missing); returns the paths written.
+/// Every `*.pcap` file already directly in `dir` is removed first, so the directory
+/// holds exactly this run's interfaces (a capture left from an earlier run, of an
+/// interface this run does not have, would otherwise pass for this run's).
 pub fn write_dir(dir: &Path, frames: &[CapturedFrame]) -> io::Result<Vec<PathBuf>> {
     std::fs::create_dir_all(dir)?;
+    for e in std::fs::read_dir(dir)? {
+        let p = e?.path();
+        if p.extension().is_some_and(|x| x == "pcap") && p.is_file() {
+            std::fs::remove_file(&p)?;
+        }
+    }
     let mut written = Vec::new();
     for (name, bytes) in per_interface(frames) {
         let p = dir.join(name);
