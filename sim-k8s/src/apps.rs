@@ -82,6 +82,25 @@ pub fn server_for(annotation: Option<&str>, proto: IpProto, port: u16) -> Result
     Ok(kind)
 }
 
+/// What Go's net/http writes for a request it cannot parse (`conn.serve`, the generic
+/// 400 for anything but its own status errors), before it closes the connection.
+pub const BAD_REQUEST: &[u8] =
+    b"HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\n400 Bad Request";
+
+/// Whether an HTTP/1 request line (without its `\n`) parses as Go's `parseRequestLine`
+/// and `ParseHTTPVersion` want it: `METHOD SP TARGET SP HTTP/D.D`.
+fn request_line_ok(line: &[u8]) -> bool {
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    let text = String::from_utf8_lossy(line);
+    let mut parts = text.splitn(3, ' ');
+    let (Some(method), Some(target), Some(proto)) = (parts.next(), parts.next(), parts.next()) else {
+        return false;
+    };
+    let version = proto.strip_prefix("HTTP/").map(|v| v.as_bytes());
+    let version_ok = matches!(version, Some([a, b'.', b]) if a.is_ascii_digit() && b.is_ascii_digit());
+    !method.is_empty() && method.bytes().all(|b| b.is_ascii_graphic()) && !target.is_empty() && version_ok
+}
+
 /// One listening program, with what it knows about the pod it runs in.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ServerApp {
@@ -147,7 +166,17 @@ impl ServerApp {
             ServerKind::TcpEcho => vec![SockCmd::Send(sock, data.to_vec())],
             ServerKind::HttpEcho => {
                 c.buf.extend_from_slice(data);
-                if c.answered || !c.buf.windows(4).any(|w| w == b"\r\n\r\n") {
+                if c.answered {
+                    return vec![];
+                }
+                // Go's net/http parses the request line as soon as it has one: a line
+                // that is not `METHOD TARGET HTTP/x.y` gets its bare 400 at once.
+                let malformed = c.buf.split(|b| *b == b'\n').next().filter(|_| c.buf.contains(&b'\n'));
+                if malformed.is_some_and(|line| !request_line_ok(line)) {
+                    c.answered = true;
+                    return vec![SockCmd::Send(sock, BAD_REQUEST.to_vec()), SockCmd::Close(sock)];
+                }
+                if !c.buf.windows(4).any(|w| w == b"\r\n\r\n") {
                     return vec![];
                 }
                 c.answered = true;
@@ -240,5 +269,19 @@ mod tests {
         assert!(text.contains("pod: c\n") && text.contains("client: 10.244.0.2:40000\n"), "{text}");
         assert!(text.contains("host: x\n"), "{text}");
         assert_eq!(cmds[1], SockCmd::Close(sock));
+    }
+
+    #[test]
+    fn http_echo_answers_a_line_that_is_not_http_with_gos_400() {
+        let sock = SockId { ns: sim_net::netns::NsId(1), n: 1 };
+        let mut c = ServerConn::new("10.244.1.2:80".parse().unwrap(), "10.244.0.2:40000".parse().unwrap());
+        assert!(app().on_data(&mut c, sock, b"kube-netsim").is_empty(), "no full line yet");
+        let cmds = app().on_data(&mut c, sock, b" probe\n");
+        assert_eq!(cmds, [SockCmd::Send(sock, BAD_REQUEST.to_vec()), SockCmd::Close(sock)]);
+        assert!(app().on_data(&mut c, sock, b"more\r\n\r\n").is_empty(), "answered once");
+        for bad in [&b"GET /\r\n"[..], b"GET / HTTP/x\r\n", b"GET  HTTP/1.1\r\n", b"\r\n"] {
+            assert!(!request_line_ok(bad.strip_suffix(b"\n").unwrap()), "{}", String::from_utf8_lossy(bad));
+        }
+        assert!(request_line_ok(b"GET /a?b HTTP/1.1\r"));
     }
 }

@@ -136,6 +136,21 @@ impl Client {
             }
             SockEventKind::Data(d) => {
                 self.received.extend_from_slice(d);
+                // curl looks at the first bytes of the answer: not `HTTP/` (case-
+                // insensitive) means HTTP/0.9, refused since curl 7.66 (exit 1).
+                let n = self.received.len().min(5);
+                if self.kind == ClientKind::Http && !self.received[..n].eq_ignore_ascii_case(&b"HTTP/"[..n]) {
+                    self.done = true;
+                    let r = ClientResult {
+                        outcome: ProbeOutcome::Reached,
+                        detail: format!(
+                            "curl: (1) Received HTTP/0.9 when not allowed (the answer starts {:?}, not HTTP/)",
+                            String::from_utf8_lossy(&self.received[..self.received.len().min(16)])
+                        ),
+                        http: None,
+                    };
+                    return (vec![SockCmd::Close(sock)], Some(r));
+                }
                 (vec![], None)
             }
             SockEventKind::PeerClosed | SockEventKind::Closed => {
@@ -206,14 +221,11 @@ fn error_result(e: &SockError) -> ClientResult {
 fn http_result(bytes: &[u8]) -> ClientResult {
     let text = String::from_utf8_lossy(bytes);
     let Some((head, body)) = text.split_once("\r\n\r\n") else {
-        return ClientResult {
-            outcome: ProbeOutcome::Reached,
-            detail: format!(
-                "connected, but the server closed after {} bytes without an HTTP answer",
-                bytes.len()
-            ),
-            http: None,
+        let detail = match bytes.len() {
+            0 => "curl: (52) Empty reply from server".to_string(),
+            n => format!("connected, but the server closed after {n} bytes without a complete HTTP answer"),
         };
+        return ClientResult { outcome: ProbeOutcome::Reached, detail, http: None };
     };
     let status_line = head.lines().next().unwrap_or_default();
     let status = status_line.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
