@@ -126,7 +126,7 @@ fn health_checks_are_printed_only_on_request() {
         out.contains("check 2 at 1.000s: lb -> 192.168.1.12:32000 GET /healthz: reached (HTTP 503)"),
         "{out}"
     );
-    assert!(out.contains("192.168.1.2.54193 > 192.168.1.11.32000: Flags [S]"), "{out}");
+    assert!(out.contains("192.168.1.2.51404 > 192.168.1.11.32000: Flags [S]"), "{out}");
 }
 
 #[test]
