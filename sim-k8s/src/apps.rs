@@ -89,7 +89,7 @@ pub const BAD_REQUEST: &[u8] =
 
 /// Whether an HTTP/1 request line (without its `\n`) parses as Go's `parseRequestLine`
 /// and `ParseHTTPVersion` want it: `METHOD SP TARGET SP HTTP/D.D`.
-fn request_line_ok(line: &[u8]) -> bool {
+pub fn request_line_ok(line: &[u8]) -> bool {
     let line = line.strip_suffix(b"\r").unwrap_or(line);
     let text = String::from_utf8_lossy(line);
     let mut parts = text.splitn(3, ' ');

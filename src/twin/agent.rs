@@ -222,7 +222,10 @@ fn tcp_client(to: SocketAddr, size: u16, timeout: Duration, mode: &ClientMode) -
             (apps::http_request(to, host.as_deref(), path).into_bytes(), false)
         }
     };
-    match apps::exchange(&mut s, &request, half_close, left) {
+    // The http client stops at a first byte that cannot start an HTTP answer (curl).
+    let is_http = matches!(mode, ClientMode::Http { .. });
+    let enough = |got: &[u8]| is_http && !got.is_empty() && sim_k8s::apps::client::not_http(got).is_some();
+    match apps::exchange(&mut s, &request, half_close, left, &enough) {
         Ok(got) => {
             let (detail, answer) = match mode {
                 ClientMode::Http { .. } => {

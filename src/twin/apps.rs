@@ -86,6 +86,13 @@ pub fn serve_conn(role: &ServerRole, mut s: TcpStream) {
                     // Closed before a full request: closed without an answer.
                     _ => return,
                 }
+                // A first line that is not HTTP: Go net/http's bare 400, then close.
+                let first = req.split(|b| *b == b'\n').next().filter(|_| req.contains(&b'\n'));
+                if first.is_some_and(|l| !sim_k8s::apps::request_line_ok(l)) {
+                    let _ = s.write_all(sim_k8s::apps::BAD_REQUEST);
+                    let _ = s.shutdown(Shutdown::Both);
+                    return;
+                }
             }
             let text = String::from_utf8_lossy(&req);
             let addr = |a: std::io::Result<SocketAddr>| a.map(|a| a.to_string()).unwrap_or_default();
@@ -151,13 +158,15 @@ pub fn probe_payload(size: u16) -> Vec<u8> {
 }
 
 /// What a connected client does: send (then half-close, for the `tcp` client), and read
-/// until the server closes. Returns what came back; `Err` when the connection broke (a
-/// reset) or the server did not close within `timeout`.
+/// until the server closes, or until `enough` says what came is enough to decide (the
+/// `http` client giving up on a non-HTTP answer, as curl does). Returns what came back;
+/// `Err` when the connection broke (a reset) or the server did not close within `timeout`.
 pub fn exchange(
     s: &mut TcpStream,
     request: &[u8],
     half_close: bool,
     timeout: Duration,
+    enough: &dyn Fn(&[u8]) -> bool,
 ) -> std::io::Result<Vec<u8>> {
     s.set_read_timeout(Some(timeout))?;
     s.write_all(request)?;
@@ -171,19 +180,18 @@ pub fn exchange(
             0 => return Ok(got),
             n => got.extend_from_slice(&buf[..n]),
         }
+        if enough(&got) {
+            return Ok(got);
+        }
     }
 }
 
-/// The simulator's detail for an HTTP answer: `HTTP/1.1 200 OK, 143 bytes of body`.
+/// The simulator's detail for an HTTP answer (`sim_k8s::apps::client`): `HTTP/1.1 200
+/// OK, 143 bytes of body`, curl's words for a non-HTTP or empty one.
 pub fn http_detail(bytes: &[u8]) -> String {
-    let text = String::from_utf8_lossy(bytes);
-    match text.split_once("\r\n\r\n") {
-        Some((head, body)) => {
-            format!("{}, {} bytes of body", head.lines().next().unwrap_or_default(), body.len())
-        }
-        None => {
-            format!("connected, but the server closed after {} bytes without an HTTP answer", bytes.len())
-        }
+    match sim_k8s::apps::client::not_http(bytes) {
+        Some(d) if !bytes.is_empty() => d,
+        _ => sim_k8s::apps::client::http_detail(bytes),
     }
 }
 
@@ -240,6 +248,28 @@ mod tests {
         assert_eq!(http_detail(resp.as_bytes()), format!("HTTP/1.1 200 OK, {} bytes of body", body.len()));
         let s = answer_summary(Some(200), Some(&body), "");
         assert!(s.starts_with("200; pod: web; ") && s.contains("client: 10.244.0.5:*;"), "{s}");
+    }
+
+    #[test]
+    fn the_agent_answers_and_gives_up_across_protocols_as_the_simulator_does() {
+        // http-echo gets the tcp client's line: Go's bare 400, over a real socket.
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap();
+        let role =
+            ServerRole::HttpEcho { pod: "w".into(), namespace: "d".into(), pod_ip: Ipv4Addr::LOCALHOST };
+        let server = std::thread::spawn(move || serve_conn(&role, l.accept().unwrap().0));
+        let mut s = TcpStream::connect(addr).unwrap();
+        let got = exchange(&mut s, &probe_payload(0), true, Duration::from_secs(5), &|_| false).unwrap();
+        server.join().unwrap();
+        assert_eq!(got, sim_k8s::apps::BAD_REQUEST);
+        // The http client's words for an echoed request are the simulator client's.
+        let echoed = http_request(addr, None, "/");
+        assert_eq!(
+            http_detail(echoed.as_bytes()),
+            sim_k8s::apps::client::not_http(echoed.as_bytes()).unwrap()
+        );
+        assert!(http_detail(echoed.as_bytes()).starts_with("curl: (1) Received HTTP/0.9 when not allowed"));
+        assert_eq!(http_detail(b""), "curl: (52) Empty reply from server");
     }
 
     #[test]

@@ -138,17 +138,9 @@ impl Client {
                 self.received.extend_from_slice(d);
                 // curl looks at the first bytes of the answer: not `HTTP/` (case-
                 // insensitive) means HTTP/0.9, refused since curl 7.66 (exit 1).
-                let n = self.received.len().min(5);
-                if self.kind == ClientKind::Http && !self.received[..n].eq_ignore_ascii_case(&b"HTTP/"[..n]) {
+                if let Some(detail) = self.is_http().then(|| not_http(&self.received)).flatten() {
                     self.done = true;
-                    let r = ClientResult {
-                        outcome: ProbeOutcome::Reached,
-                        detail: format!(
-                            "curl: (1) Received HTTP/0.9 when not allowed (the answer starts {:?}, not HTTP/)",
-                            String::from_utf8_lossy(&self.received[..self.received.len().min(16)])
-                        ),
-                        http: None,
-                    };
+                    let r = ClientResult { outcome: ProbeOutcome::Reached, detail, http: None };
                     return (vec![SockCmd::Close(sock)], Some(r));
                 }
                 (vec![], None)
@@ -173,6 +165,10 @@ impl Client {
             }
             SockEventKind::Accepted { .. } => (vec![], None),
         }
+    }
+
+    fn is_http(&self) -> bool {
+        self.kind == ClientKind::Http
     }
 
     fn finish(&mut self) -> ClientResult {
@@ -217,23 +213,45 @@ fn error_result(e: &SockError) -> ClientResult {
     ClientResult { outcome, detail, http: None }
 }
 
+/// curl's verdict on the first bytes of an answer: `Some(detail)` when they do not
+/// start like `HTTP/` (case-insensitive), which curl 7.66+ refuses as HTTP/0.9 (exit 1).
+pub fn not_http(received: &[u8]) -> Option<String> {
+    let n = received.len().min(5);
+    if received[..n].eq_ignore_ascii_case(&b"HTTP/"[..n]) {
+        return None;
+    }
+    Some(format!(
+        "curl: (1) Received HTTP/0.9 when not allowed (the answer starts {:?}, not HTTP/)",
+        String::from_utf8_lossy(&received[..received.len().min(16)])
+    ))
+}
+
+/// The client's words for a whole answer: `HTTP/1.1 200 OK, 143 bytes of body`, or what
+/// curl says when the server closed without a complete one.
+pub fn http_detail(bytes: &[u8]) -> String {
+    let text = String::from_utf8_lossy(bytes);
+    match text.split_once("\r\n\r\n") {
+        Some((head, body)) => {
+            format!("{}, {} bytes of body", head.lines().next().unwrap_or_default(), body.len())
+        }
+        None if bytes.is_empty() => "curl: (52) Empty reply from server".to_string(),
+        None => format!(
+            "connected, but the server closed after {} bytes without a complete HTTP answer",
+            bytes.len()
+        ),
+    }
+}
+
 /// Status line and body of an HTTP/1.1 answer.
 fn http_result(bytes: &[u8]) -> ClientResult {
     let text = String::from_utf8_lossy(bytes);
-    let Some((head, body)) = text.split_once("\r\n\r\n") else {
-        let detail = match bytes.len() {
-            0 => "curl: (52) Empty reply from server".to_string(),
-            n => format!("connected, but the server closed after {n} bytes without a complete HTTP answer"),
-        };
-        return ClientResult { outcome: ProbeOutcome::Reached, detail, http: None };
-    };
-    let status_line = head.lines().next().unwrap_or_default();
-    let status = status_line.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
-    ClientResult {
-        outcome: ProbeOutcome::Reached,
-        detail: format!("{status_line}, {} bytes of body", body.len()),
-        http: Some((status, body.to_string())),
-    }
+    let detail = http_detail(bytes);
+    let http = text.split_once("\r\n\r\n").map(|(head, body)| {
+        let status_line = head.lines().next().unwrap_or_default();
+        let status = status_line.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+        (status, body.to_string())
+    });
+    ClientResult { outcome: ProbeOutcome::Reached, detail, http }
 }
 
 /// A value of a `key: value` line of an http-echo body.
