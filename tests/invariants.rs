@@ -1,23 +1,32 @@
 //! Property tests: invariants of the Kubernetes network model on random clusters
-//! (style lesson 15, the property layer).
+//! (style lesson 15, the property layer), numbered as issue 8 numbers them:
 //!
-//! Each property generates whole clusters (1–6 nodes, 0–8 pods per node with random
-//! names, namespaces, labels and TCP/UDP container ports, some named, pinned with
-//! `nodeName` or left to the scheduler, some made not Ready by a `setReady` step before
-//! the first probe, 0–6 Services, a network backend, a seed), sends at most [`MAX_PROBES`] probes of
-//! its kinds through them, and checks the trace hop by hop, not just the answer. A
-//! failure prints the shrunk case as a scenario file to rerun with `kube-netsim run`.
+//! 1. pods reach pods without NAT (`property_1_*`);
+//! 2. nodes and pods reach each other without NAT, but for flannel's masquerade
+//!    (`property_2_*`);
+//! 3. a pod's own IP is the one others use (`property_3_*`);
+//! 4. services: ClusterIP, NodePort and LoadBalancer, with Cluster/Local traffic
+//!    policies and ClientIP affinity, land on a ready selected endpoint's targetPort or
+//!    are rejected exactly when there is none (`property_4_*`);
+//! 5. every answer comes back from the address and port the client sent to
+//!    (`property_5_*`);
+//! 6. the same cluster and seed give the same trace, and runs end within their event
+//!    budget without panicking (`property_6_*`).
+//!
+//! Each property generates whole clusters (1–6 nodes on any of the three network
+//! backends, 0–8 pods per node with random names, namespaces, labels and TCP/UDP
+//! container ports, some named, pinned with `nodeName` or left to the scheduler, some
+//! made not Ready by a `setReady` step before the first probe, 0–6 Services of every
+//! type, a load-balancer mode, a seed; see `common_invariants/cluster.rs`), sends at
+//! most [`MAX_PROBES`] probes of its kinds through them (a probe whose landing is left
+//! to chance under affinity or a Local policy goes `probes::CHANCE_REPEATS` (8) times), and
+//! checks the trace hop by hop, not just the answer. A failure prints the shrunk case
+//! as a scenario file to rerun with `kube-netsim run`.
 //!
 //! The Kubernetes network model (kubernetes.io/docs/concepts/services-networking) says
 //! every pod can reach every pod without NAT, node agents can reach pods, and a pod sees
-//! itself with the address others use. Properties for features that have not landed
-//! yet slot in as new `ProbeKind`s with their own checks:
-//! - LoadBalancer services join property 7's generator (`cluster.rs`) and checks
-//!   (`services.rs`), as not-Ready pods and session affinity did;
-//! - overlay backends (flannel-vxlan): `NetworkBackend::ALL` grows and every property
-//!   runs on them; `trace::parse_packet` reads the inner header of VXLAN packets;
-//! - flannel's ip-masq masquerades pod → *remote node* traffic, so property 2 allows the
-//!   node's address as the source there (`node_traffic_unchanged_except_masquerade`).
+//! itself with the address others use. New features slot in as new `ProbeKind`s with
+//! their own checks, as LoadBalancer services, not-Ready pods and session affinity did.
 //!
 //! Case counts: each property runs [`CASES`] cases by default (measured to keep the whole
 //! file well under two minutes in debug mode on two cores); `PROPTEST_CASES=N` overrides.
@@ -30,15 +39,15 @@ use common_invariants::services::{
     service_source_is_expected,
 };
 use common_invariants::{
-    Check, answer_comes_from_the_probed_address, answers_travel_unchanged, check_probes, check_property,
-    node_traffic_unchanged_except_masquerade, outcome_is_expected, own_ip_is_the_reported_ip,
+    Check, Probe, answer_comes_from_the_probed_address, answers_travel_unchanged, check_probes,
+    check_property, node_traffic_unchanged_except_masquerade, outcome_is_expected, own_ip_is_the_reported_ip,
     request_arrives_unchanged, same_trace_twice, target_answered,
 };
 use proptest::strategy::Strategy;
 
 /// Default cases per property.
 const CASES: u32 = 256;
-/// Probes sent in one generated cluster (sampled pairs, not all of them).
+/// Probe picks in one generated cluster (sampled pairs, not all of them).
 const MAX_PROBES: usize = 12;
 
 fn cases_of(kinds: &[ProbeKind]) -> impl Strategy<Value = Case> + use<> {
@@ -51,100 +60,112 @@ fn property(name: &str, kinds: &[ProbeKind], checks: &[Check]) {
     check_property(file!(), name, CASES, cases_of(kinds), |case| check_probes(case, checks));
 }
 
-/// 1. Every pod reaches every other pod's IP, by ICMP and on every port it declares;
-///    the request keeps its addresses on every hop and the receiver sees the sender's
-///    pod IP.
+/// Property 1. Every pod reaches every other pod's IP, by ICMP and on every port it
+/// declares; the request keeps its addresses on every hop (no NAT, TTL down by one per
+/// router) and the receiver sees the sender's pod IP.
 #[test]
-fn every_pod_reaches_every_other_pod_without_nat() {
+fn property_1_every_pod_reaches_every_other_pod_without_nat() {
     property(
-        "every pod reaches every other pod without NAT",
+        "1. every pod reaches every other pod without NAT",
         &[ProbeKind::PodToPodIcmp, ProbeKind::PodToPodPort],
         &[request_arrives_unchanged, outcome_is_expected, target_answered, answers_travel_unchanged],
     );
 }
 
-/// 2. Every node reaches every pod and every pod every node (ICMP), without NAT, except
-///    flannel's masquerade of pod traffic to a remote node's IP (see the check).
+/// Property 1, closed ports: TCP to a port no container declares is refused (RST);
+/// UDP to one is answered with ICMP port unreachable, by the pod that was probed, and
+/// neither request nor answer is NATed on the way.
 #[test]
-fn pods_and_nodes_reach_each_other_without_nat() {
+fn property_1_undeclared_ports_are_refused_or_unreachable_without_nat() {
     property(
-        "pods and nodes reach each other without NAT",
-        &[ProbeKind::NodeToPod, ProbeKind::PodToNode],
-        &[node_traffic_unchanged_except_masquerade, outcome_is_expected, target_answered],
-    );
-}
-
-/// 3. A pod's own IP is the one others use: it is configured in the pod, the pod
-///    reaches itself there and sees itself as the source.
-#[test]
-fn a_pod_reaches_itself_at_the_ip_others_use() {
-    property(
-        "a pod reaches itself at the IP others use",
-        &[ProbeKind::PodToSelfIcmp, ProbeKind::PodToSelfPort],
-        &[own_ip_is_the_reported_ip, request_arrives_unchanged, outcome_is_expected, target_answered],
-    );
-}
-
-/// 4. TCP to a port no container declares is refused (RST); UDP to one is answered
-///    with ICMP port unreachable, from the pod that was probed.
-#[test]
-fn undeclared_ports_are_refused_or_unreachable() {
-    property(
-        "undeclared ports are refused (tcp) or unreachable (udp)",
+        "1. undeclared ports are refused (tcp) or unreachable (udp), without NAT",
         &[ProbeKind::UndeclaredTcp, ProbeKind::UndeclaredUdp],
         &[request_arrives_unchanged, outcome_is_expected, answers_travel_unchanged],
     );
 }
 
-/// 5. Whatever the probe, its answer comes back from the address and port the client
-///    sent to, to the address and port it sent from.
+/// Property 2. Every node reaches every pod and every pod every node (ICMP), without
+/// NAT, except flannel's masquerade of pod traffic to another node's IP (see the check:
+/// only on the flannel backends, as real flannel's rules do).
 #[test]
-fn every_answer_comes_from_the_address_the_client_sent_to() {
+fn property_2_pods_and_nodes_reach_each_other_without_nat() {
     property(
-        "every answer comes from the address the client sent to",
-        &ProbeKind::POD_NETWORK,
-        &[outcome_is_expected, answer_comes_from_the_probed_address],
+        "2. pods and nodes reach each other without NAT",
+        &[ProbeKind::NodeToPod, ProbeKind::PodToNode],
+        &[node_traffic_unchanged_except_masquerade, outcome_is_expected, target_answered],
     );
 }
 
-/// 7. Services (0–6 per cluster: random selectors over the generated labels, some
-///    matching nothing; 1–2 TCP/UDP ports with numeric or named targetPorts, some names
-///    in no pod; ClusterIP or NodePort with eTP Cluster or Local; sometimes ClientIP
-///    affinity), probed from pods and nodes at ClusterIP:port and from the outside
-///    client at every node's nodePort:
-///    a. the request lands on an endpoint the selector picks (a Running pod with its
-///    labels) on that pod's resolved targetPort, and gets its answer; with no
+/// Property 3. A pod's own IP is the one others use: it is configured in the pod, the
+/// pod reaches itself there and sees itself as the source.
+#[test]
+fn property_3_a_pod_reaches_itself_at_the_ip_others_use() {
+    property(
+        "3. a pod reaches itself at the IP others use",
+        &[ProbeKind::PodToSelfIcmp, ProbeKind::PodToSelfPort],
+        &[own_ip_is_the_reported_ip, request_arrives_unchanged, outcome_is_expected, target_answered],
+    );
+}
+
+/// Property 4. Services (0–6 per cluster: random selectors over the generated labels,
+/// some matching nothing; 1–2 TCP/UDP ports with numeric or named targetPorts, some
+/// names in no pod; type ClusterIP, NodePort or LoadBalancer; externalTrafficPolicy
+/// Cluster or Local; internalTrafficPolicy Cluster or Local; sometimes ClientIP
+/// affinity; the load balancer in `nodeport` or `vip` mode), probed from pods and nodes
+/// at ClusterIP:port, from the outside client at every node's nodePort and at the
+/// load balancer's external IP (`lb/NAME:PORT`):
+///    a. the request lands on an endpoint the selector picks (a Running, Ready pod with
+///    its labels) on that pod's resolved targetPort, and gets its answer; with no
 ///    endpoints it is refused (TCP) / unreachable (UDP) and reaches no pod;
-///    b. through a nodePort under eTP Cluster the same, the endpoint seeing the node's
-///    address; under eTP Local a node without a local endpoint drops the request,
-///    one with a local endpoint keeps the client's address;
-///    c. (5') the answer comes back from the address and port the client sent to;
-///    d. under `sessionAffinity: ClientIP`, repeated probes from one client to one
-///    service port (through one node, for a nodePort) land on the endpoint the first
-///    one landed on (the generator repeats earlier service probes now and then).
-///    Not-Ready pods (about a quarter, `setReady: {ready: false}` at 0.5 s, probes from
-///    1 s) are no endpoints: a service whose selected pods are all not Ready has none.
+///    b. a Local policy narrows the endpoints to the node the request is on (iTP: the
+///    client's node, for ClusterIP traffic; eTP: the probed node, or the one the load
+///    balancer chose): a node without one drops the request; from outside the client's
+///    source is kept (behind the `nodeport`-mode proxy: the load balancer's), under
+///    Cluster the endpoint sees the entry node's address; the load balancer sends eTP
+///    Local traffic only to nodes with a local endpoint (its health checks);
+///    c. under `sessionAffinity: ClientIP`, repeated probes from one client to one
+///    service port (through one node, from outside) land on the endpoint the first one
+///    landed on.
+///    Affinity and Local-policy probes go `probes::CHANCE_REPEATS` (8) times. Not-Ready pods
+///    (about a quarter, `setReady: {ready: false}` at 0.5 s) are no endpoints.
 #[test]
-fn services_reach_their_endpoints_and_answer_from_the_service_address() {
+fn property_4_services_reach_a_ready_selected_endpoint_on_its_target_port() {
     property(
-        "services reach their endpoints and answer from the service address",
+        "4. services reach a ready selected endpoint on its targetPort",
         &ProbeKind::SERVICES,
-        &[
-            service_reaches_an_endpoint,
-            service_source_is_expected,
-            service_answer_comes_from_the_probed_address,
-            service_affinity_holds,
-        ],
+        &[service_reaches_an_endpoint, service_source_is_expected, service_affinity_holds],
     );
 }
 
-/// 6. The same cluster and seed give the same trace, byte for byte; runs end by
-///    themselves within their event budget and never panic.
+/// Property 5: the pod network's probes and the services' (whose answer conntrack
+/// un-NATs) alike.
+fn answer_comes_back_from_where_it_was_sent(p: &Probe<'_>) -> Result<(), String> {
+    if p.plan.service.is_some() {
+        service_answer_comes_from_the_probed_address(p)
+    } else {
+        outcome_is_expected(p).and_then(|()| answer_comes_from_the_probed_address(p))
+    }
+}
+
+/// Property 5. Whatever the probe (pods, nodes, ClusterIP, nodePort, load balancer), its
+/// answer comes back from the address and port the client sent to, to the address and
+/// port it sent from.
 #[test]
-fn same_cluster_and_seed_give_the_same_trace() {
+fn property_5_every_answer_comes_from_the_address_the_client_sent_to() {
+    property(
+        "5. every answer comes from the address the client sent to",
+        &ProbeKind::ALL,
+        &[answer_comes_back_from_where_it_was_sent],
+    );
+}
+
+/// Property 6. The same cluster and seed give the same trace, byte for byte; runs end by
+/// themselves within their event budget and never panic.
+#[test]
+fn property_6_same_cluster_and_seed_give_the_same_trace() {
     check_property(
         file!(),
-        "same cluster and seed give the same trace",
+        "6. same cluster and seed give the same trace",
         CASES,
         cases_of(&ProbeKind::ALL),
         same_trace_twice,
@@ -222,6 +243,7 @@ fn pods_whose_names_could_collide_get_their_own_namespaces() {
         cluster: GenCluster {
             seed: 0,
             backend: sim_k8s::cluster::NetworkBackend::HostGw,
+            lb_mode: sim_k8s::scenario::LbMode::NodePort,
             nodes: vec![vec![pod("a", "c"), pod("default", "a-c")], vec![]],
             services: vec![],
         },

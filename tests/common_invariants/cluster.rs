@@ -2,12 +2,17 @@
 //!
 //! A [`GenCluster`] is 1–6 nodes, each with 0–8 pods that are either pinned to it
 //! (`spec.nodeName`) or left to the scheduler, on a network backend drawn from
-//! `NetworkBackend::ALL` (one value today; flannel-vxlan and friends join the draw when
-//! they are added there). Names, namespaces, labels and container ports are random but
+//! `NetworkBackend::ALL` (all three: flannel-vxlan, flannel-host-gw, host-gw) and a
+//! cloud load-balancer mode drawn from `LbMode::ALL` (`nodeport` proxy or `vip`
+//! pass-through). Names, namespaces, labels and container ports are random but
 //! valid, so every generated pod is one the apiserver would accept. Services (0–6) are
 //! drawn as picks into those pods (selectors from a pod's labels, targetPorts from its
-//! ports) or random, and admitted by the scenario loader (ClusterIP and nodePort
-//! allocation), as the printed counterexample will be. About a quarter of the pods are
+//! ports) or random, with a type (ClusterIP, NodePort, LoadBalancer), traffic policies
+//! (external Cluster/Local for NodePort and LoadBalancer, internal Cluster/Local for
+//! all) and sometimes ClientIP affinity, and admitted by the scenario loader (ClusterIP,
+//! nodePort and healthCheckNodePort allocation; the service controller gives a
+//! LoadBalancer its address from the pool during the run), as the printed
+//! counterexample will be. About a quarter of the pods are
 //! made not Ready (a `setReady` step before the first probe): still running, but no
 //! Service's endpoint. About a third are replicas of an earlier pod (its namespace,
 //! labels and containers), so services often have several endpoints.
@@ -19,6 +24,7 @@ use proptest::sample::{Index, select};
 use proptest::string::string_regex;
 use sim_k8s::cluster::{ClusterConfig, NetworkBackend, pod_netns};
 use sim_k8s::model::{Container, ContainerPort, DEFAULT_NAMESPACE, Pod, Protocol};
+use sim_k8s::scenario::LbMode;
 
 pub const MAX_NODES: usize = 6;
 pub const MAX_PODS_PER_NODE: usize = 8;
@@ -29,24 +35,49 @@ pub const MAX_PODS_PER_NODE: usize = 8;
 pub struct GenCluster {
     pub seed: u64,
     pub backend: NetworkBackend,
+    /// `cluster.loadBalancer.mode`: how the cloud load balancer hands a LoadBalancer
+    /// Service's traffic to a node.
+    pub lb_mode: LbMode,
     /// `nodes[i]`: the pods written "for" node i (pinned to it, or left to the scheduler).
     pub nodes: Vec<Vec<GenPod>>,
     /// Services, in manifest order (admitted in that order, after `default/kubernetes`).
     pub services: Vec<GenService>,
 }
 
+/// `spec.type` of a generated Service.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GenServiceType {
+    ClusterIp,
+    NodePort,
+    LoadBalancer,
+}
+
+impl GenServiceType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GenServiceType::ClusterIp => "ClusterIP",
+            GenServiceType::NodePort => "NodePort",
+            GenServiceType::LoadBalancer => "LoadBalancer",
+        }
+    }
+}
+
 /// A generated Service: a selector over the generated labels (or one matching nothing),
-/// 1–2 ports, ClusterIP or NodePort. ClusterIP and nodePorts are left to the apiserver's
-/// allocators (the scenario loader admits services with `allocate_service`).
+/// 1–2 ports, a type and traffic policies. ClusterIP and nodePorts are left to the
+/// apiserver's allocators (the scenario loader admits services with `allocate_service`),
+/// the external IP to the service controller.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct GenService {
     pub namespace: String,
     pub name: String,
     /// Never empty (an empty selector is stored as none by the apiserver).
     pub selector: BTreeMap<String, String>,
-    pub node_port: bool,
-    /// `externalTrafficPolicy: Local` (NodePort only).
+    pub type_: GenServiceType,
+    /// `externalTrafficPolicy: Local` (NodePort and LoadBalancer only).
     pub local: bool,
+    /// `internalTrafficPolicy: Local`: ClusterIP traffic goes only to endpoints on the
+    /// client's node (and is dropped there when it has none).
+    pub internal_local: bool,
     /// `sessionAffinity: ClientIP`.
     pub client_ip_affinity: bool,
     pub ports: Vec<GenServicePort>,
@@ -81,6 +112,20 @@ impl GenTarget {
 }
 
 impl GenService {
+    /// NodePort or LoadBalancer: it has nodePorts.
+    pub fn has_node_ports(&self) -> bool {
+        self.type_ != GenServiceType::ClusterIp
+    }
+
+    /// `lb/NAME` or `lb/NS/NAME`.
+    pub fn lb_label(&self) -> String {
+        if self.namespace == DEFAULT_NAMESPACE {
+            format!("lb/{}", self.name)
+        } else {
+            format!("lb/{}/{}", self.namespace, self.name)
+        }
+    }
+
     pub fn selects(&self, namespace: &str, labels: &BTreeMap<String, String>) -> bool {
         namespace == self.namespace && self.selector.iter().all(|(k, v)| labels.get(k) == Some(v))
     }
@@ -158,9 +203,14 @@ impl GenCluster {
         s.cluster
     }
 
-    /// `cluster: {nodes: N, network: BACKEND}` as a YAML line.
+    /// `cluster: {nodes: N, network: BACKEND}` as a YAML line, with the load balancer's
+    /// mode when it is not the default.
     pub fn cluster_yaml(&self) -> String {
-        format!("cluster: {{nodes: {}, network: {}}}\n", self.nodes.len(), self.backend.as_str())
+        let lb = match self.lb_mode {
+            LbMode::NodePort => String::new(),
+            mode => format!(", loadBalancer: {{mode: {}}}", mode.as_str()),
+        };
+        format!("cluster: {{nodes: {}, network: {}{lb}}}\n", self.nodes.len(), self.backend.as_str())
     }
 
     /// The objects the run creates at t = 0 (services admitted, `default/kubernetes` and
@@ -345,11 +395,11 @@ fn gen_pod() -> impl Strategy<Value = GenPod> {
     )
 }
 
-/// While true, generated pods never share a network namespace *name*: a known simulator
-/// bug (sim-k8s `cluster::pod_netns` names the netns `pod-NS-NAME`, so pod `c` in
-/// namespace `a` and pod `a-c` in `default` get the same one; see
-/// `known_bug_pods_whose_netns_names_collide_are_still_isolated` in invariants.rs).
-/// Set it to false once netns names are unique.
+/// While true, generated pods never share a network namespace *name*. It was true while
+/// sim-k8s `cluster::pod_netns` named the netns `pod-NS-NAME` (pod `c` in namespace `a`
+/// and pod `a-c` in `default` got the same one); that is fixed and pinned by
+/// `pods_whose_names_could_collide_get_their_own_namespaces` in invariants.rs, so it
+/// stays false and such names are generated.
 pub const AVOID_NETNS_NAME_COLLISIONS: bool = false;
 
 /// Pod names are unique per namespace (and, see above, per netns name): a repeated name
@@ -382,8 +432,9 @@ struct ServicePick {
     /// In the picked pod's namespace (else `default`).
     same_namespace: bool,
     random_label: (String, String),
-    node_port: bool,
+    type_: GenServiceType,
     local: bool,
+    internal_local: bool,
     affinity: bool,
     ports: Vec<PortPick>,
 }
@@ -418,6 +469,15 @@ fn target_pick() -> impl Strategy<Value = TargetPick> {
     ]
 }
 
+/// ClusterIP first, so a service shrinks to the simplest type.
+fn service_type() -> impl Strategy<Value = GenServiceType> {
+    prop_oneof![
+        2 => Just(GenServiceType::ClusterIp),
+        1 => Just(GenServiceType::NodePort),
+        1 => Just(GenServiceType::LoadBalancer),
+    ]
+}
+
 fn service_pick() -> impl Strategy<Value = ServicePick> {
     let port = (port(), protocol(), target_pick(), prop::bool::weighted(0.9))
         .prop_map(|(port, protocol, target, pod_protocol)| PortPick { port, protocol, target, pod_protocol });
@@ -428,18 +488,26 @@ fn service_pick() -> impl Strategy<Value = ServicePick> {
         from_pod,
         prop::bool::weighted(0.9),
         label,
-        (any::<bool>(), any::<bool>(), prop::bool::weighted(0.25)),
+        (service_type(), any::<bool>(), prop::bool::weighted(0.25), prop::bool::weighted(0.25)),
         proptest::collection::vec(port, 1..=2),
     )
         .prop_map(
-            |(name, from_pod, same_namespace, random_label, (node_port, local, affinity), ports)| {
+            |(
+                name,
+                from_pod,
+                same_namespace,
+                random_label,
+                (type_, local, internal_local, affinity),
+                ports,
+            )| {
                 ServicePick {
                     name,
                     from_pod,
                     same_namespace,
                     random_label,
-                    node_port,
+                    type_,
                     local,
+                    internal_local,
                     affinity,
                     ports,
                 }
@@ -505,8 +573,9 @@ fn resolve_service(nodes: &[Vec<GenPod>], pick: &ServicePick) -> GenService {
         namespace,
         name: pick.name.clone(),
         selector,
-        node_port: pick.node_port,
-        local: pick.node_port && pick.local,
+        type_: pick.type_,
+        local: pick.type_ != GenServiceType::ClusterIp && pick.local,
+        internal_local: pick.internal_local,
         client_ip_affinity: pick.affinity,
         ports: out_ports,
     }
@@ -557,13 +626,12 @@ pub fn gen_cluster() -> impl Strategy<Value = GenCluster> {
         1..=MAX_NODES,
     );
     let services = proptest::collection::vec(service_pick(), 0..=MAX_SERVICES);
-    (any::<u64>(), select(NetworkBackend::ALL.to_vec()), nodes, services).prop_map(
-        |(seed, backend, nodes, picks)| {
-            let mut nodes = make_replicas(nodes);
-            dedupe_names(&mut nodes);
-            let mut services: Vec<GenService> = picks.iter().map(|p| resolve_service(&nodes, p)).collect();
-            dedupe_services(&mut services);
-            GenCluster { seed, backend, nodes, services }
-        },
-    )
+    let backends = (select(NetworkBackend::ALL.to_vec()), select(LbMode::ALL.to_vec()));
+    (any::<u64>(), backends, nodes, services).prop_map(|(seed, (backend, lb_mode), nodes, picks)| {
+        let mut nodes = make_replicas(nodes);
+        dedupe_names(&mut nodes);
+        let mut services: Vec<GenService> = picks.iter().map(|p| resolve_service(&nodes, p)).collect();
+        dedupe_services(&mut services);
+        GenCluster { seed, backend, lb_mode, nodes, services }
+    })
 }

@@ -148,7 +148,7 @@ impl Probe<'_> {
     fn target_netns(&self) -> String {
         match self.plan.to {
             End::Node(i) => cluster::GenCluster::node_name(i),
-            End::Service(_) | End::Client => String::new(),
+            End::Service(_) | End::Lb(_) | End::Client => String::new(),
             End::Pod(i) => {
                 let (_, pod) = self.case.cluster.pod(i);
                 let status = self.report.world.store.pod(&pod.namespace, &pod.name).map(|(_, s)| s);
@@ -243,7 +243,9 @@ fn sender_address_is_own(p: &Probe<'_>, sent: Addrs) -> Result<(), String> {
                 Err(format!("{name} sent {sent}, not from an address of its own"))
             }
         }
-        End::Client | End::Service(_) => Err("pod-network checks apply to pods and nodes only".into()),
+        End::Client | End::Service(_) | End::Lb(_) => {
+            Err("pod-network checks apply to pods and nodes only".into())
+        }
     }
 }
 
@@ -261,33 +263,50 @@ pub fn answers_travel_unchanged(p: &Probe<'_>) -> Result<(), String> {
     trace::only_tuples(&p.step.hops, &[req, want])
 }
 
-/// Pod ↔ node traffic is NAT-free between a pod and its own node. Across nodes flannel
-/// masquerades it (kube-flannel's `--ip-masq` rules: `-s POD_NET ! -d 224.0.0.0/4` and
-/// `! -s POD_NET -d POD_NET` get `MASQUERADE --random-fully`), and the Kubernetes model
-/// only promises that a node's agents reach the pods on that node. There the target
-/// must see an address of the sender (the pod's IP, or one of the sending node's
-/// addresses), and the answer must still come back from the probed address to the
-/// client's own address (conntrack un-NATs it).
+/// Property 2: pod ↔ node traffic keeps its addresses on every hop, with the one exception real
+/// flannel makes. flanneld's `--ip-masq` rules (flannel-io/flannel
+/// pkg/trafficmngr/iptables, `MasqRules`, as sim-k8s `flannel::masquerade_rules` writes
+/// them) end with `-s POD_NET ! -d 224.0.0.0/4 -j MASQUERADE` and `! -s POD_NET -d
+/// POD_NET -j MASQUERADE`. So with a flannel backend:
+/// - a pod's traffic to *another* node's IP leaves its node masqueraded: the target
+///   sees an address of the pod's node, never the pod IP (traffic to its own node is
+///   delivered locally and never reaches POSTROUTING: no NAT);
+/// - a node's traffic to a pod on another node keeps the node's address (MASQUERADE
+///   picks the outgoing device's address, the one the node sent from; over VXLAN the
+///   node sends from `flannel.1`'s address inside the pod network, which RETURNs);
+///
+/// and in both the answer comes back from the probed address to the client's own
+/// address (conntrack un-NATs it). The plain `host-gw` backend writes no masquerade
+/// rules: there every probe must pass the strict hop-by-hop checks.
 pub fn node_traffic_unchanged_except_masquerade(p: &Probe<'_>) -> Result<(), String> {
+    let strict = |p: &Probe<'_>| request_arrives_unchanged(p).and_then(|()| answers_travel_unchanged(p));
     let (pod, node) = match (p.plan.from, p.plan.to) {
         (End::Pod(i), End::Node(j)) | (End::Node(j), End::Pod(i)) => (i, cluster::GenCluster::node_name(j)),
-        _ => return request_arrives_unchanged(p).and_then(|()| answers_travel_unchanged(p)),
+        _ => return strict(p),
     };
+    let flannel = p.case.cluster.backend != sim_k8s::cluster::NetworkBackend::HostGw;
     let (name, namespace) = (&p.case.cluster.pod(pod).1.name, &p.case.cluster.pod(pod).1.namespace);
     let bound = p.report.world.store.pod(namespace, name).and_then(|(pod, _)| pod.node_name.clone());
     let pod_node = bound.ok_or("the pod is not bound to a node")?;
-    if pod_node == node {
-        return request_arrives_unchanged(p).and_then(|()| answers_travel_unchanged(p));
+    if pod_node == node || !flannel {
+        return strict(p);
     }
     let seen = p.step.probe.seen_src.ok_or("the target saw nothing")?;
-    let local_to = |netns: &str| p.report.world.net.netns(netns).is_some_and(|n| n.is_local(seen));
-    let own = match p.plan.from {
-        End::Pod(_) => p.pod_ip(pod) == Some(seen) || local_to(&pod_node),
-        End::Node(_) => local_to(&node),
-        End::Client | End::Service(_) => false,
-    };
-    if !own {
-        return Err(format!("the target saw source {seen}, not an address of the sender"));
+    let sent = p.request()?.sent;
+    match p.plan.from {
+        End::Pod(_) => {
+            let masqueraded = p.report.world.net.netns(&pod_node).is_some_and(|n| n.is_local(seen));
+            if !masqueraded {
+                return Err(format!(
+                    "flannel masquerades a pod's traffic to another node (-s POD_NET ! -d 224.0.0.0/4): \
+                     {node} must see an address of {pod_node}, saw {seen} (sent as {sent})"
+                ));
+            }
+        }
+        _ if seen != sent.src => {
+            return Err(format!("{node} sent from {} but the pod saw source {seen}", sent.src));
+        }
+        _ => {}
     }
     answer_comes_from_the_probed_address(p)
 }

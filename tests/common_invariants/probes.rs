@@ -4,8 +4,16 @@
 //! YAML file (see `yaml.rs`).
 //!
 //! New features slot in as new [`ProbeKind`]s with their expected result and source in
-//! [`ProbeKind::expected`]; service probes (pod/node → ClusterIP, client → nodePort)
-//! get theirs from the generated spec where it decides them (`service_expect`).
+//! [`ProbeKind::expected`]; service probes (pod/node → ClusterIP, client → nodePort,
+//! client → load balancer) get theirs from the generated spec where it decides them
+//! (`service_expect`).
+//!
+//! A service probe whose answer depends on a random choice that a correct dataplane
+//! constrains (sessionAffinity: ClientIP; a Local traffic policy, where a broken
+//! dataplane would still pick a local endpoint half the time) is sent
+//! [`CHANCE_REPEATS`] times in a row, so that a broken dataplane fails on any small
+//! cluster with two endpoints, and shrinking (one run per candidate) does not mistake
+//! a lucky pass for a fix.
 
 use proptest::prelude::*;
 use proptest::sample::{Index, select};
@@ -13,14 +21,22 @@ use sim_core::{SimDuration, SimTime};
 use sim_k8s::model::Protocol;
 use sim_k8s::model::service::Service;
 use sim_k8s::run::{Expect, ExpectedResult, RunInput, StepPlan};
-use sim_k8s::scenario::DEFAULT_PROBE_TIMEOUT;
+use sim_k8s::scenario::{DEFAULT_PROBE_TIMEOUT, LbMode};
 use sim_k8s::world::{Origin, ProbePlan, Target, WorldAction};
 use sim_net::packet::IpProto;
 
-use super::cluster::{GenCluster, gen_cluster};
+use super::cluster::{GenCluster, GenServiceType, gen_cluster};
 
-/// Probes run one after another from this time on (every pod is running by then).
-pub const FIRST_PROBE_MS: u64 = 1000;
+/// Probes run one after another from this time on: every pod is running by then, and
+/// the load balancer is programmed and has every node's first health check answer
+/// (the service controller writes the external IP at 200 ms, the load balancer acts
+/// on it `LB_LATENCY` = 1 s later and checks every node at once; the answers take
+/// microseconds).
+pub const FIRST_PROBE_MS: u64 = 1500;
+/// A service probe whose answer a correct dataplane pins down although it involves a
+/// random choice (affinity, Local policies) is sent this many times in a row: with two
+/// candidates a broken dataplane passes all of them with chance 2^-7.
+pub const CHANCE_REPEATS: usize = 8;
 /// When the generated not-Ready pods get their `setReady: {ready: false}` step: after
 /// every pod is Running (the kubelet would otherwise mark it Ready when it starts it)
 /// and well before the first probe.
@@ -34,7 +50,7 @@ pub const PROBE_GAP_MS: u64 = 100;
 
 /// Linux reports a closed UDP port (ICMP port unreachable) to a connected socket as
 /// ECONNREFUSED; the simulator's probe client reports it as `unreachable` (see
-/// `sim-net/src/path/local.rs::icmp_rcv`). This is the answer property 4 checks.
+/// `sim-net/src/path/local.rs::icmp_rcv`). This is the answer property 1 (closed ports) and property 4 (a service with no endpoints) check.
 pub const CLOSED_UDP_PORT: ExpectedResult = ExpectedResult::Unreachable;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -61,26 +77,21 @@ pub enum ProbeKind {
     NodeToService,
     /// The client outside the cluster (`client/client`) to a node's IP:nodePort.
     ClientToNodePort,
+    /// The client outside the cluster to a LoadBalancer Service's external IP:port
+    /// (`lb/NAME:PORT`), through the cloud load balancer.
+    ClientToLoadBalancer,
 }
 
 impl ProbeKind {
-    /// The pod network's probes (pods and nodes addressed directly).
-    pub const POD_NETWORK: [ProbeKind; 8] = [
-        ProbeKind::PodToPodIcmp,
-        ProbeKind::PodToPodPort,
-        ProbeKind::PodToSelfIcmp,
-        ProbeKind::PodToSelfPort,
-        ProbeKind::NodeToPod,
-        ProbeKind::PodToNode,
-        ProbeKind::UndeclaredTcp,
-        ProbeKind::UndeclaredUdp,
+    /// Probes of Services (their answers depend on the endpoints; see `services.rs`).
+    pub const SERVICES: [ProbeKind; 4] = [
+        ProbeKind::PodToService,
+        ProbeKind::NodeToService,
+        ProbeKind::ClientToNodePort,
+        ProbeKind::ClientToLoadBalancer,
     ];
 
-    /// Probes of Services (their answers depend on the endpoints; see `services.rs`).
-    pub const SERVICES: [ProbeKind; 3] =
-        [ProbeKind::PodToService, ProbeKind::NodeToService, ProbeKind::ClientToNodePort];
-
-    pub const ALL: [ProbeKind; 11] = [
+    pub const ALL: [ProbeKind; 12] = [
         ProbeKind::PodToPodIcmp,
         ProbeKind::PodToPodPort,
         ProbeKind::PodToSelfIcmp,
@@ -92,6 +103,7 @@ impl ProbeKind {
         ProbeKind::PodToService,
         ProbeKind::NodeToService,
         ProbeKind::ClientToNodePort,
+        ProbeKind::ClientToLoadBalancer,
     ];
 
     pub fn is_service(self) -> bool {
@@ -111,12 +123,14 @@ impl ProbeKind {
 pub const CLIENT: &str = "client";
 
 /// One end of a probe: the i-th pod of the cluster (manifest order), the i-th node, the
-/// i-th generated service (its ClusterIP), or the client outside the cluster.
+/// i-th generated service (its ClusterIP, or its external IP for `Lb`), or the client
+/// outside the cluster.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum End {
     Pod(usize),
     Node(usize),
     Service(usize),
+    Lb(usize),
     Client,
 }
 
@@ -187,7 +201,9 @@ pub fn gen_case(kinds: &[ProbeKind], max_probes: usize) -> impl Strategy<Value =
                 }
                 _ => resolve(&cluster, &admitted, p),
             };
-            probes.extend(probe);
+            let times =
+                probe.as_ref().map_or(0, |q| if cluster.left_to_chance(q) { CHANCE_REPEATS } else { 1 });
+            probes.extend(std::iter::repeat_n(probe, times).flatten());
         }
         Case { cluster, probes }
     })
@@ -214,23 +230,71 @@ pub fn closed(protocol: Protocol) -> ExpectedResult {
     if protocol == Protocol::Tcp { ExpectedResult::Refused } else { CLOSED_UDP_PORT }
 }
 
-/// The answer to a service probe when the generated spec decides it (through `node`'s
-/// nodePort if given): no endpoints → REJECT; eTP Local and none on the node → DROP;
-/// otherwise reached if every candidate listens on its target port, closed if none does.
-fn service_expect(c: &GenCluster, s: usize, k: usize, node: Option<usize>) -> Option<ExpectedResult> {
+/// How a service probe reaches the service.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Path {
+    /// To the ClusterIP, from a client on this node (`None`: a pod the scheduler places).
+    ClusterIp(Option<usize>),
+    /// To this node's IP:nodePort.
+    NodePort(usize),
+    /// To the external IP, through the load balancer (which picks the node).
+    Lb,
+}
+
+impl GenCluster {
+    /// Whether the probe's landing is a random choice that a correct dataplane
+    /// constrains: affinity, or a Local policy on the probe's path (see [`CHANCE_REPEATS`]).
+    pub fn left_to_chance(&self, p: &PlannedProbe) -> bool {
+        let Some((s, _)) = p.service else { return false };
+        let svc = &self.services[s];
+        let local = match p.to {
+            End::Service(_) => svc.internal_local,
+            _ => svc.local,
+        };
+        svc.client_ip_affinity || local
+    }
+
+    /// The node a probe's client runs on, when the spec decides it.
+    fn client_node(&self, from: End) -> Option<usize> {
+        match from {
+            End::Node(n) => Some(n),
+            End::Pod(i) => {
+                let (node, pod) = self.pod(i);
+                pod.pinned.then_some(node)
+            }
+            End::Client | End::Service(_) | End::Lb(_) => None,
+        }
+    }
+
+    /// The node whose endpoints a Local policy restricts the probe to: `Some(None)` when
+    /// the policy applies but the node is not known from the spec.
+    fn local_node(&self, s: usize, path: Path) -> Option<Option<usize>> {
+        let svc = &self.services[s];
+        match path {
+            Path::ClusterIp(n) if svc.internal_local => Some(n),
+            Path::NodePort(n) if svc.local => Some(Some(n)),
+            Path::Lb if svc.local => Some(None),
+            _ => None,
+        }
+    }
+}
+
+/// The answer to a service probe when the generated spec decides it: no endpoints →
+/// REJECT; a Local policy and none on the node → DROP; otherwise reached if every
+/// candidate listens on its target port, closed if none does.
+fn service_expect(c: &GenCluster, s: usize, k: usize, path: Path) -> Option<ExpectedResult> {
     let protocol = c.services[s].ports[k].protocol;
     let eps = spec_endpoints(c, s, k);
     if eps.is_empty() {
         return Some(closed(protocol));
     }
-    let candidates: Vec<_> = match node {
-        Some(n) if c.services[s].local => {
-            if eps.iter().any(|e| !e.2) {
-                return None; // where the scheduler puts the pod decides
-            }
+    let candidates: Vec<_> = match c.local_node(s, path) {
+        Some(n) => {
+            // Where the scheduler puts a pod (or the load balancer sends) decides.
+            let n = n.filter(|_| eps.iter().all(|e| e.2))?;
             eps.into_iter().filter(|e| e.1 == n).collect()
         }
-        _ => eps,
+        None => eps,
     };
     if candidates.is_empty() {
         Some(ExpectedResult::Dropped)
@@ -320,7 +384,7 @@ fn resolve(c: &GenCluster, admitted: &[Service], p: &Pick) -> Option<PlannedProb
                 ProbeKind::PodToService => End::Pod(one_pod(&p.from)?),
                 _ => End::Node(node(&p.from)),
             };
-            let expect = service_expect(c, s, k, None);
+            let expect = service_expect(c, s, k, Path::ClusterIp(c.client_node(from)));
             return Some(PlannedProbe {
                 kind: p.kind,
                 from,
@@ -332,7 +396,8 @@ fn resolve(c: &GenCluster, admitted: &[Service], p: &Pick) -> Option<PlannedProb
             });
         }
         ProbeKind::ClientToNodePort => {
-            let node_ports: Vec<usize> = (0..c.services.len()).filter(|&s| c.services[s].node_port).collect();
+            let node_ports: Vec<usize> =
+                (0..c.services.len()).filter(|&s| c.services[s].has_node_ports()).collect();
             let s = (!node_ports.is_empty()).then(|| node_ports[p.to.index(node_ports.len())])?;
             let k = p.port.index(c.services[s].ports.len());
             let n = node(&p.from);
@@ -343,7 +408,24 @@ fn resolve(c: &GenCluster, admitted: &[Service], p: &Pick) -> Option<PlannedProb
                 to: End::Node(n),
                 proto: ip_proto(c.services[s].ports[k].protocol),
                 port: node_port,
-                expect: service_expect(c, s, k, Some(n)),
+                expect: service_expect(c, s, k, Path::NodePort(n)),
+                service: Some((s, k)),
+            });
+        }
+        ProbeKind::ClientToLoadBalancer => {
+            let lbs: Vec<usize> = (0..c.services.len())
+                .filter(|&s| c.services[s].type_ == GenServiceType::LoadBalancer)
+                .collect();
+            let s = (!lbs.is_empty()).then(|| lbs[p.to.index(lbs.len())])?;
+            let k = p.port.index(c.services[s].ports.len());
+            let sp = &c.services[s].ports[k];
+            return Some(PlannedProbe {
+                kind: p.kind,
+                from: End::Client,
+                to: End::Lb(s),
+                proto: ip_proto(sp.protocol),
+                port: sp.port,
+                expect: service_expect(c, s, k, Path::Lb),
                 service: Some((s, k)),
             });
         }
@@ -367,6 +449,7 @@ impl Case {
             End::Pod(i) => self.cluster.pod(i).1.label(),
             End::Node(i) => format!("node/{}", GenCluster::node_name(i)),
             End::Service(i) => self.cluster.services[i].label(),
+            End::Lb(i) => self.cluster.services[i].lb_label(),
             End::Client => format!("client/{CLIENT}"),
         }
     }
@@ -419,24 +502,41 @@ impl Case {
         if p.expect != Some(ExpectedResult::Reached) {
             return e;
         }
-        let node = match (p.from, p.to) {
-            (End::Client, End::Node(n)) => Some(n),
-            _ => None,
-        };
+        let path = self.path(p);
+        let local = self.cluster.local_node(s, path);
         let candidates: Vec<usize> = spec_endpoints(&self.cluster, s, k)
             .into_iter()
-            .filter(|e| node.is_none() || !self.cluster.services[s].local || Some(e.1) == node)
+            .filter(|e| local.is_none_or(|n| n == Some(e.1)))
             .map(|e| e.0)
             .collect();
-        if let [only] = candidates[..] {
+        if let [only] = candidates[..]
+            && local != Some(None)
+        {
             e.at = Some(self.end_label(End::Pod(only)));
         }
-        e.source = match p.from {
-            End::Pod(i) if !candidates.contains(&i) => Some(self.target(End::Pod(i))),
-            End::Client if self.cluster.services[s].local => Some(Target::Client(CLIENT.into())),
+        let svc = &self.cluster.services[s];
+        e.source = match (p.from, path) {
+            (End::Pod(i), _) if local != Some(None) && !candidates.contains(&i) => {
+                Some(self.target(End::Pod(i)))
+            }
+            (End::Client, Path::NodePort(_)) if svc.local => Some(Target::Client(CLIENT.into())),
+            (End::Client, Path::Lb) if svc.local => Some(match self.cluster.lb_mode {
+                LbMode::Vip => Target::Client(CLIENT.into()),
+                // The proxy masquerades: the node (and the pod) see the load balancer.
+                _ => Target::Ip(self.cluster.config().load_balancer.ip),
+            }),
             _ => None,
         };
         e
+    }
+
+    /// How the probe reaches its service (`PlannedProbe::service` must be set).
+    pub fn path(&self, p: &PlannedProbe) -> Path {
+        match (p.from, p.to) {
+            (End::Client, End::Node(n)) => Path::NodePort(n),
+            (_, End::Lb(_)) => Path::Lb,
+            (from, _) => Path::ClusterIp(self.cluster.client_node(from)),
+        }
     }
 
     fn target(&self, e: End) -> Target {
@@ -449,6 +549,10 @@ impl Case {
             End::Service(i) => {
                 let svc = &self.cluster.services[i];
                 Target::Service { namespace: svc.namespace.clone(), name: svc.name.clone() }
+            }
+            End::Lb(i) => {
+                let svc = &self.cluster.services[i];
+                Target::LoadBalancer { namespace: svc.namespace.clone(), name: svc.name.clone() }
             }
             End::Client => Target::Client(CLIENT.into()),
         }

@@ -1,5 +1,5 @@
-//! Checks of Service probes (pod or node → ClusterIP:port, the outside client →
-//! nodeIP:nodePort). The truth they compare against is computed here from the run's
+//! Checks of Service probes, property 4 (pod or node → ClusterIP:port, the outside
+//! client → nodeIP:nodePort and → the load balancer's external IP:port). The truth they compare against is computed here from the run's
 //! store, independently of the EndpointSlice controller and kube-proxy: a service port's
 //! endpoints are the Running, Ready, not terminating pods of the service's namespace
 //! that carry every selector label, have an IP and a node, and whose targetPort
@@ -16,11 +16,20 @@
 //! The expected behaviour (reference linux-k8s-dataplane.md §1.4, §1.8, §6.5):
 //! - no endpoints: the filter table REJECTs (`icmp-port-unreachable`), TCP reports
 //!   `refused`, UDP `unreachable`, and the request reaches no pod;
-//! - NodePort with `externalTrafficPolicy: Local` on a node without a local endpoint:
-//!   DROP (timeout), the trace shows the drop on that node;
-//! - otherwise the request lands on one of the candidates (every endpoint; under eTP
-//!   Local those on the probed node), on that pod's resolved target port; the answer
-//!   is that pod's: reached if something listens there, refused/unreachable if not;
+//! - a Local policy (`externalTrafficPolicy` for nodePort and load-balancer traffic,
+//!   `internalTrafficPolicy` for ClusterIP traffic) on a node without a local endpoint:
+//!   DROP (timeout), the trace shows the drop on that node (kube-proxy's filter rule
+//!   "has no local endpoints"; proxier.go writes it when the service has endpoints but
+//!   none usable on this node);
+//! - otherwise the request lands on one of the candidates (every endpoint; under a
+//!   Local policy those on the node the request entered: the probed node, the client's
+//!   node, or the node the load balancer chose), on that pod's resolved target port;
+//!   the answer is that pod's: reached if something listens there, refused/unreachable
+//!   if not;
+//! - through the load balancer under eTP Local, the health checks (kube-proxy's
+//!   healthCheckNodePort answers 503 without a local ready endpoint) take the nodes
+//!   without a local endpoint out: when some node has one, the request enters such a
+//!   node (when none has one, the load balancer fails open and the node drops it);
 //! - `sessionAffinity: ClientIP`: once a client's request landed on an endpoint of a
 //!   service port, its later requests to that port (through the same node, for a
 //!   nodePort: each node's kube-proxy keeps its own `recent` lists) land on that one.
@@ -37,8 +46,9 @@ use sim_net::stack::ProbeOutcome;
 
 use super::Probe;
 use super::cluster::GenCluster;
-use super::probes::{End, PlannedProbe, SET_READY_MS, closed};
+use super::probes::{End, Path, SET_READY_MS, closed};
 use super::trace::{self, Addrs};
+use sim_k8s::scenario::LbMode;
 
 /// An endpoint of a service port, as the run's store says it must be.
 #[derive(Debug)]
@@ -89,10 +99,37 @@ impl Probe<'_> {
         Ok((svc, sp))
     }
 
-    /// The node whose nodePort the probe uses.
-    fn node_port_node(&self) -> Option<String> {
-        match (self.plan.from, self.plan.to) {
-            (End::Client, End::Node(n)) => Some(GenCluster::node_name(n)),
+    /// How the probe reaches its service.
+    fn path(&self) -> Path {
+        self.case.path(self.plan)
+    }
+
+    /// The node an external probe enters the cluster at: the probed node for a nodePort,
+    /// the first node on the trace for the load balancer (`None` for ClusterIP probes).
+    fn entry_node(&self) -> Option<String> {
+        match self.path() {
+            Path::NodePort(n) => Some(GenCluster::node_name(n)),
+            Path::Lb => {
+                let nodes = self.case.cluster.nodes.len();
+                let is_node = |ns: &str| (0..nodes).any(|i| GenCluster::node_name(i) == ns);
+                // The first TCP/UDP packet a node sees (ARP requests are flooded to all).
+                let carries_the_flow =
+                    |h: &&Hop| matches!(trace::parse_packet(&h.packet), Ok(Some(a)) if a.dport.is_some());
+                let hop = self.step.hops.iter().filter(|h| is_node(&h.netns)).find(carries_the_flow);
+                hop.map(|h| h.netns.clone())
+            }
+            Path::ClusterIp(_) => None,
+        }
+    }
+
+    /// The node whose endpoints a Local policy restricts this probe to, if one applies.
+    fn local_policy_node(&self, svc: &Service) -> Option<Option<String>> {
+        let ext = svc.external_traffic_policy == Some(TrafficPolicy::Local);
+        match self.path() {
+            Path::ClusterIp(_) if svc.internal_traffic_policy == TrafficPolicy::Local => {
+                Some(self.client_node())
+            }
+            Path::NodePort(_) | Path::Lb if ext => Some(self.entry_node()),
             _ => None,
         }
     }
@@ -164,12 +201,35 @@ impl Probe<'_> {
                 let (_, pod) = self.case.cluster.pod(i);
                 self.report.world.store.pod(&pod.namespace, &pod.name).and_then(|(p, _)| p.node_name.clone())
             }
-            End::Client | End::Service(_) => None,
+            End::Client | End::Service(_) | End::Lb(_) => None,
         }
     }
 
     fn is_local_to(&self, node: &str, ip: Ipv4Addr) -> bool {
         self.report.world.net.netns(node).is_some_and(|n| n.is_local(ip))
+    }
+}
+
+/// Through the load balancer under eTP Local: when some node has a local ready endpoint
+/// of the service (any port: kube-proxy's health server counts the service's), only
+/// such nodes pass the health checks, so the request must enter one of them.
+fn lb_enters_a_node_with_a_local_endpoint(p: &Probe<'_>, svc: &Service) -> Result<(), String> {
+    let mut serving: Vec<String> =
+        svc.ports.iter().flat_map(|sp| p.endpoints(svc, sp)).map(|e| e.node).collect();
+    serving.sort();
+    serving.dedup();
+    let entered = p.entry_node();
+    match entered {
+        Some(n) if serving.is_empty() || serving.contains(&n) => Ok(()),
+        Some(n) => Err(format!(
+            "eTP Local: the load balancer sent the request to {n}, which has no local endpoint of {}; \
+             only {serving:?} pass kube-proxy's health check",
+            svc.key()
+        )),
+        None if serving.is_empty() => Ok(()),
+        None => Err(format!(
+            "the load balancer sent the request to no node; {serving:?} pass their health checks"
+        )),
     }
 }
 
@@ -183,19 +243,33 @@ fn list(eps: &[&Endpoint]) -> String {
     format!("[{}]", v.join(", "))
 }
 
-/// 4a/4b. The probe lands on a candidate endpoint of the service port, on that pod's
+/// Property 4a/4b: the probe lands on a candidate endpoint of the service port, on that pod's
 /// resolved targetPort, and gets that pod's answer; with no endpoints it is rejected
-/// (refused/unreachable) and reaches no pod; through a node without a local endpoint
-/// under eTP Local it is dropped on that node. The step's own expectations (result,
-/// who answers, the source it sees, where the spec decides them) hold too.
+/// (refused/unreachable) and reaches no pod; under a Local policy on a node without a
+/// local endpoint it is dropped on that node; through the load balancer under eTP
+/// Local it enters a node with a local endpoint when there is one. The step's own
+/// expectations (result, who answers, the source it sees, where the spec decides
+/// them) hold too.
 pub fn service_reaches_an_endpoint(p: &Probe<'_>) -> Result<(), String> {
     readiness_took_effect(p)?;
     let (svc, sp) = p.service()?;
     let eps = p.endpoints(svc, sp);
-    let node = p.node_port_node();
-    let local = node.is_some() && svc.external_traffic_policy == Some(TrafficPolicy::Local);
+    let local = p.local_policy_node(svc);
+    if local.is_some() && p.path() == Path::Lb && !eps.is_empty() {
+        lb_enters_a_node_with_a_local_endpoint(p, svc)?;
+    }
+    let node = match &local {
+        Some(Some(n)) => Some(n.clone()),
+        Some(None) if !eps.is_empty() => {
+            return Err(format!(
+                "a Local policy applies but the request entered no node (outcome {})",
+                word(p.step.probe.outcome)
+            ));
+        }
+        _ => None,
+    };
     let candidates: Vec<&Endpoint> =
-        eps.iter().filter(|e| !local || Some(&e.node) == node.as_ref()).collect();
+        eps.iter().filter(|e| local.is_none() || Some(&e.node) == node.as_ref()).collect();
     let got = p.step.probe.outcome;
     let landing = p.landing()?;
     let reject = outcome_of(closed(sp.protocol));
@@ -216,10 +290,10 @@ pub fn service_reaches_an_endpoint(p: &Probe<'_>) -> Result<(), String> {
             ));
         }
     } else if candidates.is_empty() {
-        let node = node.expect("only eTP Local narrows the candidates");
+        let node = node.expect("only a Local policy narrows the candidates");
         if let Some((_, h, a)) = landing {
             return Err(format!(
-                "eTP Local and no endpoint on {node} (endpoints {}), yet the request was delivered as {a}:\n{}",
+                "a Local policy and no endpoint on {node} (endpoints {}), yet the request was delivered as {a}:\n{}",
                 list(&eps.iter().collect::<Vec<_>>()),
                 h.line()
             ));
@@ -227,7 +301,7 @@ pub fn service_reaches_an_endpoint(p: &Probe<'_>) -> Result<(), String> {
         let dropped = p.step.hops.iter().any(|h| matches!(h.step, Step::Drop { .. }) && h.netns == node);
         if got != Some(ProbeOutcome::Timeout) || !dropped {
             return Err(format!(
-                "eTP Local and no endpoint on {node}: expected a timeout with a DROP on {node}, got {}{}",
+                "a Local policy and no endpoint on {node}: expected a timeout with a DROP on {node}, got {}{}",
                 word(got),
                 if dropped { "" } else { " and no drop there" }
             ));
@@ -281,8 +355,10 @@ pub fn service_reaches_an_endpoint(p: &Probe<'_>) -> Result<(), String> {
 
 /// The source the endpoint sees: a pod's own IP (no NAT inside the cluster CIDR) unless
 /// it reached itself (hairpin: masqueraded to its node's address); a node's address for
-/// a node; through a nodePort, the outside client's own address under eTP Local and an
-/// address of the probed node (masquerade) under Cluster.
+/// a node; from outside (nodePort, load balancer) under eTP Cluster an address of the
+/// node the request entered (KUBE-EXT masquerades), under eTP Local the source that
+/// reached the node: the client's own address, or behind the `nodeport`-mode load
+/// balancer (a proxy that masquerades) the load balancer's address.
 pub fn service_source_is_expected(p: &Probe<'_>) -> Result<(), String> {
     if p.step.probe.outcome != Some(ProbeOutcome::Reached) {
         return Ok(());
@@ -290,16 +366,20 @@ pub fn service_source_is_expected(p: &Probe<'_>) -> Result<(), String> {
     let (svc, _) = p.service()?;
     let seen = p.step.probe.seen_src.ok_or("the endpoint saw no source")?;
     let responder = p.step.probe.responder.clone().unwrap_or_default();
-    match (p.plan.from, p.node_port_node()) {
+    match (p.plan.from, p.entry_node()) {
         (End::Client, Some(_)) if svc.external_traffic_policy == Some(TrafficPolicy::Local) => {
-            let client = p.report.world.cluster.clients.iter().find(|c| c.name == super::probes::CLIENT);
-            let ip = client.ok_or("no client/client in the cluster")?.ip;
-            (seen == ip)
-                .then_some(())
-                .ok_or(format!("eTP Local: {responder} must see the client's {ip}, saw {seen}"))
+            let world = &p.report.world;
+            let (what, ip) = match (p.path(), world.cluster.load_balancer.mode) {
+                (Path::Lb, LbMode::NodePort) => ("the load balancer's", world.cluster.load_balancer.ip),
+                _ => {
+                    let client = world.cluster.clients.iter().find(|c| c.name == super::probes::CLIENT);
+                    ("the client's", client.ok_or("no client/client in the cluster")?.ip)
+                }
+            };
+            (seen == ip).then_some(()).ok_or(format!("eTP Local: {responder} must see {what} {ip}, saw {seen}"))
         }
         (End::Client, Some(node)) => (p.is_local_to(&node, seen)).then_some(()).ok_or(format!(
-            "eTP Cluster: {responder} must see an address of {node} (masquerade), saw {seen}"
+            "eTP Cluster: {responder} must see an address of {node}, where the request entered (masquerade), saw {seen}"
         )),
         (End::Pod(i), _) => {
             let own = p.pod_ip(i).ok_or("the client pod has no IP")?;
@@ -325,14 +405,17 @@ pub fn service_source_is_expected(p: &Probe<'_>) -> Result<(), String> {
     }
 }
 
-/// 5'. The answer the client's stack gets comes from the address and port it sent to
-/// (ClusterIP:port or nodeIP:nodePort), to the address and port it sent from, although
-/// the request was DNATed: conntrack un-NATs the reply (and an endpoint's ICMP error,
-/// whose source becomes the probed address). A REJECT of a nodePort comes from the
-/// node's own address, the one probed. A REJECT of a ClusterIP is the exception Linux
-/// makes: the rejecting node sends the ICMP error from its own address (`icmp_send`
-/// picks it for a packet that was not for a local address), so there the source must
-/// be an address of the client's node.
+/// Property 5 for services. The answer the client's stack gets comes from the address
+/// and port it sent to (ClusterIP:port, nodeIP:nodePort or the external IP:port), to the
+/// address and port it sent from, although the request was DNATed: conntrack un-NATs
+/// the reply (and an endpoint's ICMP error, whose source becomes the probed address).
+/// A REJECT of a nodePort comes from the node's own address, the one probed; behind the
+/// `nodeport`-mode load balancer its conntrack un-NATs the error to the external IP. A
+/// REJECT of a packet that was not for a local address is the exception Linux makes:
+/// the rejecting node sends the ICMP error from its own address (`icmp_send` picks it
+/// by route), so for a ClusterIP the source must be an address of the client's node,
+/// and for an external IP the `vip`-mode load balancer routed to a node (kube-proxy's
+/// iptables mode does not make the VIP a local address) an address of that node.
 pub fn service_answer_comes_from_the_probed_address(p: &Probe<'_>) -> Result<(), String> {
     let got = p.step.probe.outcome;
     if got.is_none() || got == Some(ProbeOutcome::Timeout) {
@@ -349,9 +432,12 @@ pub fn service_answer_comes_from_the_probed_address(p: &Probe<'_>) -> Result<(),
         .ok_or(format!("outcome {} but no answer was delivered in {client}", word(got)))?;
     let a = trace::parse_packet(&answer.packet)?.ok_or("the client got a packet without IPv4")?;
     let sent_to = Addrs { dst, dport: Some(p.plan.port), ..req };
-    let rejected_cluster_ip = landing.is_none() && p.node_port_node().is_none();
-    if rejected_cluster_ip {
-        let node = p.client_node().unwrap_or_default();
+    let rejecting_node = match (landing, p.path()) {
+        (None, Path::ClusterIp(_)) => p.client_node(),
+        (None, Path::Lb) if p.report.world.cluster.load_balancer.mode == LbMode::Vip => p.entry_node(),
+        _ => None,
+    };
+    if let Some(node) = rejecting_node {
         if !p.is_local_to(&node, a.src) || a.dst != req.src || a.dport.is_some() {
             return Err(format!(
                 "{sent_to} was rejected, but the ICMP error came as {a}, not from an address of {node}:\n{}",
@@ -400,9 +486,10 @@ fn readiness_took_effect(p: &Probe<'_>) -> Result<(), String> {
     Ok(())
 }
 
-/// 7d. `sessionAffinity: ClientIP`: when the first probe from a client to a service port
-/// (through the same node, for a nodePort) landed on an endpoint, every later probe
-/// from that client to that port lands on the same endpoint.
+/// Property 4c: under `sessionAffinity: ClientIP`, when the first probe from a client to a service port
+/// (through the same node, for a nodePort or the load balancer: each node's kube-proxy
+/// keeps its own `recent` lists) landed on an endpoint, every later probe from that
+/// client to that port the same way lands on the same endpoint.
 pub fn service_affinity_holds(p: &Probe<'_>) -> Result<(), String> {
     let (svc, _) = p.service()?;
     if svc.session_affinity == SessionAffinity::None {
@@ -410,10 +497,18 @@ pub fn service_affinity_holds(p: &Probe<'_>) -> Result<(), String> {
     }
     let me =
         p.case.probes.iter().position(|q| std::ptr::eq(q, p.plan)).ok_or("the probe is not in its case")?;
-    let same = |q: &PlannedProbe| (q.from, q.to, q.service) == (p.plan.from, p.plan.to, p.plan.service);
-    let Some(first) = (0..me).find(|&j| same(&p.case.probes[j])) else { return Ok(()) };
-    let earlier =
-        Probe { case: p.case, report: p.report, plan: &p.case.probes[first], step: &p.report.steps[first] };
+    let probe = |j: usize| Probe {
+        case: p.case,
+        report: p.report,
+        plan: &p.case.probes[j],
+        step: &p.report.steps[j],
+    };
+    let same = |q: &Probe<'_>| {
+        (q.plan.from, q.plan.to, q.plan.service) == (p.plan.from, p.plan.to, p.plan.service)
+            && q.entry_node() == p.entry_node()
+    };
+    let Some(first) = (0..me).find(|&j| same(&probe(j))) else { return Ok(()) };
+    let earlier = probe(first);
     let Some((_, first_hop, _)) = earlier.landing()? else { return Ok(()) };
     let owner = |netns: &str| p.report.world.owner_of(netns).unwrap_or(netns).to_string();
     match p.landing()? {

@@ -7,8 +7,9 @@
 use std::fmt::{self, Write as _};
 
 use sim_k8s::model::DEFAULT_NAMESPACE;
+use sim_k8s::world::Target;
 
-use super::cluster::{GenCluster, GenPod, GenService, GenTarget};
+use super::cluster::{GenCluster, GenPod, GenService, GenServiceType, GenTarget};
 use super::probes::{Case, PlannedProbe, SET_READY_MS};
 
 impl fmt::Debug for Case {
@@ -71,8 +72,10 @@ impl Case {
         if let Some(at) = &e.at {
             parts.push(format!("at: {}", q(at)));
         }
-        if e.source.is_some() {
-            parts.push(format!("source: {}", q(&from)));
+        match &e.source {
+            Some(Target::Ip(ip)) => parts.push(format!("source: {ip}")),
+            Some(_) => parts.push(format!("source: {}", q(&from))),
+            None => {}
         }
         if parts.is_empty() {
             y.push_str("    # the answer depends on the endpoint kube-proxy picks or the pod's node\n");
@@ -117,18 +120,27 @@ impl Case {
                         format!("{}/{}->{t}", p.port, p.protocol.as_str())
                     })
                     .collect();
-                let kind = match (s.node_port, s.local) {
-                    (false, _) => "",
-                    (true, false) => " NodePort",
-                    (true, true) => " NodePort/Local",
-                };
+                let mut kind = String::new();
+                if s.type_ != GenServiceType::ClusterIp {
+                    kind = format!(" {}", s.type_.as_str());
+                }
+                if s.local {
+                    kind.push_str(" eTP=Local");
+                }
+                if s.internal_local {
+                    kind.push_str(" iTP=Local");
+                }
+                if s.client_ip_affinity {
+                    kind.push_str(" ClientIP");
+                }
                 format!("{}{{{}}}[{}]{kind}", s.label(), sel.join(","), ports.join(","))
             })
             .collect();
         format!(
-            "seed {} {} nodes={} pods=[{}] services=[{}] probes=[{}]",
+            "seed {} {} lb={} nodes={} pods=[{}] services=[{}] probes=[{}]",
             c.seed,
             c.backend.as_str(),
+            c.lb_mode.as_str(),
             c.nodes.len(),
             pods.join(" "),
             services.join(" "),
@@ -167,7 +179,8 @@ fn pod_yaml(y: &mut String, pod: &GenPod, node: usize) {
     }
 }
 
-/// A Service manifest; ClusterIP and nodePorts are left to the apiserver.
+/// A Service manifest; ClusterIP and nodePorts are left to the apiserver, the external
+/// IP of a LoadBalancer to the service controller.
 pub fn service_yaml(y: &mut String, svc: &GenService) {
     y.push_str("  - apiVersion: v1\n    kind: Service\n    metadata:\n");
     let _ = writeln!(y, "      name: {}", q(&svc.name));
@@ -175,11 +188,14 @@ pub fn service_yaml(y: &mut String, svc: &GenService) {
         let _ = writeln!(y, "      namespace: {}", q(&svc.namespace));
     }
     y.push_str("    spec:\n");
-    if svc.node_port {
-        y.push_str("      type: NodePort\n");
+    if svc.type_ != GenServiceType::ClusterIp {
+        let _ = writeln!(y, "      type: {}", svc.type_.as_str());
     }
     if svc.local {
         y.push_str("      externalTrafficPolicy: Local\n");
+    }
+    if svc.internal_local {
+        y.push_str("      internalTrafficPolicy: Local\n");
     }
     if svc.client_ip_affinity {
         y.push_str("      sessionAffinity: ClientIP\n");
