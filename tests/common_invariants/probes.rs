@@ -9,8 +9,9 @@
 //! (`service_expect`).
 //!
 //! A service probe whose answer depends on a random choice that a correct dataplane
-//! constrains (sessionAffinity: ClientIP; a Local traffic policy, where a broken
-//! dataplane would still pick a local endpoint half the time) is sent
+//! constrains (the service selects several pods, where a broken dataplane would still
+//! pick a Ready one half the time; sessionAffinity: ClientIP; a Local traffic policy,
+//! where it would still pick a local endpoint half the time) is sent
 //! [`CHANCE_REPEATS`] times in a row, so that a broken dataplane fails on any small
 //! cluster with two endpoints, and shrinking (one run per candidate) does not mistake
 //! a lucky pass for a fix.
@@ -170,9 +171,14 @@ pub struct Case {
     pub probes: Vec<PlannedProbe>,
 }
 
-/// A cluster with at most `max_probes` probes of the given kinds. Picks that do not fit
-/// the cluster (a pod-to-pod probe with one pod) are left out.
-pub fn gen_case(kinds: &[ProbeKind], max_probes: usize) -> impl Strategy<Value = Case> + use<> {
+/// A cluster with at most `max_probes` probe picks of the given kinds. Picks that do not
+/// fit the cluster (a pod-to-pod probe with one pod) are left out; a service probe left
+/// to chance ([`GenCluster::left_to_chance`]) is sent `chance_repeats` times.
+pub fn gen_case(
+    kinds: &[ProbeKind],
+    max_probes: usize,
+    chance_repeats: usize,
+) -> impl Strategy<Value = Case> + use<> {
     let pick = (
         select(kinds.to_vec()),
         any::<Index>(),
@@ -189,7 +195,7 @@ pub fn gen_case(kinds: &[ProbeKind], max_probes: usize) -> impl Strategy<Value =
             undeclared,
             repeat,
         });
-    (gen_cluster(), proptest::collection::vec(pick, 1..=max_probes)).prop_map(|(cluster, picks)| {
+    (gen_cluster(), proptest::collection::vec(pick, 1..=max_probes)).prop_map(move |(cluster, picks)| {
         let wants_services = picks.iter().any(|p| p.kind.is_service()) && !cluster.services.is_empty();
         let admitted = if wants_services { cluster.admitted_services() } else { Vec::new() };
         let mut probes: Vec<PlannedProbe> = Vec::new();
@@ -202,7 +208,7 @@ pub fn gen_case(kinds: &[ProbeKind], max_probes: usize) -> impl Strategy<Value =
                 _ => resolve(&cluster, &admitted, p),
             };
             let times =
-                probe.as_ref().map_or(0, |q| if cluster.left_to_chance(q) { CHANCE_REPEATS } else { 1 });
+                probe.as_ref().map_or(0, |q| if cluster.left_to_chance(q) { chance_repeats } else { 1 });
             probes.extend(std::iter::repeat_n(probe, times).flatten());
         }
         Case { cluster, probes }
@@ -243,7 +249,9 @@ pub enum Path {
 
 impl GenCluster {
     /// Whether the probe's landing is a random choice that a correct dataplane
-    /// constrains: affinity, or a Local policy on the probe's path (see [`CHANCE_REPEATS`]).
+    /// constrains: the service selects two pods or more (a broken dataplane may still
+    /// pick the right one, Ready or local), has affinity, or a Local policy on the
+    /// probe's path (see [`CHANCE_REPEATS`]).
     pub fn left_to_chance(&self, p: &PlannedProbe) -> bool {
         let Some((s, _)) = p.service else { return false };
         let svc = &self.services[s];
@@ -251,7 +259,8 @@ impl GenCluster {
             End::Service(_) => svc.internal_local,
             _ => svc.local,
         };
-        svc.client_ip_affinity || local
+        let selected = self.pods().filter(|(_, pod)| svc.selects(&pod.namespace, &pod.labels)).count();
+        selected > 1 || svc.client_ip_affinity || local
     }
 
     /// The node a probe's client runs on, when the spec decides it.
