@@ -202,35 +202,48 @@ impl ServerApp {
     }
 
     fn http_answer(&self, c: &ServerConn) -> Vec<u8> {
-        let text = String::from_utf8_lossy(&c.buf);
-        let host = text
-            .lines()
-            .find_map(|l| l.split_once(':').filter(|(k, _)| k.eq_ignore_ascii_case("host")))
-            .map(|(_, v)| v.trim().to_string())
-            .unwrap_or_default();
-        let path = text.lines().next().and_then(|l| l.split(' ').nth(1)).unwrap_or("/");
         let addr = |a: Option<SocketAddrV4>| a.map(|a| a.to_string()).unwrap_or_default();
-        let mut body = format!(
-            "pod: {}\nnamespace: {}\npod-ip: {}\nclient: {}\nlocal: {}\nhost: {host}\npath: {path}\n",
-            self.pod,
-            self.namespace,
-            self.pod_ip,
-            addr(c.peer),
-            addr(c.local)
-        );
-        for (k, v) in text.lines().filter_map(|l| l.split_once(':')) {
-            let k = k.trim().to_ascii_lowercase();
-            if k.starts_with("x-forwarded-") || k == "x-real-ip" {
-                body.push_str(&format!("{k}: {}\n", v.trim()));
-            }
-        }
-        let mut out = format!(
-            "HTTP/1.1 200 OK\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-            body.len()
-        );
-        out.push_str(&body);
-        out.into_bytes()
+        let request = String::from_utf8_lossy(&c.buf);
+        let body =
+            http_echo_body(&self.pod, &self.namespace, self.pod_ip, &addr(c.peer), &addr(c.local), &request);
+        http_echo_response(&body).into_bytes()
     }
+}
+
+/// `http-echo`'s body for `request`, seen from `peer` on `local` (also played by the
+/// kernel twin's agent over real sockets, so both sides answer alike).
+pub fn http_echo_body(
+    pod: &str,
+    namespace: &str,
+    pod_ip: Ipv4Addr,
+    peer: &str,
+    local: &str,
+    request: &str,
+) -> String {
+    let host = request
+        .lines()
+        .find_map(|l| l.split_once(':').filter(|(k, _)| k.eq_ignore_ascii_case("host")))
+        .map(|(_, v)| v.trim().to_string())
+        .unwrap_or_default();
+    let path = request.lines().next().and_then(|l| l.split(' ').nth(1)).unwrap_or("/");
+    let mut body = format!(
+        "pod: {pod}\nnamespace: {namespace}\npod-ip: {pod_ip}\nclient: {peer}\nlocal: {local}\nhost: {host}\npath: {path}\n"
+    );
+    for (k, v) in request.lines().filter_map(|l| l.split_once(':')) {
+        let k = k.trim().to_ascii_lowercase();
+        if k.starts_with("x-forwarded-") || k == "x-real-ip" {
+            body.push_str(&format!("{k}: {}\n", v.trim()));
+        }
+    }
+    body
+}
+
+/// `http-echo`'s whole answer around `body`.
+pub fn http_echo_response(body: &str) -> String {
+    format!(
+        "HTTP/1.1 200 OK\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
 }
 
 #[cfg(test)]

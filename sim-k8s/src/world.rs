@@ -472,7 +472,7 @@ impl KubeWorld {
                 _ => apps::client::ClientKind::Tcp,
             };
             let dst = std::net::SocketAddrV4::new(dst, plan.port);
-            let payload = probe_payload(plan.size, b"kube-netsim probe\n");
+            let payload = apps::client::probe_payload(plan.size, apps::client::PROBE_TEXT);
             if let Some(mtu) = plan.size.and_then(|_| self.net.route_mtu(&netns, *dst.ip()))
                 && payload.len() + 28 > mtu as usize
             {
@@ -495,7 +495,7 @@ impl KubeWorld {
             dst,
             dport: plan.port,
             timeout: plan.timeout,
-            payload: probe_payload(plan.size, b"kube-netsim probe"),
+            payload: apps::client::probe_payload(plan.size, apps::client::PROBE_TEXT.trim_ascii_end()),
         };
         if let Err(e) = self.net.send_probe(&netns, spec, now) {
             self.probes[idx].error = Some(e.to_string());
@@ -555,13 +555,5 @@ impl World for KubeWorld {
                 self.pump(q);
             }
         }
-    }
-}
-
-/// A probe's payload: `size` bytes of the default text repeated, or the text itself.
-fn probe_payload(size: Option<u16>, text: &[u8]) -> Vec<u8> {
-    match size {
-        Some(n) => text.iter().copied().cycle().take(usize::from(n)).collect(),
-        None => text.to_vec(),
     }
 }

@@ -104,57 +104,22 @@ pub fn serve_conn(role: &ServerRole, mut s: TcpStream) {
     let _ = s.shutdown(Shutdown::Both);
 }
 
-/// http-echo's body, field for field as `sim_k8s::apps::ServerApp::http_answer` writes it.
-pub fn http_echo_body(
-    pod: &str,
-    namespace: &str,
-    pod_ip: Ipv4Addr,
-    peer: &str,
-    local: &str,
-    req: &str,
-) -> String {
-    let host = req
-        .lines()
-        .find_map(|l| l.split_once(':').filter(|(k, _)| k.eq_ignore_ascii_case("host")))
-        .map(|(_, v)| v.trim().to_string())
-        .unwrap_or_default();
-    let path = req.lines().next().and_then(|l| l.split(' ').nth(1)).unwrap_or("/");
-    let mut body = format!(
-        "pod: {pod}\nnamespace: {namespace}\npod-ip: {pod_ip}\nclient: {peer}\nlocal: {local}\nhost: {host}\npath: {path}\n"
-    );
-    for (k, v) in req.lines().filter_map(|l| l.split_once(':')) {
-        let k = k.trim().to_ascii_lowercase();
-        if k.starts_with("x-forwarded-") || k == "x-real-ip" {
-            body.push_str(&format!("{k}: {}\n", v.trim()));
-        }
-    }
-    body
-}
+pub use sim_k8s::apps::{http_echo_body, http_echo_response};
 
-fn http_echo_response(body: &str) -> String {
-    format!(
-        "HTTP/1.1 200 OK\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )
-}
-
-/// The request the simulator's `http` client sends (curl's: the port is left out of
-/// Host when it is 80).
+/// The request the simulator's `http` client sends.
 pub fn http_request(dst: SocketAddr, host: Option<&str>, path: &str) -> String {
-    let name = host.map(str::to_string).unwrap_or_else(|| dst.ip().to_string());
-    let host = if dst.port() == 80 { name } else { format!("{name}:{}", dst.port()) };
-    format!(
-        "GET {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: kube-netsim\r\nAccept: */*\r\nConnection: close\r\n\r\n"
-    )
+    let dst = match dst {
+        SocketAddr::V4(a) => a,
+        SocketAddr::V6(a) => {
+            std::net::SocketAddrV4::new(a.ip().to_ipv4_mapped().unwrap_or(Ipv4Addr::UNSPECIFIED), a.port())
+        }
+    };
+    sim_k8s::apps::client::http_request(dst, host, path, false)
 }
 
-/// The probe payload of `tcp` and `udp` clients (`size` bytes of it, if given).
+/// The probe payload of `tcp` and `udp` clients (`size` bytes of it, if not 0).
 pub fn probe_payload(size: u16) -> Vec<u8> {
-    let text = b"kube-netsim probe\n";
-    match size {
-        0 => text.to_vec(),
-        n => text.iter().copied().cycle().take(usize::from(n)).collect(),
-    }
+    sim_k8s::apps::client::probe_payload((size != 0).then_some(size), sim_k8s::apps::client::PROBE_TEXT)
 }
 
 /// What a connected client does: send (then half-close, for the `tcp` client), and read

@@ -81,15 +81,7 @@ impl Client {
     }
 
     fn request(&self) -> Vec<u8> {
-        // curl leaves out the port when it is the scheme's default.
-        let default_port = if self.http.tls { 443 } else { 80 };
-        let name = self.http.host.clone().unwrap_or_else(|| self.dst.ip().to_string());
-        let host = if self.dst.port() == default_port { name } else { format!("{name}:{}", self.dst.port()) };
-        format!(
-            "GET {} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: kube-netsim\r\nAccept: */*\r\nConnection: close\r\n\r\n",
-            self.http.path
-        )
-        .into_bytes()
+        http_request(self.dst, self.http.host.as_deref(), &self.http.path, self.http.tls).into_bytes()
     }
 
     /// TLS records from the server: the handshake flight (then our Finished and the
@@ -257,4 +249,26 @@ fn http_result(bytes: &[u8]) -> ClientResult {
 /// A value of a `key: value` line of an http-echo body.
 pub fn body_field<'a>(body: &'a str, key: &str) -> Option<&'a str> {
     body.lines().find_map(|l| l.strip_prefix(key).and_then(|r| r.strip_prefix(": ")))
+}
+
+/// The GET the `http` client sends to `dst` (curl's: Host leaves out the port when it is
+/// the scheme's default). The kernel twin's agent sends the same bytes.
+pub fn http_request(dst: SocketAddrV4, host: Option<&str>, path: &str, tls: bool) -> String {
+    let default_port = if tls { 443 } else { 80 };
+    let name = host.map(str::to_string).unwrap_or_else(|| dst.ip().to_string());
+    let host = if dst.port() == default_port { name } else { format!("{name}:{}", dst.port()) };
+    format!(
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: kube-netsim\r\nAccept: */*\r\nConnection: close\r\n\r\n"
+    )
+}
+
+/// What the `tcp` and `udp` clients send (ICMP echo carries it without the newline).
+pub const PROBE_TEXT: &[u8] = b"kube-netsim probe\n";
+
+/// A probe's payload: `size` bytes of `text` repeated, or `text` itself.
+pub fn probe_payload(size: Option<u16>, text: &[u8]) -> Vec<u8> {
+    match size {
+        Some(n) => text.iter().copied().cycle().take(usize::from(n)).collect(),
+        None => text.to_vec(),
+    }
 }

@@ -500,7 +500,7 @@ impl KubeWorld {
                     (_, true) => ClientKind::Http,
                     _ => ClientKind::Tcp,
                 };
-                let payload = super::probe_payload(plan.size, b"kube-netsim probe\n");
+                let payload = crate::apps::client::probe_payload(plan.size, crate::apps::client::PROBE_TEXT);
                 self.start_client(
                     idx,
                     &netns,
