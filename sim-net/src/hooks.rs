@@ -185,21 +185,15 @@ impl Network {
             return TableOutcome::Continue { nat: None, notrack: false };
         }
         let ev = self.evaluate(ns, table, at, skb, ct);
-        let label = format!("{} {}", table_label(table), hook_label(at.hook));
+        // Hop texts are built only when tracing: this runs for every packet at every hook.
+        let label = || format!("{} {}", table_label(table), hook_label(at.hook));
+        let dev = at.out_dev.or(skb.in_dev);
         for hit in &ev.hits {
-            let text = format!("{} #{}: {}", table_label(table), hit.num, hit.rule);
-            self.trace(ns, at.out_dev.or(skb.in_dev), skb.tag, Step::Rule, |_| text, String::new);
+            let text = || format!("{} #{}: {}", table_label(table), hit.num, hit.rule);
+            self.trace(ns, dev, skb.tag, Step::Rule, |_| text(), String::new);
         }
         for log in &ev.logs {
-            let l = log.clone();
-            self.trace(
-                ns,
-                at.out_dev.or(skb.in_dev),
-                skb.tag,
-                Step::Netfilter,
-                |_| format!("LOG {l}"),
-                String::new,
-            );
+            self.trace(ns, dev, skb.tag, Step::Netfilter, |_| format!("LOG {log}"), String::new);
         }
         skb.mark = ev.mark;
         if let Some(m) = ev.ctmark {
@@ -210,28 +204,25 @@ impl Network {
                 // The verdict is a hop too, but only where a rule matched: a table the
                 // packet crossed without a match would only add noise.
                 if !ev.hits.is_empty() {
-                    let text = accept_hop_text(&label, &ev);
                     self.trace(
                         ns,
-                        at.out_dev.or(skb.in_dev),
+                        dev,
                         skb.tag,
                         Step::Netfilter,
-                        |_| text,
+                        |_| accept_hop_text(&label(), &ev),
                         String::new,
                     );
                 }
                 TableOutcome::Continue { nat: ev.nat, notrack: ev.notrack }
             }
             Verdict::Drop => {
-                let dev = at.out_dev.or(skb.in_dev);
                 let policy = if ev.by_policy { " (policy DROP)" } else { "" };
-                self.drop_pkt(ns, dev, skb, DropReason::RuleDrop, |_| format!("{label}{policy}"));
+                self.drop_pkt(ns, dev, skb, DropReason::RuleDrop, |_| format!("{}{policy}", label()));
                 TableOutcome::Stopped
             }
             Verdict::Reject(with) => {
-                let dev = at.out_dev.or(skb.in_dev);
                 self.drop_pkt(ns, dev, skb, DropReason::RuleReject, |_| {
-                    format!("{label} --reject-with {}", with.name())
+                    format!("{} --reject-with {}", label(), with.name())
                 });
                 self.send_reject(ns, skb, with);
                 TableOutcome::Stopped
