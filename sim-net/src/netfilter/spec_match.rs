@@ -338,16 +338,19 @@ const MATCH_OPTIONS: &[&str] = &[
 ];
 
 impl PendingMatch {
-    /// `-m tcp: --sport, --source-port, ...`: the options this match takes, for the
-    /// error about an option no match of the rule takes.
     /// The long options this match takes.
     pub fn options(&self) -> Vec<&'static str> {
         MATCH_OPTIONS.iter().copied().filter(|o| option_key(&self.m, o).is_some()).collect()
     }
 
+    /// `-m tcp: --sport, --source-port, ...`, for the error about an option no match
+    /// of the rule takes.
     pub fn describe_options(&self) -> String {
-        let opts = self.options();
-        let list = if opts.is_empty() { "no options".to_string() } else { opts.join(", ") };
-        format!("-m {}: {list}", self.m.name())
+        format!("-m {}: {}", self.m.name(), option_list(&self.options()))
     }
+}
+
+/// `--a, --b` or `no options`, for the unknown-option errors of matches and targets.
+pub(super) fn option_list(opts: &[&str]) -> String {
+    if opts.is_empty() { "no options".to_string() } else { opts.join(", ") }
 }

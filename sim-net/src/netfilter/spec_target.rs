@@ -269,16 +269,14 @@ const TARGET_OPTIONS: &[&str] = &[
 ];
 
 impl PendingTarget {
-    /// `-j DNAT: --to-destination, --random, --persistent`, for the error about an
-    /// option neither the target nor a match of the rule takes.
     /// The long options this target takes.
     pub fn options(&self) -> Vec<&'static str> {
         TARGET_OPTIONS.iter().copied().filter(|o| option_key(&self.kind, o).is_some()).collect()
     }
 
+    /// `-j DNAT: --to-destination, --random, --persistent`, for the error about an
+    /// option neither the target nor a match of the rule takes.
     pub fn describe_options(&self) -> String {
-        let opts = self.options();
-        let list = if opts.is_empty() { "no options".to_string() } else { opts.join(", ") };
-        format!("-j {}: {list}", self.name)
+        format!("-j {}: {}", self.name, super::spec_match::option_list(&self.options()))
     }
 }
